@@ -1,0 +1,262 @@
+//! The inferbench command line: parses, calls the library, maps errors to exit codes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use inferbench::device::{self, DeviceRequest, MachineInfo};
+use inferbench::engine::{self, GenerationParams, SamplingParams};
+use inferbench::model::{self, LoadOptions, ModelRef, WeightsMode};
+
+#[derive(Parser)]
+#[command(
+    name = "inferbench",
+    version,
+    about = "Benchmarks for LLM inference and retrieval, in-process (candle) and over HTTP",
+    long_about = "Benchmarks for LLM inference and retrieval, in-process (candle) and over HTTP.\n\n\
+                  Models load from a local file or folder, the Hugging Face cache, or an hf-hub \
+                  download (set HF_HUB_OFFLINE=1 to stay offline). scripts/fetch-models.sh seeds \
+                  the cache with the default model."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the machine: CPU, cores, memory, GPUs, driver, compiled features.
+    Info {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate text for a prompt and print one line of timings.
+    Generate(GenerateArgs),
+}
+
+#[derive(Args, Clone)]
+struct ModelArgs {
+    /// Model: a local .gguf / .safetensors / config.json file, a folder, or a hub repo id
+    /// (ORG/NAME). Default: the SmolLM2-135M-Instruct Q4_1 GGUF.
+    #[arg(long, short = 'm')]
+    model: Option<String>,
+    /// File inside the folder or repo to load (a GGUF file, for repos with several).
+    #[arg(long)]
+    model_file: Option<String>,
+    /// Hub revision: branch, tag or commit.
+    #[arg(long)]
+    revision: Option<String>,
+    /// real: load the weights; dummy: random weights of the shapes in config.json.
+    #[arg(long, default_value = "real")]
+    weights: WeightsMode,
+    /// Weight dtype for safetensors and dummy models: f32, f16 or bf16 (default f32 on CPU,
+    /// bf16 on CUDA). GGUF models keep their quantisation.
+    #[arg(long, value_parser = model::parse_dtype)]
+    dtype: Option<candle_core::DType>,
+    /// Use this tokenizer (a tokenizer.json, or a GGUF file's embedded one) instead of the model's.
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// auto (CUDA if built in and present, else CPU), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: DeviceRequest,
+}
+
+impl ModelArgs {
+    fn load_options(&self) -> LoadOptions {
+        let model = match &self.model {
+            None => ModelRef {
+                model_file: self
+                    .model_file
+                    .clone()
+                    .or(ModelRef::default().model_file),
+                revision: self.revision.clone(),
+                ..ModelRef::default()
+            },
+            Some(m) => ModelRef {
+                model: m.clone(),
+                model_file: self.model_file.clone(),
+                revision: self.revision.clone(),
+            },
+        };
+        LoadOptions {
+            model,
+            weights: self.weights,
+            dtype: self.dtype,
+            tokenizer: self.tokenizer.clone(),
+        }
+    }
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The prompt text.
+    #[arg(long, short = 'p')]
+    prompt: String,
+    /// Wrap the prompt in the model's chat template (one user turn).
+    #[arg(long)]
+    chat: bool,
+    /// Most tokens to generate per answer.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    max_tokens: u32,
+    /// Answers generated together in one batch (the prompt repeated).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    batch: u32,
+    /// Sampling temperature; 0 is greedy.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f64,
+    /// Nucleus sampling: keep the smallest set of tokens whose probability reaches this.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f64,
+    /// Seed for sampling (row i uses seed + i).
+    #[arg(long, default_value_t = 299792458)]
+    seed: u64,
+    /// Keep generating past end-of-sequence tokens (fixed output length).
+    #[arg(long)]
+    ignore_eos: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Info { json } => info(json),
+        Command::Generate(args) => generate(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn info(json: bool) -> anyhow::Result<()> {
+    let machine = MachineInfo::collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&machine)?);
+        return Ok(());
+    }
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    println!("inferbench {}", machine.inferbench_version);
+    println!(
+        "os:        {} (kernel {})",
+        machine.os.as_deref().unwrap_or("unknown"),
+        machine.kernel.as_deref().unwrap_or("unknown")
+    );
+    println!("cpu:       {}", machine.cpu_model);
+    println!(
+        "cores:     {} logical, {} physical; candle uses {} threads",
+        machine.cpu_logical_cores,
+        machine
+            .cpu_physical_cores
+            .map_or("unknown".into(), |c| c.to_string()),
+        machine.compute_threads
+    );
+    println!("simd:      {}", machine.cpu_simd.join(" "));
+    println!("memory:    {:.1} GiB", gib(machine.memory_total_bytes));
+    if machine.gpus.is_empty() {
+        println!(
+            "gpus:      none ({})",
+            machine.gpu_note.as_deref().unwrap_or("unknown")
+        );
+    }
+    for g in &machine.gpus {
+        println!(
+            "gpu {}:     {} ({:.1} GiB)",
+            g.index,
+            g.name,
+            gib(g.memory_total_bytes)
+        );
+    }
+    if let Some(d) = &machine.gpu_driver {
+        println!(
+            "driver:    {d} (CUDA {})",
+            machine.cuda_driver_version.as_deref().unwrap_or("?")
+        );
+    }
+    println!(
+        "features:  {}",
+        if machine.compiled_features.is_empty() {
+            "none".into()
+        } else {
+            machine.compiled_features.join(", ")
+        }
+    );
+    Ok(())
+}
+
+fn generate(args: GenerateArgs) -> anyhow::Result<()> {
+    let selected = device::select(args.model.device)?;
+    eprintln!("device: {} ({})", selected.name, selected.reason);
+    let mut loaded = model::load(&args.model.load_options(), &selected.device)?;
+    let info = &loaded.info;
+    eprintln!(
+        "model: {} [{} {} {}, {:.0}M params] loaded in {:.2} s; tokenizer: {}",
+        info.name,
+        info.format,
+        info.architecture,
+        info.dtype,
+        info.parameters as f64 / 1e6,
+        info.load_seconds,
+        loaded.tokenizer.source
+    );
+    if let Some(note) = &loaded.tokenizer.note {
+        eprintln!("note: {note}");
+    }
+    let text = if args.chat {
+        loaded.tokenizer.apply_chat_template(&args.prompt)?
+    } else {
+        args.prompt.clone()
+    };
+    let prompt = loaded.tokenizer.encode(&text)?;
+    let ignore_eos = args.ignore_eos || args.model.weights == WeightsMode::Dummy;
+    if ignore_eos && !args.ignore_eos {
+        eprintln!("note: dummy weights: generating past EOS to the full --max-tokens");
+    }
+    let params = GenerationParams {
+        max_tokens: args.max_tokens as usize,
+        sampling: SamplingParams {
+            temperature: args.temperature,
+            top_p: args.top_p,
+            seed: args.seed,
+        },
+        ignore_eos,
+        eos_token_ids: loaded.tokenizer.eos_token_ids.clone(),
+        context_length: loaded.info.context_length,
+    };
+    let prompts = vec![prompt; args.batch as usize];
+    let out = engine::generate(
+        loaded.model.as_mut(),
+        &selected.device,
+        &prompts,
+        &params,
+        |_| {},
+    )?;
+    for (row, tokens) in out.tokens.iter().enumerate() {
+        let answer = loaded.tokenizer.decode(tokens)?;
+        if out.batch() > 1 {
+            println!("[{}] {}", row + 1, answer.trim());
+        } else {
+            println!("{}", answer.trim());
+        }
+    }
+    let t = &out.timeline;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "timings: batch {} | prompt {} tok | TTFT {:.1} ms | prompt {:.1} tok/s | decode {} tok in {:.1} ms = {} | generated {} tok | device {}",
+        out.batch(),
+        out.prompt_tokens,
+        t.ttft().map(ms).unwrap_or(0.0),
+        out.prefill_tokens_per_second().unwrap_or(0.0),
+        t.decode_tokens(),
+        ms(t.decode_time()),
+        t.decode_tokens_per_second()
+            .map_or("n/a (one token)".into(), |v| format!("{v:.1} tok/s")),
+        t.total_tokens(),
+        selected.name,
+    );
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! Quantised llama-family models from GGUF files, through candle-transformers' quantized llama.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use candle_core::quantized::gguf_file;
+use candle_core::{Device, Tensor};
+use candle_transformers::models::quantized_llama::{ModelWeights, MAX_SEQ_LEN};
+
+use super::{CausalLm, ModelInfo};
+
+/// Architectures whose GGUF layout candle's quantized llama reads (llama.* metadata keys).
+const SUPPORTED_ARCHITECTURES: &[&str] = &["llama"];
+
+pub struct GgufModel {
+    weights: ModelWeights,
+}
+
+impl CausalLm for GgufModel {
+    fn forward(&mut self, tokens: &Tensor, position: usize) -> candle_core::Result<Tensor> {
+        self.weights.forward(tokens, position)
+    }
+
+    fn clear_cache(&mut self) {
+        self.weights.clear_kv_cache();
+    }
+}
+
+/// Read and check a GGUF file's header: a truncated or foreign file fails here, by name.
+pub fn read_content(path: &Path) -> Result<(gguf_file::Content, File)> {
+    let mut file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let file_len = file
+        .metadata()
+        .with_context(|| format!("{}: cannot stat", path.display()))?
+        .len();
+    let content = gguf_file::Content::read(&mut file)
+        .map_err(|e| anyhow!("{}: not a readable GGUF file: {e}", path.display()))?;
+    for (name, info) in &content.tensor_infos {
+        let blocks = info.shape.elem_count() / info.ggml_dtype.block_size();
+        let bytes = (blocks * info.ggml_dtype.type_size()) as u64;
+        let end = content.tensor_data_offset + info.offset + bytes;
+        if end > file_len {
+            bail!(
+                "{}: truncated GGUF file: tensor '{name}' ends at byte {end} but the file has {file_len} bytes",
+                path.display()
+            );
+        }
+    }
+    Ok((content, file))
+}
+
+pub fn load(path: &Path, device: &Device) -> Result<(GgufModel, ModelInfo, gguf_file::Content)> {
+    let (content, mut file) = read_content(path)?;
+    let md = &content.metadata;
+    let architecture = md
+        .get("general.architecture")
+        .and_then(|v| v.to_string().ok())
+        .cloned()
+        .ok_or_else(|| anyhow!("{}: GGUF metadata has no general.architecture", path.display()))?;
+    if !SUPPORTED_ARCHITECTURES.contains(&architecture.as_str()) {
+        bail!(
+            "{}: architecture '{architecture}' is not supported yet (supported: {})",
+            path.display(),
+            SUPPORTED_ARCHITECTURES.join(", ")
+        );
+    }
+    let u32_key = |key: &str| md.get(key).and_then(|v| v.to_u32().ok()).map(|v| v as usize);
+    let vocab_size = content
+        .tensor_infos
+        .get("token_embd.weight")
+        .map(|t| t.shape.dims()[0])
+        .ok_or_else(|| anyhow!("{}: GGUF has no token_embd.weight tensor", path.display()))?;
+    let context_length = u32_key("llama.context_length")
+        .unwrap_or(MAX_SEQ_LEN)
+        .min(MAX_SEQ_LEN);
+    let parameters: u64 = content
+        .tensor_infos
+        .values()
+        .map(|t| t.shape.elem_count() as u64)
+        .sum();
+    let info = ModelInfo {
+        name: md
+            .get("general.name")
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+            .unwrap_or_else(|| file_stem(path)),
+        path: path.display().to_string(),
+        format: "gguf".into(),
+        architecture,
+        dtype: dominant_quantisation(&content),
+        parameters,
+        vocab_size,
+        context_length,
+        layers: u32_key("llama.block_count").unwrap_or(0),
+        hidden_size: u32_key("llama.embedding_length").unwrap_or(0),
+        load_seconds: 0.0,
+    };
+    // from_gguf consumes the content; keep a copy of the metadata for the tokenizer.
+    let metadata_copy = gguf_file::Content {
+        magic: content.magic,
+        metadata: content.metadata.clone(),
+        tensor_infos: HashMap::new(),
+        tensor_data_offset: content.tensor_data_offset,
+    };
+    let weights = ModelWeights::from_gguf(content, &mut file, device)
+        .map_err(|e| anyhow!("{}: loading the weights: {e}", path.display()))?;
+    Ok((GgufModel { weights }, info, metadata_copy))
+}
+
+/// The quantisation most weight tensors use ("Q4_1"), as llama.cpp names the model by it.
+fn dominant_quantisation(content: &gguf_file::Content) -> String {
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    for t in content.tensor_infos.values() {
+        *counts.entry(format!("{:?}", t.ggml_dtype)).or_default() += t.shape.elem_count() as u64;
+    }
+    counts
+        .into_iter()
+        .max_by_key(|(_, n)| *n)
+        .map(|(d, _)| d)
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("model")
+        .to_string()
+}

@@ -1,0 +1,204 @@
+//! Llama-family models from safetensors + config.json, or with random weights of the exact
+//! shapes a config.json describes (`--weights dummy`, as vLLM's `--load-format dummy`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use candle_transformers::models::llama::{Cache, Config, Llama, LlamaConfig};
+
+use super::{CausalLm, ModelInfo};
+
+pub struct LlamaModel {
+    model: Llama,
+    cache: Cache,
+    config: Config,
+    dtype: DType,
+    device: Device,
+}
+
+impl CausalLm for LlamaModel {
+    fn forward(&mut self, tokens: &Tensor, position: usize) -> candle_core::Result<Tensor> {
+        self.model.forward(tokens, position, &mut self.cache)
+    }
+
+    fn clear_cache(&mut self) {
+        // A fresh cache is cheap (rotary tables only) and cannot fail for a config that loaded.
+        if let Ok(cache) = Cache::new(true, self.dtype, &self.config, &self.device) {
+            self.cache = cache;
+        }
+    }
+}
+
+/// Read config.json, naming the file and the field when something is missing or wrong.
+pub fn read_config(path: &Path) -> Result<Config> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let raw: LlamaConfig = serde_json::from_str(&text)
+        .map_err(|e| anyhow!("{}: invalid llama config: {e}", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| anyhow!("{}: invalid JSON: {e}", path.display()))?;
+    if let Some(arch) = value["model_type"].as_str() {
+        if !matches!(arch, "llama" | "mistral") {
+            bail!(
+                "{}: model_type '{arch}' is not supported yet (llama-family only)",
+                path.display()
+            );
+        }
+    }
+    let positive = |name: &str, v: usize| -> Result<()> {
+        if v == 0 {
+            bail!("{}: field `{name}` must be greater than 0", path.display());
+        }
+        Ok(())
+    };
+    positive("hidden_size", raw.hidden_size)?;
+    positive("intermediate_size", raw.intermediate_size)?;
+    positive("vocab_size", raw.vocab_size)?;
+    positive("num_hidden_layers", raw.num_hidden_layers)?;
+    positive("num_attention_heads", raw.num_attention_heads)?;
+    positive("num_key_value_heads", raw.num_key_value_heads())?;
+    positive("max_position_embeddings", raw.max_position_embeddings)?;
+    if raw.hidden_size % raw.num_attention_heads != 0 {
+        bail!(
+            "{}: field `hidden_size` ({}) must be a multiple of `num_attention_heads` ({})",
+            path.display(),
+            raw.hidden_size,
+            raw.num_attention_heads
+        );
+    }
+    if raw.num_attention_heads % raw.num_key_value_heads() != 0 {
+        bail!(
+            "{}: field `num_attention_heads` ({}) must be a multiple of `num_key_value_heads` ({})",
+            path.display(),
+            raw.num_attention_heads,
+            raw.num_key_value_heads()
+        );
+    }
+    if (raw.hidden_size / raw.num_attention_heads) % 2 != 0 {
+        bail!(
+            "{}: head size hidden_size/num_attention_heads = {} must be even for rotary embeddings",
+            path.display(),
+            raw.hidden_size / raw.num_attention_heads
+        );
+    }
+    Ok(raw.into_config(false))
+}
+
+/// Every tensor a llama model of this config reads, with its shape.
+fn expected_tensors(cfg: &Config) -> Vec<(String, Vec<usize>)> {
+    let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
+    let kv = cfg.num_key_value_heads * (h / cfg.num_attention_heads);
+    let mut t = vec![
+        ("model.embed_tokens.weight".to_string(), vec![v, h]),
+        ("model.norm.weight".to_string(), vec![h]),
+    ];
+    if !cfg.tie_word_embeddings {
+        t.push(("lm_head.weight".to_string(), vec![v, h]));
+    }
+    for l in 0..cfg.num_hidden_layers {
+        let p = format!("model.layers.{l}");
+        t.extend([
+            (format!("{p}.self_attn.q_proj.weight"), vec![h, h]),
+            (format!("{p}.self_attn.k_proj.weight"), vec![kv, h]),
+            (format!("{p}.self_attn.v_proj.weight"), vec![kv, h]),
+            (format!("{p}.self_attn.o_proj.weight"), vec![h, h]),
+            (format!("{p}.mlp.gate_proj.weight"), vec![i, h]),
+            (format!("{p}.mlp.up_proj.weight"), vec![i, h]),
+            (format!("{p}.mlp.down_proj.weight"), vec![h, i]),
+            (format!("{p}.input_layernorm.weight"), vec![h]),
+            (format!("{p}.post_attention_layernorm.weight"), vec![h]),
+        ]);
+    }
+    t
+}
+
+fn info_for(cfg: &Config, name: String, path: &Path, format: &str, dtype: DType) -> ModelInfo {
+    let parameters = expected_tensors(cfg)
+        .iter()
+        .map(|(_, s)| s.iter().product::<usize>() as u64)
+        .sum();
+    ModelInfo {
+        name,
+        path: path.display().to_string(),
+        format: format.into(),
+        architecture: "llama".into(),
+        dtype: format!("{dtype:?}").to_lowercase(),
+        parameters,
+        vocab_size: cfg.vocab_size,
+        context_length: cfg.max_position_embeddings,
+        layers: cfg.num_hidden_layers,
+        hidden_size: cfg.hidden_size,
+        load_seconds: 0.0,
+    }
+}
+
+fn model_name(config_path: &Path) -> String {
+    config_path
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|s| s.to_str())
+        .unwrap_or("llama")
+        .to_string()
+}
+
+/// Load real weights, after checking every tensor's presence and shape against the config.
+pub fn load_safetensors(
+    config_path: &Path,
+    weights: &[PathBuf],
+    dtype: DType,
+    device: &Device,
+) -> Result<(LlamaModel, ModelInfo)> {
+    let cfg = read_config(config_path)?;
+    // SAFETY: the files are mapped read-only; inferbench does not modify them while running.
+    let tensors = unsafe { candle_core::safetensors::MmapedSafetensors::multi(weights) }
+        .map_err(|e| anyhow!("{}: not a readable safetensors file: {e}", weights[0].display()))?;
+    for (name, shape) in expected_tensors(&cfg) {
+        let view = tensors.get(&name).map_err(|_| {
+            anyhow!(
+                "{}: tensor '{name}' is missing (config {} describes it)",
+                weights[0].display(),
+                config_path.display()
+            )
+        })?;
+        if view.shape() != shape.as_slice() {
+            bail!(
+                "{}: tensor '{name}' has shape {:?} but {} implies {:?}: the config does not match the weights",
+                weights[0].display(),
+                view.shape(),
+                config_path.display(),
+                shape
+            );
+        }
+    }
+    // SAFETY: as above.
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(weights, dtype, device) }
+        .map_err(|e| anyhow!("{}: {e}", weights[0].display()))?;
+    let model = Llama::load(vb, &cfg)
+        .map_err(|e| anyhow!("{}: loading the weights: {e}", weights[0].display()))?;
+    let info = info_for(&cfg, model_name(config_path), &weights[0], "safetensors", dtype);
+    Ok((new_model(model, cfg, dtype, device)?, info))
+}
+
+/// Random weights with the exact shapes of the config: real compute, no download.
+pub fn load_dummy(config_path: &Path, dtype: DType, device: &Device) -> Result<(LlamaModel, ModelInfo)> {
+    let cfg = read_config(config_path)?;
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, dtype, device);
+    let model = Llama::load(vb, &cfg)
+        .map_err(|e| anyhow!("{}: building dummy weights: {e}", config_path.display()))?;
+    let info = info_for(&cfg, model_name(config_path), config_path, "dummy", dtype);
+    Ok((new_model(model, cfg, dtype, device)?, info))
+}
+
+fn new_model(model: Llama, config: Config, dtype: DType, device: &Device) -> Result<LlamaModel> {
+    let cache = Cache::new(true, dtype, &config, device).context("allocating the KV cache")?;
+    Ok(LlamaModel {
+        model,
+        cache,
+        config,
+        dtype,
+        device: device.clone(),
+    })
+}

@@ -1,0 +1,193 @@
+//! Models: where their files come from, how they load, and their tokenizers.
+
+pub mod format;
+pub mod gguf;
+pub mod llama;
+pub mod source;
+pub mod tokenizer;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use candle_core::{DType, Device, Tensor};
+use serde::Serialize;
+
+pub use source::{ModelFiles, ModelRef, Need, DEFAULT_MODEL, DEFAULT_MODEL_FILE};
+pub use tokenizer::TextTokenizer;
+
+/// A causal language model the engine can drive.
+pub trait CausalLm {
+    /// Run `tokens` (batch, seq) at `position` in the sequence; returns the logits of each
+    /// row's last position, (batch, vocab). Keeps keys and values in the model's cache.
+    fn forward(&mut self, tokens: &Tensor, position: usize) -> candle_core::Result<Tensor>;
+    /// Forget the cached keys and values, for an independent generation.
+    fn clear_cache(&mut self);
+}
+
+/// Where weights come from: the files, or random values of the config's shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightsMode {
+    #[default]
+    Real,
+    Dummy,
+}
+
+impl FromStr for WeightsMode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s {
+            "real" | "auto" => Ok(Self::Real),
+            "dummy" => Ok(Self::Dummy),
+            _ => Err(format!("'{s}': expected real or dummy")),
+        }
+    }
+}
+
+/// Parse `--dtype` for safetensors and dummy models.
+pub fn parse_dtype(s: &str) -> std::result::Result<DType, String> {
+    match s {
+        "f32" => Ok(DType::F32),
+        "f16" => Ok(DType::F16),
+        "bf16" => Ok(DType::BF16),
+        _ => Err(format!("'{s}': expected f32, f16 or bf16")),
+    }
+}
+
+/// What describes a loaded model in every result.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub path: String,
+    /// "gguf", "safetensors" or "dummy".
+    pub format: String,
+    pub architecture: String,
+    /// Weight type: a GGUF quantisation ("Q4_1") or a float dtype ("bf16").
+    pub dtype: String,
+    pub parameters: u64,
+    pub vocab_size: usize,
+    pub context_length: usize,
+    pub layers: usize,
+    pub hidden_size: usize,
+    pub load_seconds: f64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    pub model: ModelRef,
+    pub weights: WeightsMode,
+    /// For safetensors and dummy weights; default f32 on CPU, bf16 on CUDA.
+    pub dtype: Option<DType>,
+    /// A tokenizer.json or a GGUF file whose tokenizer to use instead of the model's own.
+    pub tokenizer: Option<PathBuf>,
+}
+
+pub struct LoadedModel {
+    pub model: Box<dyn CausalLm>,
+    pub tokenizer: TextTokenizer,
+    pub info: ModelInfo,
+}
+
+/// Find, load and check a model and its tokenizer on `device`.
+pub fn load(options: &LoadOptions, device: &Device) -> Result<LoadedModel> {
+    let started = Instant::now();
+    let need = match options.weights {
+        WeightsMode::Real => Need::Weights,
+        WeightsMode::Dummy => Need::ConfigOnly,
+    };
+    let files = source::resolve(&options.model, need)?;
+    let dtype = options.dtype.unwrap_or(if device.is_cuda() {
+        DType::BF16
+    } else {
+        DType::F32
+    });
+    let (model, mut info, own_tokenizer): (Box<dyn CausalLm>, ModelInfo, Result<TextTokenizer>) =
+        match &files {
+            ModelFiles::Gguf { path, tokenizer } => {
+                if options.weights == WeightsMode::Dummy {
+                    bail!(
+                        "{}: --weights dummy needs a config.json, not a GGUF file",
+                        path.display()
+                    );
+                }
+                let (model, info, metadata) = gguf::load(path, device)?;
+                let tok = match tokenizer {
+                    Some(t) => TextTokenizer::from_file(t, None),
+                    None => TextTokenizer::from_gguf(&metadata, path),
+                };
+                (Box::new(model), info, tok)
+            }
+            ModelFiles::Safetensors {
+                config,
+                weights,
+                tokenizer,
+                tokenizer_config,
+            } => {
+                let (model, info) = llama::load_safetensors(config, weights, dtype, device)?;
+                let tok = tokenizer_beside(config, tokenizer, tokenizer_config);
+                (Box::new(model), info, tok)
+            }
+            ModelFiles::ConfigOnly {
+                config,
+                tokenizer,
+                tokenizer_config,
+            } => {
+                if options.weights == WeightsMode::Real {
+                    bail!(
+                        "{}: only a config was found; use --weights dummy or give the weights",
+                        config.display()
+                    );
+                }
+                let (model, info) = llama::load_dummy(config, dtype, device)?;
+                let tok = tokenizer_beside(config, tokenizer, tokenizer_config);
+                (Box::new(model), info, tok)
+            }
+        };
+    let tokenizer = match &options.tokenizer {
+        Some(path) => load_tokenizer_file(path)?,
+        None => own_tokenizer?,
+    };
+    tokenizer.check_matches_model(info.vocab_size)?;
+    info.load_seconds = started.elapsed().as_secs_f64();
+    Ok(LoadedModel {
+        model,
+        tokenizer,
+        info,
+    })
+}
+
+fn tokenizer_beside(
+    config: &Path,
+    tokenizer: &Option<PathBuf>,
+    tokenizer_config: &Option<PathBuf>,
+) -> Result<TextTokenizer> {
+    match tokenizer {
+        Some(t) => TextTokenizer::from_file(t, tokenizer_config.as_deref()),
+        None => bail!(
+            "{}: no tokenizer.json beside this config; pass --tokenizer FILE (a tokenizer.json or a GGUF file)",
+            config.display()
+        ),
+    }
+}
+
+/// `--tokenizer`: a tokenizer.json, or a GGUF file whose embedded tokenizer to use.
+pub fn load_tokenizer_file(path: &Path) -> Result<TextTokenizer> {
+    if !path.exists() {
+        bail!("--tokenizer {}: no such file", path.display());
+    }
+    match format::detect_format(path)? {
+        format::FileFormat::Gguf => {
+            let (content, _) = gguf::read_content(path)?;
+            TextTokenizer::from_gguf(&content, path)
+        }
+        format::FileFormat::Json => {
+            let config = path.with_file_name("tokenizer_config.json");
+            TextTokenizer::from_file(path, config.is_file().then_some(config.as_path()))
+        }
+        format::FileFormat::Safetensors => bail!(
+            "--tokenizer {}: this is a weights file, not a tokenizer",
+            path.display()
+        ),
+    }
+}
