@@ -54,6 +54,11 @@ struct ModelArgs {
     /// bf16 on CUDA). GGUF models keep their quantisation.
     #[arg(long, value_parser = model::parse_dtype)]
     dtype: Option<candle_core::DType>,
+    /// Requantise GGUF weights that candle has no fast CPU kernel for (Q4_1, Q5_0, Q5_1) at
+    /// load: none (measure the file as it is), q8_0 or q4_0; or f32 to dequantise every weight
+    /// (float reference numerics, slow). The model's dtype then says so.
+    #[arg(long, default_value = "none")]
+    repack: model::Repack,
     /// Use this tokenizer (a tokenizer.json, or a GGUF file's embedded one) instead of the model's.
     #[arg(long)]
     tokenizer: Option<PathBuf>,
@@ -83,6 +88,7 @@ impl ModelArgs {
             model,
             weights: self.weights,
             dtype: self.dtype,
+            repack: self.repack,
             tokenizer: self.tokenizer.clone(),
         }
     }

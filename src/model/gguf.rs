@@ -2,10 +2,11 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::io::Cursor;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
-use candle_core::quantized::gguf_file;
+use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use candle_transformers::models::quantized_llama::{ModelWeights, MAX_SEQ_LEN};
 
@@ -51,7 +52,14 @@ pub fn read_content(path: &Path) -> Result<(gguf_file::Content, File)> {
     Ok((content, file))
 }
 
-pub fn load(path: &Path, device: &Device) -> Result<(GgufModel, ModelInfo, gguf_file::Content)> {
+/// Load a GGUF model; with `repack`, weights without a fast CPU kernel in candle are
+/// requantised to that type first, or every quantised weight dequantised for F32 (the float
+/// reference numerics). The result's dtype says so.
+pub fn load(
+    path: &Path,
+    device: &Device,
+    repack: Option<GgmlDType>,
+) -> Result<(GgufModel, ModelInfo, gguf_file::Content)> {
     let (content, mut file) = read_content(path)?;
     let md = &content.metadata;
     let architecture = md
@@ -80,7 +88,7 @@ pub fn load(path: &Path, device: &Device) -> Result<(GgufModel, ModelInfo, gguf_
         .values()
         .map(|t| t.shape.elem_count() as u64)
         .sum();
-    let info = ModelInfo {
+    let mut info = ModelInfo {
         name: md
             .get("general.name")
             .and_then(|v| v.to_string().ok())
@@ -104,9 +112,66 @@ pub fn load(path: &Path, device: &Device) -> Result<(GgufModel, ModelInfo, gguf_
         tensor_infos: HashMap::new(),
         tensor_data_offset: content.tensor_data_offset,
     };
-    let weights = ModelWeights::from_gguf(content, &mut file, device)
-        .map_err(|e| anyhow!("{}: loading the weights: {e}", path.display()))?;
+    let weights = match repack {
+        None => ModelWeights::from_gguf(content, &mut file, device),
+        Some(target) => {
+            let (repacked, count) = repack_weights(&content, &mut file, target)
+                .map_err(|e| anyhow!("{}: repacking to {target:?}: {e}", path.display()))?;
+            if count > 0 {
+                info.dtype = format!("{} repacked to {target:?}", info.dtype);
+            }
+            let mut cursor = Cursor::new(repacked);
+            gguf_file::Content::read(&mut cursor)
+                .and_then(|c| ModelWeights::from_gguf(c, &mut cursor, device))
+        }
+    }
+    .map_err(|e| anyhow!("{}: loading the weights: {e}", path.display()))?;
     Ok((GgufModel { weights }, info, metadata_copy))
+}
+
+/// Types candle's CPU kernels have no SIMD dot product for, worth repacking.
+fn lacks_fast_cpu_kernel(dtype: GgmlDType) -> bool {
+    matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
+}
+
+/// Rewrite the GGUF in memory with slow-kernel 2-D weights requantised to `target`.
+/// Returns the new file's bytes and how many tensors changed.
+fn repack_weights(
+    content: &gguf_file::Content,
+    file: &mut File,
+    target: GgmlDType,
+) -> candle_core::Result<(Vec<u8>, usize)> {
+    let cpu = Device::Cpu;
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort();
+    let mut tensors = Vec::with_capacity(names.len());
+    let mut changed = 0;
+    for name in names {
+        let t = content.tensor(file, name, &cpu)?;
+        let wanted = if target == GgmlDType::F32 {
+            !matches!(t.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16)
+        } else {
+            lacks_fast_cpu_kernel(t.dtype())
+        };
+        let repackable = wanted
+            && t.shape().rank() == 2
+            && t.shape().dims()[1] % target.block_size() == 0;
+        if repackable {
+            tensors.push((name.as_str(), QTensor::quantize(&t.dequantize(&cpu)?, target)?));
+            changed += 1;
+        } else {
+            tensors.push((name.as_str(), t));
+        }
+    }
+    let metadata: Vec<(&str, &gguf_file::Value)> = content
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (*n, t)).collect();
+    let mut out = Cursor::new(Vec::new());
+    gguf_file::write(&mut out, &metadata, &tensor_refs)?;
+    Ok((out.into_inner(), changed))
 }
 
 /// The quantisation most weight tensors use ("Q4_1"), as llama.cpp names the model by it.

@@ -11,6 +11,7 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
+use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device, Tensor};
 use serde::Serialize;
 
@@ -55,6 +56,42 @@ pub fn parse_dtype(s: &str) -> std::result::Result<DType, String> {
     }
 }
 
+/// `--repack`: requantise GGUF weights that candle has no fast CPU kernel for, at load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Repack {
+    /// Measure the file's own quantisation.
+    #[default]
+    None,
+    Q8_0,
+    Q4_0,
+    /// Dequantise every weight: float reference numerics, for checking quantised kernels.
+    F32,
+}
+
+impl Repack {
+    pub fn target(self) -> Option<GgmlDType> {
+        match self {
+            Repack::None => None,
+            Repack::Q8_0 => Some(GgmlDType::Q8_0),
+            Repack::Q4_0 => Some(GgmlDType::Q4_0),
+            Repack::F32 => Some(GgmlDType::F32),
+        }
+    }
+}
+
+impl FromStr for Repack {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "none" => Ok(Repack::None),
+            "q8_0" => Ok(Repack::Q8_0),
+            "q4_0" => Ok(Repack::Q4_0),
+            "f32" => Ok(Repack::F32),
+            _ => Err(format!("'{s}': expected none, q8_0, q4_0 or f32")),
+        }
+    }
+}
+
 /// What describes a loaded model in every result.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelInfo {
@@ -79,6 +116,8 @@ pub struct LoadOptions {
     pub weights: WeightsMode,
     /// For safetensors and dummy weights; default f32 on CPU, bf16 on CUDA.
     pub dtype: Option<DType>,
+    /// Requantise GGUF weights that have no fast CPU kernel (Q4_1, Q5_0, Q5_1) to this type.
+    pub repack: Repack,
     /// A tokenizer.json or a GGUF file whose tokenizer to use instead of the model's own.
     pub tokenizer: Option<PathBuf>,
 }
@@ -111,7 +150,7 @@ pub fn load(options: &LoadOptions, device: &Device) -> Result<LoadedModel> {
                         path.display()
                     );
                 }
-                let (model, info, metadata) = gguf::load(path, device)?;
+                let (model, info, metadata) = gguf::load(path, device, options.repack.target())?;
                 let tok = match tokenizer {
                     Some(t) => TextTokenizer::from_file(t, None),
                     None => TextTokenizer::from_gguf(&metadata, path),

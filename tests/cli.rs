@@ -1,0 +1,174 @@
+//! The `inferbench` binary as a user runs it: answers, timings, and every bad input's error.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn inferbench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_inferbench"))
+        .args(args)
+        .output()
+        .expect("run inferbench")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// A failure must be an error message with a non-zero exit, never a panic.
+fn assert_clean_failure(o: &Output, expected: &[&str]) {
+    let (stdout, stderr) = text(o);
+    assert!(!o.status.success(), "expected failure; stdout: {stdout}\nstderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    for e in expected {
+        assert!(stderr.contains(e), "stderr lacks {e:?}:\n{stderr}");
+    }
+}
+
+const QUESTION: &str = "What is the capital of France?";
+
+#[test]
+fn generate_answers_with_text_and_one_timing_line() {
+    let o = inferbench(&["generate", "--chat", "--prompt", QUESTION, "--max-tokens", "30", "--device", "cpu"]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stdout.contains("Paris"), "{stdout}");
+    let timing: Vec<&str> = stdout.lines().filter(|l| l.starts_with("timings:")).collect();
+    assert_eq!(timing.len(), 1, "{stdout}");
+    for field in ["TTFT", "prompt", "tok/s", "decode"] {
+        assert!(timing[0].contains(field), "{}", timing[0]);
+    }
+    assert!(stderr.contains("device: cpu"), "{stderr}");
+}
+
+#[test]
+fn generate_with_batch_four_gives_four_answers() {
+    let o = inferbench(&["generate", "--chat", "--prompt", QUESTION, "--max-tokens", "30", "--batch", "4"]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    for row in 1..=4 {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("[{row}] ")))
+            .unwrap_or_else(|| panic!("no answer {row}: {stdout}"));
+        assert!(line.contains("Paris"), "{line}");
+    }
+    assert!(stdout.contains("batch 4"), "{stdout}");
+}
+
+#[test]
+fn info_describes_the_machine() {
+    let o = inferbench(&["info", "--json"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["cpu_logical_cores"].as_u64().unwrap() >= 1);
+    assert!(v["memory_total_bytes"].as_u64().unwrap() > 0);
+    assert!(v["compiled_features"].is_array());
+    let o = inferbench(&["info"]);
+    let (stdout, _) = text(&o);
+    assert!(stdout.contains("cpu:") && stdout.contains("gpus:") || stdout.contains("gpu 0:"), "{stdout}");
+}
+
+#[test]
+fn dummy_weights_run_from_a_config() {
+    let config = common::repo_root().join("fixtures/tiny-llama/config.json");
+    let gguf = common::smollm_gguf();
+    let o = inferbench(&[
+        "generate", "--model", config.to_str().unwrap(), "--weights", "dummy",
+        "--tokenizer", gguf.to_str().unwrap(), "--prompt", "hello", "--max-tokens", "5",
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stdout.contains("generated 5 tok"), "{stdout}");
+    assert!(stderr.contains("dummy"), "{stderr}");
+}
+
+#[test]
+fn missing_path_is_named() {
+    let o = inferbench(&["generate", "--model", "/no/such/model.gguf", "--prompt", "x"]);
+    assert_clean_failure(&o, &["/no/such/model.gguf", "no such file"]);
+}
+
+#[test]
+fn unknown_repo_offline_lists_every_place_tried() {
+    let home = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_inferbench"))
+        .args(["generate", "--model", "nobody/no-such-model", "--prompt", "x"])
+        .env("HF_HOME", home.path())
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap();
+    assert_clean_failure(&o, &["not found", "local path", "Hugging Face cache", "HF_HUB_OFFLINE"]);
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn truncated_gguf_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = std::fs::read(common::smollm_gguf()).unwrap();
+    let cut = write(dir.path(), "cut.gguf", &full[..full.len() / 2]);
+    let o = inferbench(&["generate", "--model", &cut, "--prompt", "x"]);
+    assert_clean_failure(&o, &[&cut, "truncated"]);
+    // Cut inside the metadata, too.
+    let cut = write(dir.path(), "head.gguf", &full[..4096]);
+    let o = inferbench(&["generate", "--model", &cut, "--prompt", "x"]);
+    assert_clean_failure(&o, &[&cut]);
+}
+
+#[test]
+fn a_file_that_is_no_model_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = write(dir.path(), "weights.bin", b"this is not a model at all");
+    let o = inferbench(&["generate", "--model", &junk, "--prompt", "x"]);
+    assert_clean_failure(&o, &[&junk, "neither GGUF", "nor safetensors"]);
+}
+
+#[test]
+fn config_with_a_missing_or_wrong_field_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(common::repo_root().join("fixtures/tiny-llama/config.json")).unwrap();
+    let missing = write(dir.path(), "missing.json", good.replace("\"hidden_size\": 64,", "").as_bytes());
+    let o = inferbench(&["generate", "--model", &missing, "--weights", "dummy", "--prompt", "x"]);
+    assert_clean_failure(&o, &[&missing, "missing field `hidden_size`"]);
+
+    let wrong = write(dir.path(), "wrong.json", good.replace("\"hidden_size\": 64", "\"hidden_size\": \"big\"").as_bytes());
+    let o = inferbench(&["generate", "--model", &wrong, "--weights", "dummy", "--prompt", "x"]);
+    assert_clean_failure(&o, &[&wrong, "invalid type"]);
+
+    let heads = write(dir.path(), "heads.json", good.replace("\"num_attention_heads\": 4", "\"num_attention_heads\": 5").as_bytes());
+    let o = inferbench(&["generate", "--model", &heads, "--weights", "dummy", "--prompt", "x"]);
+    assert_clean_failure(&o, &[&heads, "num_attention_heads"]);
+}
+
+#[test]
+fn another_models_tokenizer_is_refused() {
+    let tok = common::minilm_tokenizer();
+    let o = inferbench(&["generate", "--tokenizer", tok.to_str().unwrap(), "--prompt", "x"]);
+    assert_clean_failure(&o, &["30522", "49152", "belongs to another model"]);
+}
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn cuda_without_cuda_build_is_refused() {
+    let o = inferbench(&["generate", "--device", "cuda", "--prompt", "x"]);
+    assert_clean_failure(&o, &["--device cuda:0", "without CUDA support"]);
+}
+
+#[test]
+fn zero_batch_and_zero_max_tokens_are_refused() {
+    let o = inferbench(&["generate", "--batch", "0", "--prompt", "x"]);
+    assert_clean_failure(&o, &["--batch"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = inferbench(&["generate", "--max-tokens", "0", "--prompt", "x"]);
+    assert_clean_failure(&o, &["--max-tokens"]);
+    assert_eq!(o.status.code(), Some(2));
+}

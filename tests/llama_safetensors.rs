@@ -1,0 +1,116 @@
+//! Llama models from config.json: random (dummy) weights, and real safetensors files.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use inferbench::engine::{self, GenerationParams, SamplingParams};
+use inferbench::model::{self, LoadOptions, LoadedModel, ModelRef, WeightsMode};
+
+fn options(model: &Path, weights: WeightsMode) -> LoadOptions {
+    LoadOptions {
+        model: ModelRef {
+            model: model.display().to_string(),
+            model_file: None,
+            revision: None,
+        },
+        weights,
+        dtype: Some(DType::F32),
+        tokenizer: Some(common::smollm_gguf()),
+    }
+}
+
+fn generate_fixed(m: &mut LoadedModel, batch: usize, tokens: usize) -> Vec<Vec<u32>> {
+    let prompt = m.tokenizer.encode("Benchmarks measure the real thing.").unwrap();
+    let p = GenerationParams {
+        max_tokens: tokens,
+        sampling: SamplingParams::default(),
+        ignore_eos: true,
+        eos_token_ids: m.tokenizer.eos_token_ids.clone(),
+        context_length: m.info.context_length,
+    };
+    engine::generate(m.model.as_mut(), &Device::Cpu, &vec![prompt; batch], &p, |_| {})
+        .unwrap()
+        .tokens
+}
+
+#[test]
+fn dummy_weights_follow_the_config_shapes_and_generate() {
+    let config = common::repo_root().join("fixtures/tiny-llama/config.json");
+    let mut m = model::load(&options(&config, WeightsMode::Dummy), &Device::Cpu).unwrap();
+    assert_eq!(m.info.format, "dummy");
+    assert_eq!(m.info.vocab_size, 49152);
+    assert_eq!(m.info.layers, 2);
+    // embeddings (tied) + final norm + 2 layers of attention (q, k, v, o), mlp and norms
+    let (h, i, v, kv) = (64u64, 172u64, 49152u64, 32u64);
+    let per_layer = h * h * 2 + kv * h * 2 + 3 * h * i + 2 * h;
+    assert_eq!(m.info.parameters, v * h + h + 2 * per_layer);
+    let out = generate_fixed(&mut m, 3, 8);
+    assert_eq!(out.len(), 3);
+    assert!(out.iter().all(|row| row.len() == 8));
+    assert!(out.iter().flatten().all(|t| (*t as usize) < 49152));
+}
+
+/// Write the dummy model's weights as a real safetensors checkpoint.
+fn write_checkpoint(dir: &Path, config_text: &str) {
+    let config = common::repo_root().join("fixtures/tiny-llama/config.json");
+    let cfg = model::llama::read_config(&config).unwrap();
+    let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
+    let kv = cfg.num_key_value_heads * h / cfg.num_attention_heads;
+    let randn = |shape: &[usize]| Tensor::randn(0f32, 0.05, shape, &Device::Cpu).unwrap();
+    let mut tensors: HashMap<String, Tensor> = HashMap::new();
+    tensors.insert("model.embed_tokens.weight".into(), randn(&[v, h]));
+    tensors.insert("model.norm.weight".into(), Tensor::ones(h, DType::F32, &Device::Cpu).unwrap());
+    for l in 0..cfg.num_hidden_layers {
+        let p = format!("model.layers.{l}");
+        for (name, shape) in [
+            ("self_attn.q_proj", vec![h, h]),
+            ("self_attn.k_proj", vec![kv, h]),
+            ("self_attn.v_proj", vec![kv, h]),
+            ("self_attn.o_proj", vec![h, h]),
+            ("mlp.gate_proj", vec![i, h]),
+            ("mlp.up_proj", vec![i, h]),
+            ("mlp.down_proj", vec![h, i]),
+        ] {
+            tensors.insert(format!("{p}.{name}.weight"), randn(&shape));
+        }
+        for norm in ["input_layernorm", "post_attention_layernorm"] {
+            tensors.insert(
+                format!("{p}.{norm}.weight"),
+                Tensor::ones(h, DType::F32, &Device::Cpu).unwrap(),
+            );
+        }
+    }
+    candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap();
+    std::fs::write(dir.join("config.json"), config_text).unwrap();
+}
+
+#[test]
+fn safetensors_checkpoint_loads_and_generates_deterministically() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_text =
+        std::fs::read_to_string(common::repo_root().join("fixtures/tiny-llama/config.json")).unwrap();
+    write_checkpoint(dir.path(), &config_text);
+    let mut m = model::load(&options(dir.path(), WeightsMode::Real), &Device::Cpu).unwrap();
+    assert_eq!(m.info.format, "safetensors");
+    assert_eq!(m.info.dtype, "f32");
+    let a = generate_fixed(&mut m, 2, 6);
+    assert_eq!(a[0], a[1], "greedy rows of one prompt agree");
+    assert_eq!(a, generate_fixed(&mut m, 2, 6), "the KV cache is cleared between runs");
+}
+
+#[test]
+fn safetensors_that_disagree_with_the_config_are_refused_by_tensor_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_text =
+        std::fs::read_to_string(common::repo_root().join("fixtures/tiny-llama/config.json")).unwrap();
+    write_checkpoint(dir.path(), &config_text.replace("\"intermediate_size\": 172", "\"intermediate_size\": 256"));
+    let err = model::load(&options(dir.path(), WeightsMode::Real), &Device::Cpu)
+        .err()
+        .expect("mismatched config must fail");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("model.layers.0.mlp.gate_proj.weight"), "{msg}");
+    assert!(msg.contains("does not match the weights"), "{msg}");
+}
