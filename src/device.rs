@@ -245,9 +245,7 @@ fn probe_gpus() -> GpuProbe {
             })
         })
         .collect::<Vec<_>>();
-    let note = gpus
-        .is_empty()
-        .then(|| "NVML found no GPUs".to_string());
+    let note = gpus.is_empty().then(|| "NVML found no GPUs".to_string());
     GpuProbe {
         gpus,
         driver,
@@ -275,9 +273,18 @@ mod tests {
         assert_eq!("auto".parse::<DeviceRequest>(), Ok(DeviceRequest::Auto));
         assert_eq!("CPU".parse::<DeviceRequest>(), Ok(DeviceRequest::Cpu));
         assert_eq!("cuda".parse::<DeviceRequest>(), Ok(DeviceRequest::Cuda(0)));
-        assert_eq!("cuda:3".parse::<DeviceRequest>(), Ok(DeviceRequest::Cuda(3)));
-        assert!("cuda:x".parse::<DeviceRequest>().unwrap_err().contains("number"));
-        assert!("tpu".parse::<DeviceRequest>().unwrap_err().contains("expected"));
+        assert_eq!(
+            "cuda:3".parse::<DeviceRequest>(),
+            Ok(DeviceRequest::Cuda(3))
+        );
+        assert!("cuda:x"
+            .parse::<DeviceRequest>()
+            .unwrap_err()
+            .contains("number"));
+        assert!("tpu"
+            .parse::<DeviceRequest>()
+            .unwrap_err()
+            .contains("expected"));
     }
 
     #[test]

@@ -71,10 +71,7 @@ impl ModelArgs {
     fn load_options(&self) -> LoadOptions {
         let model = match &self.model {
             None => ModelRef {
-                model_file: self
-                    .model_file
-                    .clone()
-                    .or(ModelRef::default().model_file),
+                model_file: self.model_file.clone().or(ModelRef::default().model_file),
                 revision: self.revision.clone(),
                 ..ModelRef::default()
             },

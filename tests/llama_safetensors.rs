@@ -19,11 +19,15 @@ fn options(model: &Path, weights: WeightsMode) -> LoadOptions {
         weights,
         dtype: Some(DType::F32),
         tokenizer: Some(common::smollm_gguf()),
+        ..LoadOptions::default()
     }
 }
 
 fn generate_fixed(m: &mut LoadedModel, batch: usize, tokens: usize) -> Vec<Vec<u32>> {
-    let prompt = m.tokenizer.encode("Benchmarks measure the real thing.").unwrap();
+    let prompt = m
+        .tokenizer
+        .encode("Benchmarks measure the real thing.")
+        .unwrap();
     let p = GenerationParams {
         max_tokens: tokens,
         sampling: SamplingParams::default(),
@@ -31,9 +35,15 @@ fn generate_fixed(m: &mut LoadedModel, batch: usize, tokens: usize) -> Vec<Vec<u
         eos_token_ids: m.tokenizer.eos_token_ids.clone(),
         context_length: m.info.context_length,
     };
-    engine::generate(m.model.as_mut(), &Device::Cpu, &vec![prompt; batch], &p, |_| {})
-        .unwrap()
-        .tokens
+    engine::generate(
+        m.model.as_mut(),
+        &Device::Cpu,
+        &vec![prompt; batch],
+        &p,
+        |_| {},
+    )
+    .unwrap()
+    .tokens
 }
 
 #[test]
@@ -62,7 +72,10 @@ fn write_checkpoint(dir: &Path, config_text: &str) {
     let randn = |shape: &[usize]| Tensor::randn(0f32, 0.05, shape, &Device::Cpu).unwrap();
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
     tensors.insert("model.embed_tokens.weight".into(), randn(&[v, h]));
-    tensors.insert("model.norm.weight".into(), Tensor::ones(h, DType::F32, &Device::Cpu).unwrap());
+    tensors.insert(
+        "model.norm.weight".into(),
+        Tensor::ones(h, DType::F32, &Device::Cpu).unwrap(),
+    );
     for l in 0..cfg.num_hidden_layers {
         let p = format!("model.layers.{l}");
         for (name, shape) in [
@@ -91,22 +104,31 @@ fn write_checkpoint(dir: &Path, config_text: &str) {
 fn safetensors_checkpoint_loads_and_generates_deterministically() {
     let dir = tempfile::tempdir().unwrap();
     let config_text =
-        std::fs::read_to_string(common::repo_root().join("fixtures/tiny-llama/config.json")).unwrap();
+        std::fs::read_to_string(common::repo_root().join("fixtures/tiny-llama/config.json"))
+            .unwrap();
     write_checkpoint(dir.path(), &config_text);
     let mut m = model::load(&options(dir.path(), WeightsMode::Real), &Device::Cpu).unwrap();
     assert_eq!(m.info.format, "safetensors");
     assert_eq!(m.info.dtype, "f32");
     let a = generate_fixed(&mut m, 2, 6);
     assert_eq!(a[0], a[1], "greedy rows of one prompt agree");
-    assert_eq!(a, generate_fixed(&mut m, 2, 6), "the KV cache is cleared between runs");
+    assert_eq!(
+        a,
+        generate_fixed(&mut m, 2, 6),
+        "the KV cache is cleared between runs"
+    );
 }
 
 #[test]
 fn safetensors_that_disagree_with_the_config_are_refused_by_tensor_name() {
     let dir = tempfile::tempdir().unwrap();
     let config_text =
-        std::fs::read_to_string(common::repo_root().join("fixtures/tiny-llama/config.json")).unwrap();
-    write_checkpoint(dir.path(), &config_text.replace("\"intermediate_size\": 172", "\"intermediate_size\": 256"));
+        std::fs::read_to_string(common::repo_root().join("fixtures/tiny-llama/config.json"))
+            .unwrap();
+    write_checkpoint(
+        dir.path(),
+        &config_text.replace("\"intermediate_size\": 172", "\"intermediate_size\": 256"),
+    );
     let err = model::load(&options(dir.path(), WeightsMode::Real), &Device::Cpu)
         .err()
         .expect("mismatched config must fail");

@@ -4,7 +4,7 @@ mod common;
 
 use candle_core::Device;
 use inferbench::engine::{self, FinishReason, GenerationParams, SamplingParams};
-use inferbench::model::LoadedModel;
+use inferbench::model::{LoadedModel, Repack};
 
 fn params(m: &LoadedModel, max_tokens: usize, sampling: SamplingParams) -> GenerationParams {
     GenerationParams {
@@ -29,8 +29,15 @@ fn loads_the_default_model_from_the_hub_cache() {
     assert_eq!(m.info.dtype, "Q4_1");
     assert_eq!(m.info.vocab_size, 49152);
     assert_eq!(m.info.layers, 30);
-    assert!(m.info.path.contains("models--QuantFactory--SmolLM2-135M-Instruct-GGUF/snapshots/"));
-    assert!((130e6..140e6).contains(&(m.info.parameters as f64)), "{}", m.info.parameters);
+    assert!(m
+        .info
+        .path
+        .contains("models--QuantFactory--SmolLM2-135M-Instruct-GGUF/snapshots/"));
+    assert!(
+        (130e6..140e6).contains(&(m.info.parameters as f64)),
+        "{}",
+        m.info.parameters
+    );
 }
 
 #[test]
@@ -59,28 +66,55 @@ fn tokenizer_round_trips_varied_text() {
 fn chat_template_wraps_the_user_turn() {
     let m = common::load_smollm();
     let text = m.tokenizer.apply_chat_template("Hi there").unwrap();
-    assert!(text.contains("<|im_start|>user\nHi there<|im_end|>"), "{text}");
+    assert!(
+        text.contains("<|im_start|>user\nHi there<|im_end|>"),
+        "{text}"
+    );
     assert!(text.ends_with("<|im_start|>assistant\n"), "{text}");
 }
 
+/// With float reference numerics the greedy answer is the model card's. (With the file's own
+/// Q4_1 weights and Q8_1 activations, "L" beats "The" by 0.28 logits on this prompt, and the
+/// 135M model wanders off: see `quantised_answers_stay_on_topic`.)
 #[test]
 fn greedy_answer_names_paris_and_batch_rows_agree() {
-    let mut m = common::load_smollm();
+    let mut m = common::load_smollm_with(Repack::F32);
+    assert!(m.info.dtype.contains("repacked to F32"), "{}", m.info.dtype);
     let prompt = chat_prompt(&m, "What is the capital of France?");
     let p = params(&m, 30, SamplingParams::default());
 
-    let one = engine::generate(m.model.as_mut(), &Device::Cpu, &[prompt.clone()], &p, |_| {}).unwrap();
+    let one = engine::generate(
+        m.model.as_mut(),
+        &Device::Cpu,
+        &[prompt.clone()],
+        &p,
+        |_| {},
+    )
+    .unwrap();
     let answer = m.tokenizer.decode(&one.tokens[0]).unwrap();
     assert!(answer.contains("Paris"), "answer: {answer}");
     assert_eq!(one.timeline.total_tokens(), one.tokens[0].len());
     assert_eq!(one.timeline.step_times.len(), one.tokens[0].len());
     assert!(one.timeline.step_times.windows(2).all(|w| w[0] <= w[1]));
 
-    let four = engine::generate(m.model.as_mut(), &Device::Cpu, &vec![prompt; 4], &p, |_| {}).unwrap();
+    let four =
+        engine::generate(m.model.as_mut(), &Device::Cpu, &vec![prompt; 4], &p, |_| {}).unwrap();
     assert_eq!(four.batch(), 4);
     for row in &four.tokens {
         let text = m.tokenizer.decode(row).unwrap();
         assert!(text.contains("Paris"), "batch answer: {text}");
+    }
+}
+
+#[test]
+fn quantised_answers_stay_on_topic() {
+    for repack in [Repack::None, Repack::Q8_0] {
+        let mut m = common::load_smollm_with(repack);
+        let prompt = chat_prompt(&m, "What is the capital of Germany?");
+        let p = params(&m, 30, SamplingParams::default());
+        let out = engine::generate(m.model.as_mut(), &Device::Cpu, &[prompt], &p, |_| {}).unwrap();
+        let answer = m.tokenizer.decode(&out.tokens[0]).unwrap();
+        assert!(answer.contains("Berlin"), "{repack:?}: {answer}");
     }
 }
 
@@ -96,7 +130,12 @@ fn stops_at_max_tokens_or_eos() {
     let prompt = chat_prompt(&m, "Say only the word yes.");
     let p = params(&m, 200, SamplingParams::default());
     let out = engine::generate(m.model.as_mut(), &Device::Cpu, &[prompt], &p, |_| {}).unwrap();
-    assert_eq!(out.finish[0], FinishReason::Eos, "{:?}", m.tokenizer.decode(&out.tokens[0]));
+    assert_eq!(
+        out.finish[0],
+        FinishReason::Eos,
+        "{:?}",
+        m.tokenizer.decode(&out.tokens[0])
+    );
     assert!(out.tokens[0].len() < 200);
 }
 
@@ -114,9 +153,15 @@ fn seeded_sampling_repeats_and_seeds_differ() {
                 seed,
             },
         );
-        engine::generate(m.model.as_mut(), &Device::Cpu, &vec![prompt.clone(); 3], &p, |_| {})
-            .unwrap()
-            .tokens
+        engine::generate(
+            m.model.as_mut(),
+            &Device::Cpu,
+            &vec![prompt.clone(); 3],
+            &p,
+            |_| {},
+        )
+        .unwrap()
+        .tokens
     };
     let a = sampled(&mut m, 1);
     assert_eq!(a, sampled(&mut m, 1));

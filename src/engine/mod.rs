@@ -58,14 +58,20 @@ impl Generation {
 
 /// Check a batch before any work: equal, non-empty prompts that fit the context with the output.
 pub fn validate_batch(prompts: &[Vec<u32>], params: &GenerationParams) -> Result<usize> {
-    let first = prompts.first().ok_or_else(|| anyhow!("batch size must be at least 1"))?;
+    let first = prompts
+        .first()
+        .ok_or_else(|| anyhow!("batch size must be at least 1"))?;
     if params.max_tokens == 0 {
         bail!("max_tokens must be at least 1");
     }
     if first.is_empty() {
         bail!("the prompt is empty after tokenisation");
     }
-    if let Some((i, p)) = prompts.iter().enumerate().find(|(_, p)| p.len() != first.len()) {
+    if let Some((i, p)) = prompts
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.len() != first.len())
+    {
         bail!(
             "prompts in a batch must have equal token lengths: row 0 has {}, row {i} has {}",
             first.len(),
@@ -107,7 +113,9 @@ pub fn generate(
     crate::device::synchronize(device)?;
     let start = Instant::now();
     let logits = model.forward(&input, 0).context("prefill")?;
-    let mut next = sampler.sample(&logits).context("sampling the first token")?;
+    let mut next = sampler
+        .sample(&logits)
+        .context("sampling the first token")?;
     crate::device::synchronize(device)?;
     let mut now = start.elapsed();
 

@@ -26,7 +26,10 @@ impl Default for SamplingParams {
 impl SamplingParams {
     pub fn validate(&self) -> Result<()> {
         if !(self.temperature.is_finite() && self.temperature >= 0.0) {
-            bail!("--temperature {}: must be 0 (greedy) or positive", self.temperature);
+            bail!(
+                "--temperature {}: must be 0 (greedy) or positive",
+                self.temperature
+            );
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
             bail!("--top-p {}: must be in (0, 1]", self.top_p);
@@ -60,7 +63,9 @@ impl BatchSampler {
             }
         };
         let rows = (0..batch as u64)
-            .map(|row| LogitsProcessor::from_sampling(params.seed.wrapping_add(row), sampling.clone()))
+            .map(|row| {
+                LogitsProcessor::from_sampling(params.seed.wrapping_add(row), sampling.clone())
+            })
             .collect();
         BatchSampler { params, rows }
     }
@@ -86,7 +91,11 @@ mod tests {
     use candle_core::Device;
 
     fn logits() -> Tensor {
-        Tensor::new(&[[0.1f32, 5.0, 0.2, 0.3], [3.0, 0.0, 0.0, 4.0]], &Device::Cpu).unwrap()
+        Tensor::new(
+            &[[0.1f32, 5.0, 0.2, 0.3], [3.0, 0.0, 0.0, 4.0]],
+            &Device::Cpu,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -104,7 +113,9 @@ mod tests {
         };
         let draw = || {
             let mut s = BatchSampler::new(p, 2);
-            (0..20).flat_map(|_| s.sample(&logits()).unwrap()).collect::<Vec<_>>()
+            (0..20)
+                .flat_map(|_| s.sample(&logits()).unwrap())
+                .collect::<Vec<_>>()
         };
         let a = draw();
         assert_eq!(a, draw());
@@ -113,9 +124,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_parameters() {
-        let bad_t = SamplingParams { temperature: -1.0, ..Default::default() };
+        let bad_t = SamplingParams {
+            temperature: -1.0,
+            ..Default::default()
+        };
         assert!(bad_t.validate().is_err());
-        let bad_p = SamplingParams { top_p: 0.0, ..Default::default() };
+        let bad_p = SamplingParams {
+            top_p: 0.0,
+            ..Default::default()
+        };
         assert!(bad_p.validate().is_err());
     }
 }

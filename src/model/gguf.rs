@@ -2,13 +2,12 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Cursor;
 use std::path::Path;
 
+use super::quantized_llama::{Hyper, QuantizedLlama};
 use anyhow::{anyhow, bail, Context, Result};
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
-use candle_transformers::models::quantized_llama::{ModelWeights, MAX_SEQ_LEN};
 
 use super::{CausalLm, ModelInfo};
 
@@ -16,7 +15,7 @@ use super::{CausalLm, ModelInfo};
 const SUPPORTED_ARCHITECTURES: &[&str] = &["llama"];
 
 pub struct GgufModel {
-    weights: ModelWeights,
+    weights: QuantizedLlama,
 }
 
 impl CausalLm for GgufModel {
@@ -66,7 +65,12 @@ pub fn load(
         .get("general.architecture")
         .and_then(|v| v.to_string().ok())
         .cloned()
-        .ok_or_else(|| anyhow!("{}: GGUF metadata has no general.architecture", path.display()))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "{}: GGUF metadata has no general.architecture",
+                path.display()
+            )
+        })?;
     if !SUPPORTED_ARCHITECTURES.contains(&architecture.as_str()) {
         bail!(
             "{}: architecture '{architecture}' is not supported yet (supported: {})",
@@ -74,15 +78,12 @@ pub fn load(
             SUPPORTED_ARCHITECTURES.join(", ")
         );
     }
-    let u32_key = |key: &str| md.get(key).and_then(|v| v.to_u32().ok()).map(|v| v as usize);
     let vocab_size = content
         .tensor_infos
         .get("token_embd.weight")
         .map(|t| t.shape.dims()[0])
         .ok_or_else(|| anyhow!("{}: GGUF has no token_embd.weight tensor", path.display()))?;
-    let context_length = u32_key("llama.context_length")
-        .unwrap_or(MAX_SEQ_LEN)
-        .min(MAX_SEQ_LEN);
+    let hyper = Hyper::from_metadata(&content).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let parameters: u64 = content
         .tensor_infos
         .values()
@@ -100,33 +101,27 @@ pub fn load(
         dtype: dominant_quantisation(&content),
         parameters,
         vocab_size,
-        context_length,
-        layers: u32_key("llama.block_count").unwrap_or(0),
-        hidden_size: u32_key("llama.embedding_length").unwrap_or(0),
+        context_length: hyper.context_length,
+        layers: hyper.n_layer,
+        hidden_size: hyper.hidden,
         load_seconds: 0.0,
     };
-    // from_gguf consumes the content; keep a copy of the metadata for the tokenizer.
-    let metadata_copy = gguf_file::Content {
-        magic: content.magic,
-        metadata: content.metadata.clone(),
-        tensor_infos: HashMap::new(),
-        tensor_data_offset: content.tensor_data_offset,
-    };
-    let weights = match repack {
-        None => ModelWeights::from_gguf(content, &mut file, device),
-        Some(target) => {
-            let (repacked, count) = repack_weights(&content, &mut file, target)
-                .map_err(|e| anyhow!("{}: repacking to {target:?}: {e}", path.display()))?;
-            if count > 0 {
-                info.dtype = format!("{} repacked to {target:?}", info.dtype);
+    let mut repacked = 0;
+    let weights = QuantizedLlama::load(hyper, device, |name| {
+        let t = content.tensor(&mut file, name, device)?;
+        match repack {
+            Some(target) if should_repack(&t, target) => {
+                repacked += 1;
+                QTensor::quantize(&t.dequantize(&Device::Cpu)?, target)
             }
-            let mut cursor = Cursor::new(repacked);
-            gguf_file::Content::read(&mut cursor)
-                .and_then(|c| ModelWeights::from_gguf(c, &mut cursor, device))
+            _ => Ok(t),
         }
-    }
+    })
     .map_err(|e| anyhow!("{}: loading the weights: {e}", path.display()))?;
-    Ok((GgufModel { weights }, info, metadata_copy))
+    if let (Some(target), true) = (repack, repacked > 0) {
+        info.dtype = format!("{} repacked to {target:?}", info.dtype);
+    }
+    Ok((GgufModel { weights }, info, content))
 }
 
 /// Types candle's CPU kernels have no SIMD dot product for, worth repacking.
@@ -134,44 +129,15 @@ fn lacks_fast_cpu_kernel(dtype: GgmlDType) -> bool {
     matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
 }
 
-/// Rewrite the GGUF in memory with slow-kernel 2-D weights requantised to `target`.
-/// Returns the new file's bytes and how many tensors changed.
-fn repack_weights(
-    content: &gguf_file::Content,
-    file: &mut File,
-    target: GgmlDType,
-) -> candle_core::Result<(Vec<u8>, usize)> {
-    let cpu = Device::Cpu;
-    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
-    names.sort();
-    let mut tensors = Vec::with_capacity(names.len());
-    let mut changed = 0;
-    for name in names {
-        let t = content.tensor(file, name, &cpu)?;
-        let wanted = if target == GgmlDType::F32 {
-            !matches!(t.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16)
-        } else {
-            lacks_fast_cpu_kernel(t.dtype())
-        };
-        let repackable = wanted
-            && t.shape().rank() == 2
-            && t.shape().dims()[1] % target.block_size() == 0;
-        if repackable {
-            tensors.push((name.as_str(), QTensor::quantize(&t.dequantize(&cpu)?, target)?));
-            changed += 1;
-        } else {
-            tensors.push((name.as_str(), t));
-        }
-    }
-    let metadata: Vec<(&str, &gguf_file::Value)> = content
-        .metadata
-        .iter()
-        .map(|(k, v)| (k.as_str(), v))
-        .collect();
-    let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (*n, t)).collect();
-    let mut out = Cursor::new(Vec::new());
-    gguf_file::write(&mut out, &metadata, &tensor_refs)?;
-    Ok((out.into_inner(), changed))
+/// Whether `--repack` changes this tensor: 2-D quantised weights with no fast kernel (or all
+/// quantised weights, for the F32 reference), whose rows split into the target's blocks.
+fn should_repack(t: &QTensor, target: GgmlDType) -> bool {
+    let wanted = if target == GgmlDType::F32 {
+        !matches!(t.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16)
+    } else {
+        lacks_fast_cpu_kernel(t.dtype())
+    };
+    wanted && t.shape().rank() == 2 && t.shape().dims()[1] % target.block_size() == 0
 }
 
 /// The quantisation most weight tensors use ("Q4_1"), as llama.cpp names the model by it.

@@ -33,8 +33,8 @@ impl CausalLm for LlamaModel {
 
 /// Read config.json, naming the file and the field when something is missing or wrong.
 pub fn read_config(path: &Path) -> Result<Config> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
     let raw: LlamaConfig = serde_json::from_str(&text)
         .map_err(|e| anyhow!("{}: invalid llama config: {e}", path.display()))?;
     let value: serde_json::Value = serde_json::from_str(&text)
@@ -152,8 +152,13 @@ pub fn load_safetensors(
 ) -> Result<(LlamaModel, ModelInfo)> {
     let cfg = read_config(config_path)?;
     // SAFETY: the files are mapped read-only; inferbench does not modify them while running.
-    let tensors = unsafe { candle_core::safetensors::MmapedSafetensors::multi(weights) }
-        .map_err(|e| anyhow!("{}: not a readable safetensors file: {e}", weights[0].display()))?;
+    let tensors =
+        unsafe { candle_core::safetensors::MmapedSafetensors::multi(weights) }.map_err(|e| {
+            anyhow!(
+                "{}: not a readable safetensors file: {e}",
+                weights[0].display()
+            )
+        })?;
     for (name, shape) in expected_tensors(&cfg) {
         let view = tensors.get(&name).map_err(|_| {
             anyhow!(
@@ -177,12 +182,22 @@ pub fn load_safetensors(
         .map_err(|e| anyhow!("{}: {e}", weights[0].display()))?;
     let model = Llama::load(vb, &cfg)
         .map_err(|e| anyhow!("{}: loading the weights: {e}", weights[0].display()))?;
-    let info = info_for(&cfg, model_name(config_path), &weights[0], "safetensors", dtype);
+    let info = info_for(
+        &cfg,
+        model_name(config_path),
+        &weights[0],
+        "safetensors",
+        dtype,
+    );
     Ok((new_model(model, cfg, dtype, device)?, info))
 }
 
 /// Random weights with the exact shapes of the config: real compute, no download.
-pub fn load_dummy(config_path: &Path, dtype: DType, device: &Device) -> Result<(LlamaModel, ModelInfo)> {
+pub fn load_dummy(
+    config_path: &Path,
+    dtype: DType,
+    device: &Device,
+) -> Result<(LlamaModel, ModelInfo)> {
     let cfg = read_config(config_path)?;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, dtype, device);

@@ -3,6 +3,7 @@
 pub mod format;
 pub mod gguf;
 pub mod llama;
+pub mod quantized_llama;
 pub mod source;
 pub mod tokenizer;
 

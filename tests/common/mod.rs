@@ -7,7 +7,16 @@ use inferbench::model::{self, LoadOptions, LoadedModel};
 
 /// Load the default SmolLM2 GGUF through the hub-cache path, on CPU.
 pub fn load_smollm() -> LoadedModel {
-    match model::load(&LoadOptions::default(), &candle_core::Device::Cpu) {
+    load_smollm_with(model::Repack::None)
+}
+
+/// The same, with its weights repacked (or dequantised for float reference numerics).
+pub fn load_smollm_with(repack: model::Repack) -> LoadedModel {
+    let options = LoadOptions {
+        repack,
+        ..LoadOptions::default()
+    };
+    match model::load(&options, &candle_core::Device::Cpu) {
         Ok(m) => m,
         Err(e) => panic!("{e:#}\n(run scripts/fetch-models.sh first)"),
     }

@@ -1,0 +1,228 @@
+//! A llama-family forward pass over GGUF weights (quantised matmuls through candle's QMatMul).
+//!
+//! Ours rather than candle-transformers' `quantized_llama` because that one cannot prefill a
+//! batch of more than one prompt (its last-position slice is not contiguous for QMatMul), and
+//! because the engine needs one place to time and tune the hot path.
+
+use candle_core::quantized::{gguf_file, QMatMul, QTensor};
+use candle_core::{DType, Device, IndexOp, Module, Result, Tensor};
+use candle_transformers::utils::{build_causal_mask, repeat_kv};
+
+/// Shapes and constants read from the GGUF metadata (llama.* keys).
+#[derive(Debug, Clone)]
+pub struct Hyper {
+    pub n_head: usize,
+    pub n_kv_head: usize,
+    pub n_layer: usize,
+    pub hidden: usize,
+    pub rope_dim: usize,
+    pub rope_base: f32,
+    pub rms_eps: f64,
+    pub context_length: usize,
+}
+
+impl Hyper {
+    pub fn from_metadata(ct: &gguf_file::Content) -> Result<Self> {
+        let get = |key: &str| {
+            ct.metadata
+                .get(key)
+                .ok_or_else(|| candle_core::Error::Msg(format!("GGUF metadata has no '{key}'")))
+        };
+        let n_head = get("llama.attention.head_count")?.to_u32()? as usize;
+        let hidden = get("llama.embedding_length")?.to_u32()? as usize;
+        Ok(Hyper {
+            n_head,
+            n_kv_head: get("llama.attention.head_count_kv")?.to_u32()? as usize,
+            n_layer: get("llama.block_count")?.to_u32()? as usize,
+            hidden,
+            rope_dim: get("llama.rope.dimension_count")
+                .and_then(|v| v.to_u32())
+                .map(|v| v as usize)
+                .unwrap_or(hidden / n_head),
+            rope_base: get("llama.rope.freq_base")
+                .and_then(|v| v.to_f32())
+                .unwrap_or(10_000.0),
+            rms_eps: get("llama.attention.layer_norm_rms_epsilon")?.to_f32()? as f64,
+            context_length: get("llama.context_length")
+                .and_then(|v| v.to_u32())
+                .map(|v| v as usize)
+                .unwrap_or(4096),
+        })
+    }
+
+    fn head_dim(&self) -> usize {
+        self.hidden / self.n_head
+    }
+}
+
+struct Layer {
+    attn_norm: Tensor,
+    wq: QMatMul,
+    wk: QMatMul,
+    wv: QMatMul,
+    wo: QMatMul,
+    ffn_norm: Tensor,
+    w_gate: QMatMul,
+    w_up: QMatMul,
+    w_down: QMatMul,
+    kv_cache: Option<(Tensor, Tensor)>,
+}
+
+pub struct QuantizedLlama {
+    hyper: Hyper,
+    embeddings: Tensor,
+    layers: Vec<Layer>,
+    norm: Tensor,
+    output: QMatMul,
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl QuantizedLlama {
+    /// Build from GGUF tensors; `tensor(name)` reads (and may repack) one tensor.
+    pub fn load(
+        hyper: Hyper,
+        device: &Device,
+        mut tensor: impl FnMut(&str) -> Result<QTensor>,
+    ) -> Result<Self> {
+        let float = |t: QTensor| t.dequantize(device);
+        let embeddings_q = tensor("token_embd.weight")?;
+        let embeddings = embeddings_q.dequantize(device)?;
+        // Tied embeddings: the output projection reuses the embedding table.
+        let output = match tensor("output.weight") {
+            Ok(t) => t,
+            Err(_) => embeddings_q,
+        };
+        let mut layers = Vec::with_capacity(hyper.n_layer);
+        for i in 0..hyper.n_layer {
+            let mut q = |name: &str| tensor(&format!("blk.{i}.{name}.weight"));
+            layers.push(Layer {
+                attn_norm: float(q("attn_norm")?)?,
+                wq: QMatMul::from_qtensor(q("attn_q")?)?,
+                wk: QMatMul::from_qtensor(q("attn_k")?)?,
+                wv: QMatMul::from_qtensor(q("attn_v")?)?,
+                wo: QMatMul::from_qtensor(q("attn_output")?)?,
+                ffn_norm: float(q("ffn_norm")?)?,
+                w_gate: QMatMul::from_qtensor(q("ffn_gate")?)?,
+                w_up: QMatMul::from_qtensor(q("ffn_up")?)?,
+                w_down: QMatMul::from_qtensor(q("ffn_down")?)?,
+                kv_cache: None,
+            });
+        }
+        let (cos, sin) = rotary_tables(&hyper, device)?;
+        Ok(QuantizedLlama {
+            norm: float(tensor("output_norm.weight")?)?,
+            output: QMatMul::from_qtensor(output)?,
+            hyper,
+            embeddings,
+            layers,
+            cos,
+            sin,
+        })
+    }
+
+    pub fn hyper(&self) -> &Hyper {
+        &self.hyper
+    }
+
+    pub fn clear_kv_cache(&mut self) {
+        for layer in &mut self.layers {
+            layer.kv_cache = None;
+        }
+    }
+
+    /// Logits of the last position of each row: tokens (batch, seq) -> (batch, vocab).
+    pub fn forward(&mut self, tokens: &Tensor, position: usize) -> Result<Tensor> {
+        let (batch, seq) = tokens.dims2()?;
+        let hidden = self.hyper.hidden;
+        let mut x = self
+            .embeddings
+            .index_select(&tokens.flatten_all()?, 0)?
+            .reshape((batch, seq, hidden))?;
+        let mask = if seq > 1 {
+            Some(build_causal_mask(seq, position, tokens.device())?)
+        } else {
+            None
+        };
+        let cos = self.cos.narrow(0, position, seq)?;
+        let sin = self.sin.narrow(0, position, seq)?;
+        let eps = self.hyper.rms_eps as f32;
+        for layer in &mut self.layers {
+            let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, eps)?;
+            let attn = attention(&self.hyper, layer, &h, mask.as_ref(), &cos, &sin)?;
+            x = (x + attn)?;
+            let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, eps)?;
+            let gate = candle_nn::ops::silu(&layer.w_gate.forward(&h)?)?;
+            let mlp = layer.w_down.forward(&(gate * layer.w_up.forward(&h)?)?)?;
+            x = (x + mlp)?;
+        }
+        let x = candle_nn::ops::rms_norm(&x, &self.norm, eps)?;
+        // QMatMul needs a contiguous input; the last-position slice of a batch is strided.
+        let last = x.i((.., seq - 1, ..))?.contiguous()?;
+        self.output.forward(&last)
+    }
+}
+
+fn attention(
+    hyper: &Hyper,
+    layer: &mut Layer,
+    x: &Tensor,
+    mask: Option<&Tensor>,
+    cos: &Tensor,
+    sin: &Tensor,
+) -> Result<Tensor> {
+    let (batch, seq, hidden) = x.dims3()?;
+    let head_dim = hyper.head_dim();
+    let heads = |t: Tensor, n: usize| -> Result<Tensor> {
+        t.reshape((batch, seq, n, head_dim))?
+            .transpose(1, 2)?
+            .contiguous()
+    };
+    let q = heads(layer.wq.forward(x)?, hyper.n_head)?;
+    let k = heads(layer.wk.forward(x)?, hyper.n_kv_head)?;
+    let v = heads(layer.wv.forward(x)?, hyper.n_kv_head)?;
+    // GGUF llama weights are permuted for interleaved (GPT-J style) rotary pairs.
+    let q = candle_nn::rotary_emb::rope_i(&q, cos, sin)?;
+    let k = candle_nn::rotary_emb::rope_i(&k, cos, sin)?;
+    let (k, v) = match &layer.kv_cache {
+        Some((k_prev, v_prev)) => (
+            Tensor::cat(&[k_prev, &k], 2)?,
+            Tensor::cat(&[v_prev, &v], 2)?,
+        ),
+        None => (k, v),
+    };
+    layer.kv_cache = Some((k.clone(), v.clone()));
+    let n_rep = hyper.n_head / hyper.n_kv_head;
+    let k = repeat_kv(k, n_rep)?;
+    let v = repeat_kv(v, n_rep)?;
+    let scores = (q.matmul(&k.t()?)? / (head_dim as f64).sqrt())?;
+    let scores = match mask {
+        Some(m) => {
+            let m = m.broadcast_as(scores.shape())?;
+            let neg_inf = Tensor::new(f32::NEG_INFINITY, scores.device())?
+                .to_dtype(scores.dtype())?
+                .broadcast_as(scores.shape())?;
+            m.where_cond(&neg_inf, &scores)?
+        }
+        None => scores,
+    };
+    let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+    let y = probs.matmul(&v.contiguous()?)?;
+    let y = y.transpose(1, 2)?.reshape((batch, seq, hidden))?;
+    layer.wo.forward(&y)
+}
+
+/// cos/sin of every position for the rotary embedding: (context, rope_dim / 2).
+fn rotary_tables(hyper: &Hyper, device: &Device) -> Result<(Tensor, Tensor)> {
+    let inv_freq: Vec<f32> = (0..hyper.rope_dim)
+        .step_by(2)
+        .map(|i| 1.0 / hyper.rope_base.powf(i as f32 / hyper.rope_dim as f32))
+        .collect();
+    let n = inv_freq.len();
+    let inv_freq = Tensor::from_vec(inv_freq, (1, n), device)?;
+    let positions = Tensor::arange(0u32, hyper.context_length as u32, device)?
+        .to_dtype(DType::F32)?
+        .reshape((hyper.context_length, 1))?;
+    let angles = positions.matmul(&inv_freq)?;
+    Ok((angles.cos()?, angles.sin()?))
+}
