@@ -86,7 +86,7 @@ fn greedy_answer_names_paris_and_batch_rows_agree() {
     let one = engine::generate(
         m.model.as_mut(),
         &Device::Cpu,
-        &[prompt.clone()],
+        std::slice::from_ref(&prompt),
         &p,
         |_| {},
     )

