@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use inferbench::device::{self, DeviceRequest, MachineInfo};
 use inferbench::engine::{self, GenerationParams, SamplingParams};
 use inferbench::model::{self, LoadOptions, ModelRef, WeightsMode};
+use inferbench::workload::synthetic;
 
 #[derive(Parser)]
 #[command(
@@ -32,7 +33,7 @@ enum Command {
         json: bool,
     },
     /// Generate text for a prompt and print one line of timings.
-    Generate(GenerateArgs),
+    Generate(Box<GenerateArgs>),
 }
 
 #[derive(Args, Clone)]
@@ -55,10 +56,16 @@ struct ModelArgs {
     #[arg(long, value_parser = model::parse_dtype)]
     dtype: Option<candle_core::DType>,
     /// Requantise GGUF weights that candle has no fast CPU kernel for (Q4_1, Q5_0, Q5_1) at
-    /// load: none (measure the file as it is), q8_0 or q4_0; or f32 to dequantise every weight
-    /// (float reference numerics, slow). The model's dtype then says so.
-    #[arg(long, default_value = "none")]
+    /// load: auto (q8_0 on CPU, none on CUDA), none (the file's own quantisation and kernels),
+    /// q8_0, q4_0 (lossy); or f32 to dequantise every weight (float reference numerics, slow).
+    /// The model's dtype says what was done, e.g. "Q4_1 repacked to Q8_0".
+    #[arg(long, default_value = "auto")]
     repack: model::Repack,
+    /// GGUF models: from this many rows (batch × prompt tokens) on, a matmul dequantises its
+    /// weight and uses the f32 GEMM, faster for prefill on CPU. Default 32 on CPU, off on
+    /// CUDA; 0 turns it off (every matmul quantised).
+    #[arg(long)]
+    prefill_gemm_rows: Option<usize>,
     /// Use this tokenizer (a tokenizer.json, or a GGUF file's embedded one) instead of the model's.
     #[arg(long)]
     tokenizer: Option<PathBuf>,
@@ -86,6 +93,7 @@ impl ModelArgs {
             weights: self.weights,
             dtype: self.dtype,
             repack: self.repack,
+            prefill_gemm_rows: self.prefill_gemm_rows,
             tokenizer: self.tokenizer.clone(),
         }
     }
@@ -96,8 +104,11 @@ struct GenerateArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// The prompt text.
-    #[arg(long, short = 'p')]
-    prompt: String,
+    #[arg(long, short = 'p', required_unless_present = "prompt_tokens")]
+    prompt: Option<String>,
+    /// Instead of --prompt: a synthetic prompt of exactly this many tokens (real prose).
+    #[arg(long, conflicts_with_all = ["prompt", "chat"], value_parser = clap::value_parser!(u32).range(1..))]
+    prompt_tokens: Option<u32>,
     /// Wrap the prompt in the model's chat template (one user turn).
     #[arg(long)]
     chat: bool,
@@ -125,7 +136,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info { json } => info(json),
-        Command::Generate(args) => generate(args),
+        Command::Generate(args) => generate(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -209,12 +220,14 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     if let Some(note) = &loaded.tokenizer.note {
         eprintln!("note: {note}");
     }
-    let text = if args.chat {
-        loaded.tokenizer.apply_chat_template(&args.prompt)?
-    } else {
-        args.prompt.clone()
+    let prompt = match (&args.prompt, args.prompt_tokens) {
+        (_, Some(n)) => synthetic::prompt_of_length(&loaded.tokenizer, n as usize)?,
+        (Some(p), None) if args.chat => loaded
+            .tokenizer
+            .encode(&loaded.tokenizer.apply_chat_template(p)?)?,
+        (Some(p), None) => loaded.tokenizer.encode(p)?,
+        (None, None) => anyhow::bail!("give --prompt TEXT or --prompt-tokens N"),
     };
-    let prompt = loaded.tokenizer.encode(&text)?;
     let ignore_eos = args.ignore_eos || args.model.weights == WeightsMode::Dummy;
     if ignore_eos && !args.ignore_eos {
         eprintln!("note: dummy weights: generating past EOS to the full --max-tokens");

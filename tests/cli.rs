@@ -90,6 +90,31 @@ fn generate_with_batch_four_gives_four_answers() {
 }
 
 #[test]
+fn synthetic_prompts_have_the_exact_length_and_repack_is_reported() {
+    let o = inferbench(&[
+        "generate",
+        "--prompt-tokens",
+        "100",
+        "--max-tokens",
+        "3",
+        "--ignore-eos",
+        "--repack",
+        "none",
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stdout.contains("prompt 100 tok"), "{stdout}");
+    assert!(stdout.contains("generated 3 tok"), "{stdout}");
+    assert!(
+        stderr.contains("Q4_1,") && !stderr.contains("repacked"),
+        "{stderr}"
+    );
+    let o = inferbench(&["generate", "--prompt-tokens", "5", "--max-tokens", "1"]);
+    let (_, stderr) = text(&o);
+    assert!(stderr.contains("Q4_1 repacked to Q8_0"), "{stderr}");
+}
+
+#[test]
 fn info_describes_the_machine() {
     let o = inferbench(&["info", "--json"]);
     assert!(o.status.success());

@@ -58,6 +58,7 @@ pub fn load(
     path: &Path,
     device: &Device,
     repack: Option<GgmlDType>,
+    gemm_rows: Option<usize>,
 ) -> Result<(GgufModel, ModelInfo, gguf_file::Content)> {
     let (content, mut file) = read_content(path)?;
     let md = &content.metadata;
@@ -107,7 +108,7 @@ pub fn load(
         load_seconds: 0.0,
     };
     let mut repacked = 0;
-    let weights = QuantizedLlama::load(hyper, device, |name| {
+    let weights = QuantizedLlama::load(hyper, device, gemm_rows, |name| {
         let t = content.tensor(&mut file, name, device)?;
         match repack {
             Some(target) if should_repack(&t, target) => {

@@ -60,8 +60,11 @@ pub fn parse_dtype(s: &str) -> std::result::Result<DType, String> {
 /// `--repack`: requantise GGUF weights that candle has no fast CPU kernel for, at load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Repack {
-    /// Measure the file's own quantisation.
+    /// On CPU, Q8_0 for the types candle computes in scalar code; on CUDA, none.
+    /// As llama.cpp repacks weights for its CPU kernels at load, and says so.
     #[default]
+    Auto,
+    /// Measure the file's own quantisation with whatever kernel candle has for it.
     None,
     Q8_0,
     Q4_0,
@@ -70,9 +73,10 @@ pub enum Repack {
 }
 
 impl Repack {
-    pub fn target(self) -> Option<GgmlDType> {
+    pub fn target(self, device: &Device) -> Option<GgmlDType> {
         match self {
-            Repack::None => None,
+            Repack::Auto if device.is_cpu() => Some(GgmlDType::Q8_0),
+            Repack::Auto | Repack::None => None,
             Repack::Q8_0 => Some(GgmlDType::Q8_0),
             Repack::Q4_0 => Some(GgmlDType::Q4_0),
             Repack::F32 => Some(GgmlDType::F32),
@@ -84,11 +88,12 @@ impl FromStr for Repack {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Repack::Auto),
             "none" => Ok(Repack::None),
             "q8_0" => Ok(Repack::Q8_0),
             "q4_0" => Ok(Repack::Q4_0),
             "f32" => Ok(Repack::F32),
-            _ => Err(format!("'{s}': expected none, q8_0, q4_0 or f32")),
+            _ => Err(format!("'{s}': expected auto, none, q8_0, q4_0 or f32")),
         }
     }
 }
@@ -119,6 +124,9 @@ pub struct LoadOptions {
     pub dtype: Option<DType>,
     /// Requantise GGUF weights that have no fast CPU kernel (Q4_1, Q5_0, Q5_1) to this type.
     pub repack: Repack,
+    /// GGUF models: from this many input rows (batch × tokens) on, matmuls dequantise the
+    /// weight and use the f32 GEMM (prefill). None: 32 on CPU, off on CUDA; Some(0): off.
+    pub prefill_gemm_rows: Option<usize>,
     /// A tokenizer.json or a GGUF file whose tokenizer to use instead of the model's own.
     pub tokenizer: Option<PathBuf>,
 }
@@ -151,7 +159,12 @@ pub fn load(options: &LoadOptions, device: &Device) -> Result<LoadedModel> {
                         path.display()
                     );
                 }
-                let (model, info, metadata) = gguf::load(path, device, options.repack.target())?;
+                let (model, info, metadata) = gguf::load(
+                    path,
+                    device,
+                    options.repack.target(device),
+                    gemm_rows(options, device),
+                )?;
                 let tok = match tokenizer {
                     Some(t) => TextTokenizer::from_file(t, None),
                     None => TextTokenizer::from_gguf(&metadata, path),
@@ -195,6 +208,18 @@ pub fn load(options: &LoadOptions, device: &Device) -> Result<LoadedModel> {
         tokenizer,
         info,
     })
+}
+
+/// Default prefill GEMM threshold on CPU: below it the quantised dot products win.
+const CPU_PREFILL_GEMM_ROWS: usize = 32;
+
+fn gemm_rows(options: &LoadOptions, device: &Device) -> Option<usize> {
+    match options.prefill_gemm_rows {
+        Some(0) => None,
+        Some(n) => Some(n),
+        None if device.is_cpu() => Some(CPU_PREFILL_GEMM_ROWS),
+        None => None,
+    }
 }
 
 fn tokenizer_beside(

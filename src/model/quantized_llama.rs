@@ -5,7 +5,9 @@
 //! because the engine needs one place to time and tune the hot path.
 
 use candle_core::quantized::{gguf_file, QMatMul, QTensor};
-use candle_core::{DType, Device, IndexOp, Module, Result, Tensor};
+use std::sync::Arc;
+
+use candle_core::{DType, Device, IndexOp, Module, Result, Tensor, D};
 use candle_transformers::utils::{build_causal_mask, repeat_kv};
 
 /// Shapes and constants read from the GGUF metadata (llama.* keys).
@@ -55,16 +57,47 @@ impl Hyper {
     }
 }
 
+/// A quantised weight matrix. Few rows (decode) go through candle's quantised dot products;
+/// many rows (prefill) on CPU dequantise the weight and use the f32 GEMM, which is several
+/// times faster there than one quantised dot product per (row, column) pair.
+struct QLinear {
+    matmul: QMatMul,
+    weight: Arc<QTensor>,
+    gemm_rows: Option<usize>,
+}
+
+impl QLinear {
+    fn new(weight: QTensor, gemm_rows: Option<usize>) -> Result<Self> {
+        let weight = Arc::new(weight);
+        Ok(QLinear {
+            matmul: QMatMul::from_arc(weight.clone())?,
+            weight,
+            gemm_rows,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let rows = x.elem_count() / x.dim(D::Minus1)?;
+        match self.gemm_rows {
+            Some(min) if rows >= min && !matches!(self.matmul, QMatMul::Tensor(_)) => {
+                let w = self.weight.dequantize(x.device())?;
+                x.broadcast_matmul(&w.t()?)
+            }
+            _ => self.matmul.forward(x),
+        }
+    }
+}
+
 struct Layer {
     attn_norm: Tensor,
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
-    wo: QMatMul,
+    wq: QLinear,
+    wk: QLinear,
+    wv: QLinear,
+    wo: QLinear,
     ffn_norm: Tensor,
-    w_gate: QMatMul,
-    w_up: QMatMul,
-    w_down: QMatMul,
+    w_gate: QLinear,
+    w_up: QLinear,
+    w_down: QLinear,
     kv_cache: Option<(Tensor, Tensor)>,
 }
 
@@ -73,16 +106,18 @@ pub struct QuantizedLlama {
     embeddings: Tensor,
     layers: Vec<Layer>,
     norm: Tensor,
-    output: QMatMul,
+    output: QLinear,
     cos: Tensor,
     sin: Tensor,
 }
 
 impl QuantizedLlama {
     /// Build from GGUF tensors; `tensor(name)` reads (and may repack) one tensor.
+    /// `gemm_rows`: from this many input rows on, matmuls dequantise and use the f32 GEMM.
     pub fn load(
         hyper: Hyper,
         device: &Device,
+        gemm_rows: Option<usize>,
         mut tensor: impl FnMut(&str) -> Result<QTensor>,
     ) -> Result<Self> {
         let float = |t: QTensor| t.dequantize(device);
@@ -98,21 +133,21 @@ impl QuantizedLlama {
             let mut q = |name: &str| tensor(&format!("blk.{i}.{name}.weight"));
             layers.push(Layer {
                 attn_norm: float(q("attn_norm")?)?,
-                wq: QMatMul::from_qtensor(q("attn_q")?)?,
-                wk: QMatMul::from_qtensor(q("attn_k")?)?,
-                wv: QMatMul::from_qtensor(q("attn_v")?)?,
-                wo: QMatMul::from_qtensor(q("attn_output")?)?,
+                wq: QLinear::new(q("attn_q")?, gemm_rows)?,
+                wk: QLinear::new(q("attn_k")?, gemm_rows)?,
+                wv: QLinear::new(q("attn_v")?, gemm_rows)?,
+                wo: QLinear::new(q("attn_output")?, gemm_rows)?,
                 ffn_norm: float(q("ffn_norm")?)?,
-                w_gate: QMatMul::from_qtensor(q("ffn_gate")?)?,
-                w_up: QMatMul::from_qtensor(q("ffn_up")?)?,
-                w_down: QMatMul::from_qtensor(q("ffn_down")?)?,
+                w_gate: QLinear::new(q("ffn_gate")?, gemm_rows)?,
+                w_up: QLinear::new(q("ffn_up")?, gemm_rows)?,
+                w_down: QLinear::new(q("ffn_down")?, gemm_rows)?,
                 kv_cache: None,
             });
         }
         let (cos, sin) = rotary_tables(&hyper, device)?;
         Ok(QuantizedLlama {
             norm: float(tensor("output_norm.weight")?)?,
-            output: QMatMul::from_qtensor(output)?,
+            output: QLinear::new(output, gemm_rows)?,
             hyper,
             embeddings,
             layers,

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use inferbench::model::{self, LoadOptions, LoadedModel};
 
-/// Load the default SmolLM2 GGUF through the hub-cache path, on CPU.
+/// Load the default SmolLM2 GGUF through the hub-cache path, on CPU, as the CLI does.
 pub fn load_smollm() -> LoadedModel {
-    load_smollm_with(model::Repack::None)
+    load_smollm_with(model::Repack::Auto)
 }
 
 /// The same, with its weights repacked (or dequantised for float reference numerics).

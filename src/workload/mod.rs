@@ -1,0 +1,3 @@
+//! What the engine is asked to do: prompts, including synthetic prompts of an exact token length.
+
+pub mod synthetic;
