@@ -130,6 +130,10 @@ struct GenerateArgs {
     /// Keep generating past end-of-sequence tokens (fixed output length).
     #[arg(long)]
     ignore_eos: bool,
+    /// Untimed generations of the same shape first (page in weights, warm caches and thread
+    /// pools); their TTFT is printed apart.
+    #[arg(long, default_value_t = 0)]
+    warmup: u32,
 }
 
 fn main() -> ExitCode {
@@ -244,6 +248,24 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         context_length: loaded.info.context_length,
     };
     let prompts = vec![prompt; args.batch as usize];
+    for i in 0..args.warmup {
+        let w = engine::generate(
+            loaded.model.as_mut(),
+            &selected.device,
+            &prompts,
+            &params,
+            |_| {},
+        )?;
+        eprintln!(
+            "warm-up {}/{}: TTFT {:.1} ms, decode {}",
+            i + 1,
+            args.warmup,
+            w.timeline.ttft().unwrap_or_default().as_secs_f64() * 1e3,
+            w.timeline
+                .decode_tokens_per_second()
+                .map_or("n/a".into(), |v| format!("{v:.1} tok/s"))
+        );
+    }
     let out = engine::generate(
         loaded.model.as_mut(),
         &selected.device,
