@@ -248,14 +248,17 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         context_length: loaded.info.context_length,
     };
     let prompts = vec![prompt; args.batch as usize];
-    for i in 0..args.warmup {
-        let w = engine::generate(
+    let mut run = || {
+        engine::generate(
             loaded.model.as_mut(),
             &selected.device,
             &prompts,
             &params,
             |_| {},
-        )?;
+        )
+    };
+    for i in 0..args.warmup {
+        let w = run()?;
         eprintln!(
             "warm-up {}/{}: TTFT {:.1} ms, decode {}",
             i + 1,
@@ -266,13 +269,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
                 .map_or("n/a".into(), |v| format!("{v:.1} tok/s"))
         );
     }
-    let out = engine::generate(
-        loaded.model.as_mut(),
-        &selected.device,
-        &prompts,
-        &params,
-        |_| {},
-    )?;
+    let out = run()?;
     for (row, tokens) in out.tokens.iter().enumerate() {
         let answer = loaded.tokenizer.decode(tokens)?;
         if out.batch() > 1 {

@@ -223,55 +223,39 @@ fn config_with_a_missing_or_wrong_field_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let good = std::fs::read_to_string(common::repo_root().join("fixtures/tiny-llama/config.json"))
         .unwrap();
-    let missing = write(
-        dir.path(),
-        "missing.json",
-        good.replace("\"hidden_size\": 64,", "").as_bytes(),
-    );
-    let o = inferbench(&[
-        "generate",
-        "--model",
-        &missing,
-        "--weights",
-        "dummy",
-        "--prompt",
-        "x",
-    ]);
-    assert_clean_failure(&o, &[&missing, "missing field `hidden_size`"]);
-
-    let wrong = write(
-        dir.path(),
-        "wrong.json",
-        good.replace("\"hidden_size\": 64", "\"hidden_size\": \"big\"")
-            .as_bytes(),
-    );
-    let o = inferbench(&[
-        "generate",
-        "--model",
-        &wrong,
-        "--weights",
-        "dummy",
-        "--prompt",
-        "x",
-    ]);
-    assert_clean_failure(&o, &[&wrong, "invalid type"]);
-
-    let heads = write(
-        dir.path(),
-        "heads.json",
-        good.replace("\"num_attention_heads\": 4", "\"num_attention_heads\": 5")
-            .as_bytes(),
-    );
-    let o = inferbench(&[
-        "generate",
-        "--model",
-        &heads,
-        "--weights",
-        "dummy",
-        "--prompt",
-        "x",
-    ]);
-    assert_clean_failure(&o, &[&heads, "num_attention_heads"]);
+    let cases = [
+        (
+            "missing.json",
+            "\"hidden_size\": 64,",
+            "",
+            "missing field `hidden_size`",
+        ),
+        (
+            "wrong.json",
+            "\"hidden_size\": 64",
+            "\"hidden_size\": \"big\"",
+            "invalid type",
+        ),
+        (
+            "heads.json",
+            "\"num_attention_heads\": 4",
+            "\"num_attention_heads\": 5",
+            "num_attention_heads",
+        ),
+    ];
+    for (name, from, to, expected) in cases {
+        let config = write(dir.path(), name, good.replace(from, to).as_bytes());
+        let o = inferbench(&[
+            "generate",
+            "--model",
+            &config,
+            "--weights",
+            "dummy",
+            "--prompt",
+            "x",
+        ]);
+        assert_clean_failure(&o, &[&config, expected]);
+    }
 }
 
 #[test]
