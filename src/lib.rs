@@ -3,5 +3,6 @@
 
 pub mod device;
 pub mod engine;
+pub mod metrics;
 pub mod model;
 pub mod workload;

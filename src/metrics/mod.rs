@@ -1,0 +1,163 @@
+//! Latency recording and the statistics every report shows: percentiles from an HDR histogram,
+//! exact mean and standard deviation, and the spike rate.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Highest latency the histogram holds: one hour, in microseconds.
+const MAX_MICROS: u64 = 3_600_000_000;
+
+/// Records latencies with microsecond resolution and 3 significant digits (0.1% error).
+#[derive(Debug, Clone)]
+pub struct LatencyRecorder {
+    histogram: Histogram<u64>,
+    /// Welford's running mean and sum of squares, exact, in microseconds.
+    count: u64,
+    mean: f64,
+    m2: f64,
+}
+
+impl Default for LatencyRecorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LatencyRecorder {
+    pub fn new() -> Self {
+        LatencyRecorder {
+            histogram: Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("valid histogram bounds"),
+            count: 0,
+            mean: 0.0,
+            m2: 0.0,
+        }
+    }
+
+    pub fn record(&mut self, latency: Duration) -> Result<()> {
+        let micros = (latency.as_secs_f64() * 1e6).round().max(1.0) as u64;
+        self.histogram
+            .record(micros.min(MAX_MICROS))
+            .context("recording a latency")?;
+        self.count += 1;
+        let x = latency.as_secs_f64() * 1e6;
+        let delta = x - self.mean;
+        self.mean += delta / self.count as f64;
+        self.m2 += delta * (x - self.mean);
+        Ok(())
+    }
+
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The statistics of everything recorded so far; None when nothing was.
+    pub fn summary(&self) -> Option<LatencySummary> {
+        if self.count == 0 {
+            return None;
+        }
+        let h = &self.histogram;
+        let ms = |micros: u64| micros as f64 / 1e3;
+        let sd_micros = if self.count > 1 {
+            (self.m2 / (self.count - 1) as f64).sqrt()
+        } else {
+            0.0
+        };
+        let spike_threshold = self.mean + 3.0 * sd_micros;
+        let spikes: u64 = h
+            .iter_recorded()
+            .filter(|v| v.value_iterated_to() as f64 > spike_threshold)
+            .map(|v| v.count_at_value())
+            .sum();
+        Some(LatencySummary {
+            count: self.count,
+            min_ms: ms(h.min()),
+            mean_ms: self.mean / 1e3,
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p90_ms: ms(h.value_at_quantile(0.90)),
+            p95_ms: ms(h.value_at_quantile(0.95)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            p999_ms: ms(h.value_at_quantile(0.999)),
+            max_ms: ms(h.max()),
+            sd_ms: sd_micros / 1e3,
+            spike_rate: spikes as f64 / self.count as f64,
+        })
+    }
+}
+
+/// What a report shows for one latency metric (TTFT, ITL, TPOT, end-to-end), in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub min_ms: f64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    /// Sample standard deviation.
+    pub sd_ms: f64,
+    /// Share of samples above mean + 3 standard deviations.
+    pub spike_rate: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        // 3 significant digits: within 0.1%, plus a microsecond of rounding.
+        (a - b).abs() <= b.abs() * 1e-3 + 1e-3
+    }
+
+    #[test]
+    fn percentiles_of_one_to_a_thousand_ms() {
+        let mut r = LatencyRecorder::new();
+        for ms in 1..=1000u64 {
+            r.record(Duration::from_millis(ms)).unwrap();
+        }
+        let s = r.summary().unwrap();
+        assert_eq!(s.count, 1000);
+        assert!(close(s.min_ms, 1.0), "{s:?}");
+        assert!(close(s.max_ms, 1000.0), "{s:?}");
+        assert!(close(s.mean_ms, 500.5), "{s:?}");
+        assert!(close(s.p50_ms, 500.0), "{s:?}");
+        assert!(close(s.p90_ms, 900.0), "{s:?}");
+        assert!(close(s.p95_ms, 950.0), "{s:?}");
+        assert!(close(s.p99_ms, 990.0), "{s:?}");
+        assert!(close(s.p999_ms, 999.0), "{s:?}");
+        // sample sd of 1..=1000 is sqrt(1000 * 1001 / 12) = 288.82
+        assert!((s.sd_ms - 288.819).abs() < 0.01, "{s:?}");
+        assert_eq!(s.spike_rate, 0.0);
+    }
+
+    #[test]
+    fn spike_rate_counts_samples_beyond_three_sigma() {
+        let mut r = LatencyRecorder::new();
+        for _ in 0..99 {
+            r.record(Duration::from_millis(10)).unwrap();
+        }
+        r.record(Duration::from_millis(500)).unwrap();
+        let s = r.summary().unwrap();
+        assert!((s.spike_rate - 0.01).abs() < 1e-12, "{s:?}");
+        assert!(close(s.max_ms, 500.0));
+        assert!(close(s.p50_ms, 10.0));
+    }
+
+    #[test]
+    fn empty_and_single_sample() {
+        let mut r = LatencyRecorder::new();
+        assert!(r.summary().is_none());
+        r.record(Duration::from_micros(1500)).unwrap();
+        let s = r.summary().unwrap();
+        assert!(close(s.p99_ms, 1.5) && s.sd_ms == 0.0 && s.spike_rate == 0.0, "{s:?}");
+    }
+}
