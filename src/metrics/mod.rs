@@ -29,7 +29,8 @@ impl Default for LatencyRecorder {
 impl LatencyRecorder {
     pub fn new() -> Self {
         LatencyRecorder {
-            histogram: Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("valid histogram bounds"),
+            histogram: Histogram::new_with_bounds(1, MAX_MICROS, 3)
+                .expect("valid histogram bounds"),
             count: 0,
             mean: 0.0,
             m2: 0.0,
@@ -158,6 +159,9 @@ mod tests {
         assert!(r.summary().is_none());
         r.record(Duration::from_micros(1500)).unwrap();
         let s = r.summary().unwrap();
-        assert!(close(s.p99_ms, 1.5) && s.sd_ms == 0.0 && s.spike_rate == 0.0, "{s:?}");
+        assert!(
+            close(s.p99_ms, 1.5) && s.sd_ms == 0.0 && s.spike_rate == 0.0,
+            "{s:?}"
+        );
     }
 }
