@@ -198,3 +198,11 @@ fn rejects_a_batch_that_overflows_the_context() {
         .to_string();
     assert!(err.contains("exceeds the model's context length"), "{err}");
 }
+
+#[test]
+fn tokenizer_json_truncation_is_switched_off() {
+    // all-MiniLM's tokenizer.json truncates at 128 tokens; a prompt must never be cut.
+    let tok = inferbench::model::load_tokenizer_file(&common::minilm_tokenizer()).unwrap();
+    let text = "benchmark ".repeat(500);
+    assert!(tok.encode(&text).unwrap().len() >= 500);
+}

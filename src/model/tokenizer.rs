@@ -32,8 +32,14 @@ pub struct TextTokenizer {
 impl TextTokenizer {
     /// Load a tokenizer.json, with tokenizer_config.json (chat template, BOS/EOS) if given.
     pub fn from_file(path: &Path, tokenizer_config: Option<&Path>) -> Result<Self> {
-        let inner = tokenizers::Tokenizer::from_file(path)
+        let mut inner = tokenizers::Tokenizer::from_file(path)
             .map_err(|e| anyhow!("{}: not a valid tokenizer.json: {e}", path.display()))?;
+        // A tokenizer.json may truncate or pad (all-MiniLM's cuts at 128 tokens): prompts must
+        // reach the model whole, and benchmarks must see every token.
+        inner
+            .with_truncation(None)
+            .map_err(|e| anyhow!("{}: disabling truncation: {e}", path.display()))?;
+        inner.with_padding(None);
         let config: Json = match tokenizer_config {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
