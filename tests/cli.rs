@@ -36,7 +36,7 @@ const QUESTION: &str = "What is the capital of France?";
 
 #[test]
 fn generate_answers_with_text_and_one_timing_line() {
-    // f32: float reference numerics; see tests/smollm.rs for why the Q4_1 path differs here.
+    // The acceptance command, exactly (default --repack auto on CPU).
     let o = inferbench(&[
         "generate",
         "--chat",
@@ -46,8 +46,6 @@ fn generate_answers_with_text_and_one_timing_line() {
         "30",
         "--device",
         "cpu",
-        "--repack",
-        "f32",
     ]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stderr}");
@@ -74,8 +72,6 @@ fn generate_with_batch_four_gives_four_answers() {
         "30",
         "--batch",
         "4",
-        "--repack",
-        "f32",
     ]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stderr}");

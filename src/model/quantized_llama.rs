@@ -156,10 +156,6 @@ impl QuantizedLlama {
         })
     }
 
-    pub fn hyper(&self) -> &Hyper {
-        &self.hyper
-    }
-
     pub fn clear_kv_cache(&mut self) {
         for layer in &mut self.layers {
             layer.kv_cache = None;
