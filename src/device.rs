@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What the user asked for on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -110,7 +110,7 @@ pub fn synchronize(device: &Device) -> Result<()> {
 }
 
 /// One GPU as NVML sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GpuInfo {
     pub index: u32,
     pub name: String,
@@ -119,7 +119,7 @@ pub struct GpuInfo {
 }
 
 /// The machine a run happens on; goes into every result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MachineInfo {
     pub hostname: Option<String>,
     pub os: Option<String>,

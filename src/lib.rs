@@ -1,8 +1,14 @@
 //! inferbench: benchmarks for LLM inference and retrieval, in-process and over HTTP.
 //! See DESIGN.md for the layout: config -> workload -> engine/http -> metrics -> report.
 
+pub mod build_info;
+pub mod config;
 pub mod device;
 pub mod engine;
 pub mod metrics;
 pub mod model;
+pub mod report;
+pub mod suite;
+pub mod targets;
+pub mod telemetry;
 pub mod workload;

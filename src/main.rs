@@ -2,12 +2,15 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use inferbench::device::{self, DeviceRequest, MachineInfo};
 use inferbench::engine::{self, GenerationParams, SamplingParams};
 use inferbench::model::{self, LoadOptions, ModelRef, WeightsMode};
 use inferbench::workload::synthetic;
+use inferbench::{config, report, suite};
 
 #[derive(Parser)]
 #[command(
@@ -34,6 +37,56 @@ enum Command {
     },
     /// Generate text for a prompt and print one line of timings.
     Generate(Box<GenerateArgs>),
+    /// Run a benchmark suite: every scenario (batch × prompt length × output length) of a
+    /// preset or config, warm-up apart, into results/RUN_ID/ (run.json, scenarios.csv) and
+    /// a table.
+    #[command(long_about = RUN_HELP)]
+    Run(RunArgs),
+}
+
+const RUN_HELP: &str = "Run a benchmark suite: every scenario (batch size × prompt length × \
+output length) of a preset or config file. Each scenario does its warm-up runs (reported \
+apart), then its measured runs, recording every request's TTFT, inter-token gaps, TPOT and \
+end-to-end latency, and the decode, end-to-end and prompt tokens/s of each run.\n\n\
+Results go to OUTPUT/RUN_ID/run.json (one versioned JSON schema) and scenarios.csv, \
+rewritten atomically after every scenario: Ctrl-C stops after the current generation and \
+keeps every finished scenario (the run is marked interrupted; Ctrl-C twice quits at once), \
+and --resume RUN_ID measures only what is missing. The table at the end is Markdown.\n\n\
+Presets: quick (default; a couple of minutes on 2 CPU cores), full, tok_throughput, \
+cpu_only, rtx_4090, h100, production. A config file is TOML with the same fields, and may \
+`extends = \"quick\"` (a preset or another file) to override only some of them; \
+--dry-run prints the resolved config and its scenarios. Targets come from the hardware \
+profile presets (cpu_only, rtx_4090, h100) and give the run a grade: Excellent >= 90% of \
+checks met, Good 80-89%, Acceptable 60-79%, Poor below.\n\n\
+Exit codes: 0 complete, 1 error, 2 bad command line, 130 interrupted.";
+
+#[derive(Args)]
+struct RunArgs {
+    /// A built-in preset: quick, full, tok_throughput, cpu_only, rtx_4090, h100, production.
+    #[arg(long, conflicts_with_all = ["config", "resume"])]
+    preset: Option<String>,
+    /// A TOML config file (may `extends` a preset or another file).
+    #[arg(long, conflicts_with = "resume")]
+    config: Option<PathBuf>,
+    /// Carry on an interrupted run: its id under --output, or its folder. Runs only the
+    /// scenarios it has not finished, with the config it was started with.
+    #[arg(long, value_name = "RUN_ID")]
+    resume: Option<String>,
+    /// Only the scenarios whose name (e.g. b8_p128_o64) matches this regular expression.
+    #[arg(long, conflicts_with = "resume")]
+    filter: Option<String>,
+    /// Override the config's device: auto, cpu, cuda or cuda:N.
+    #[arg(long, conflicts_with = "resume")]
+    device: Option<String>,
+    /// Folder that holds one folder per run.
+    #[arg(long, short = 'o', default_value = "results")]
+    output: PathBuf,
+    /// Name of this run's folder (default: CONFIG-YYYYMMDDTHHMMSSZ).
+    #[arg(long, conflicts_with = "resume")]
+    run_id: Option<String>,
+    /// Print the resolved config and the scenarios, and measure nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Args, Clone)]
@@ -141,9 +194,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Info { json } => info(json),
         Command::Generate(args) => generate(*args),
+        Command::Run(args) => run(args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -151,11 +205,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn info(json: bool) -> anyhow::Result<()> {
+fn info(json: bool) -> anyhow::Result<ExitCode> {
     let machine = MachineInfo::collect();
     if json {
         println!("{}", serde_json::to_string_pretty(&machine)?);
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
     }
     let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
     println!("inferbench {}", machine.inferbench_version);
@@ -203,10 +257,10 @@ fn info(json: bool) -> anyhow::Result<()> {
             machine.compiled_features.join(", ")
         }
     );
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
-fn generate(args: GenerateArgs) -> anyhow::Result<()> {
+fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let selected = device::select(args.model.device)?;
     eprintln!("device: {} ({})", selected.name, selected.reason);
     let mut loaded = model::load(&args.model.load_options(), &selected.device)?;
@@ -293,5 +347,102 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         t.total_tokens(),
         selected.name,
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Exit code of a run that Ctrl-C stopped (128 + SIGINT), as shells report it.
+const EXIT_INTERRUPTED: u8 = 130;
+
+fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let start = match &args.resume {
+        Some(id) => suite::Start::Resume(id.clone()),
+        None => {
+            let mut resolved = match (&args.config, &args.preset) {
+                (Some(path), _) => config::load_file(path)?,
+                (None, preset) => config::load_preset(preset.as_deref().unwrap_or("quick"))?,
+            };
+            if let Some(device) = &args.device {
+                resolved.config.model.device = device.clone();
+                resolved
+                    .config
+                    .device_request()
+                    .map_err(|e| anyhow::anyhow!("--device: {e}"))?;
+                resolved.sources.insert(0, format!("--device {device}"));
+            }
+            let filter = args
+                .filter
+                .as_deref()
+                .map(regex::Regex::new)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--filter: not a regular expression: {e}"))?;
+            if args.dry_run {
+                dry_run(&resolved, filter.as_ref())?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            suite::Start::New {
+                config: resolved,
+                filter,
+                run_id: args.run_id.clone(),
+            }
+        }
+    };
+    if args.dry_run {
+        anyhow::bail!("--dry-run with --resume: nothing to resolve; read the run's run.json");
+    }
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\ninterrupted again: quitting now");
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+        eprintln!(
+            "\ninterrupt: stopping after the current generation, keeping every finished \
+             scenario (Ctrl-C again to quit now)"
+        );
+    })
+    .map_err(|e| anyhow::anyhow!("cannot install the Ctrl-C handler: {e}"))?;
+    let outcome = suite::run(suite::RunRequest {
+        start,
+        output_dir: args.output.clone(),
+        interrupt,
+    })?;
+    println!("{}", report::table::render(&outcome.result));
+    eprintln!(
+        "results: {} ({}, {})",
+        outcome.dir.join(report::json::RUN_FILE).display(),
+        report::json::CSV_FILE,
+        match outcome.result.status {
+            report::RunStatus::Complete => "complete".to_string(),
+            _ => format!(
+                "incomplete: carry on with `inferbench run --resume {}`",
+                outcome.result.run_id
+            ),
+        }
+    );
+    Ok(if outcome.result.status.is_complete() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_INTERRUPTED)
+    })
+}
+
+fn dry_run(resolved: &config::ResolvedConfig, filter: Option<&regex::Regex>) -> anyhow::Result<()> {
+    let scenarios = suite::select(&resolved.config, filter)?;
+    println!("# config: {}", resolved.origin());
+    println!("{}", toml::to_string(&resolved.config)?);
+    let s = &resolved.config.scenarios;
+    println!(
+        "# {} scenarios, each {} warm-up + {} measured runs:",
+        scenarios.len(),
+        s.warmup_runs,
+        s.measured_runs
+    );
+    for sc in &scenarios {
+        println!(
+            "{}\tbatch {}\tprompt {}\tout {}",
+            sc.name, sc.batch, sc.prompt_tokens, sc.output_tokens
+        );
+    }
     Ok(())
 }

@@ -110,6 +110,69 @@ pub struct LatencySummary {
     pub spike_rate: f64,
 }
 
+impl LatencySummary {
+    /// A statistic by name: min, mean, p50, p90, p95, p99, p999, max or sd (milliseconds).
+    pub fn statistic(&self, name: &str) -> Option<f64> {
+        Some(match name {
+            "min" => self.min_ms,
+            "mean" => self.mean_ms,
+            "p50" => self.p50_ms,
+            "p90" => self.p90_ms,
+            "p95" => self.p95_ms,
+            "p99" => self.p99_ms,
+            "p999" => self.p999_ms,
+            "max" => self.max_ms,
+            "sd" => self.sd_ms,
+            _ => return None,
+        })
+    }
+}
+
+/// A throughput measured once per run (tokens/s), summarised over the runs.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct RateSummary {
+    /// Each run's value, in run order.
+    pub runs: Vec<f64>,
+    pub mean: f64,
+    pub median: f64,
+    /// Sample standard deviation (0 with one run).
+    pub sd: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl RateSummary {
+    /// None when there are no values.
+    pub fn from_runs(runs: Vec<f64>) -> Option<Self> {
+        if runs.is_empty() {
+            return None;
+        }
+        let n = runs.len() as f64;
+        let mean = runs.iter().sum::<f64>() / n;
+        let sd = if runs.len() > 1 {
+            (runs.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+        } else {
+            0.0
+        };
+        let mut sorted = runs.clone();
+        sorted.sort_by(f64::total_cmp);
+        let mid = sorted.len() / 2;
+        let median = if sorted.len() % 2 == 0 {
+            (sorted[mid - 1] + sorted[mid]) / 2.0
+        } else {
+            sorted[mid]
+        };
+        Some(RateSummary {
+            mean,
+            median,
+            sd,
+            min: sorted[0],
+            max: sorted[sorted.len() - 1],
+            runs,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +214,18 @@ mod tests {
         assert!((s.spike_rate - 0.01).abs() < 1e-12, "{s:?}");
         assert!(close(s.max_ms, 500.0));
         assert!(close(s.p50_ms, 10.0));
+    }
+
+    #[test]
+    fn rate_summary_of_known_runs() {
+        let r = RateSummary::from_runs(vec![40.0, 10.0, 30.0, 20.0]).unwrap();
+        assert_eq!((r.min, r.max, r.mean, r.median), (10.0, 40.0, 25.0, 25.0));
+        // sample sd of 10, 20, 30, 40 = sqrt(500 / 3)
+        assert!((r.sd - (500.0f64 / 3.0).sqrt()).abs() < 1e-12, "{r:?}");
+        assert_eq!(r.runs, vec![40.0, 10.0, 30.0, 20.0], "run order kept");
+        let one = RateSummary::from_runs(vec![7.0]).unwrap();
+        assert_eq!((one.median, one.sd), (7.0, 0.0));
+        assert!(RateSummary::from_runs(vec![]).is_none());
     }
 
     #[test]

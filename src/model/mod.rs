@@ -14,7 +14,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device, Tensor};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use source::{ModelFiles, ModelRef, Need, DEFAULT_MODEL, DEFAULT_MODEL_FILE};
 pub use tokenizer::TextTokenizer;
@@ -99,7 +99,7 @@ impl FromStr for Repack {
 }
 
 /// What describes a loaded model in every result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelInfo {
     pub name: String,
     pub path: String,

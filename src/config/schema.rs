@@ -1,0 +1,257 @@
+//! The fields of a run configuration, their defaults, and the checks on their values.
+//! Every struct denies unknown fields, so a typo is an error rather than a silent default.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::device::DeviceRequest;
+use crate::model::{self, LoadOptions, ModelRef, Repack, WeightsMode};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// One line on what this configuration is for.
+    pub description: Option<String>,
+    /// The preset or file this one builds on; applied (and cleared) when the config resolves.
+    #[serde(skip_serializing)]
+    pub extends: Option<String>,
+    pub model: ModelSection,
+    pub scenarios: ScenarioSection,
+    pub targets: TargetsSection,
+}
+
+/// Which model, on which device, loaded how: the same choices as `inferbench generate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelSection {
+    /// A local file or folder, or a hub repo id; default the SmolLM2-135M-Instruct GGUF.
+    pub model: Option<String>,
+    pub model_file: Option<String>,
+    pub revision: Option<String>,
+    /// "real" or "dummy".
+    pub weights: String,
+    /// "f32", "f16" or "bf16" for safetensors and dummy weights.
+    pub dtype: Option<String>,
+    /// "auto", "none", "q8_0", "q4_0" or "f32".
+    pub repack: String,
+    pub prefill_gemm_rows: Option<usize>,
+    pub tokenizer: Option<PathBuf>,
+    /// "auto", "cpu", "cuda" or "cuda:N".
+    pub device: String,
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        ModelSection {
+            model: None,
+            model_file: None,
+            revision: None,
+            weights: "real".into(),
+            dtype: None,
+            repack: "auto".into(),
+            prefill_gemm_rows: None,
+            tokenizer: None,
+            device: "auto".into(),
+        }
+    }
+}
+
+/// The scenarios are every combination of batch size × prompt length × output length.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScenarioSection {
+    pub batch_sizes: Vec<u32>,
+    /// Synthetic prompts of exactly this many tokens.
+    pub prompt_tokens: Vec<u32>,
+    /// Tokens generated per request.
+    pub output_tokens: Vec<u32>,
+    /// Untimed generations before the measured ones, reported apart.
+    pub warmup_runs: u32,
+    pub measured_runs: u32,
+    /// Generate past end-of-sequence, so every request has exactly output_tokens tokens.
+    pub ignore_eos: bool,
+    pub temperature: f64,
+    pub top_p: f64,
+    pub seed: u64,
+}
+
+impl Default for ScenarioSection {
+    fn default() -> Self {
+        ScenarioSection {
+            batch_sizes: vec![1],
+            prompt_tokens: vec![128],
+            output_tokens: vec![128],
+            warmup_runs: 1,
+            measured_runs: 3,
+            ignore_eos: true,
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: 299792458,
+        }
+    }
+}
+
+/// Which targets a run is graded against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TargetsSection {
+    /// Used when `rules` is empty: "auto" (the hardware profile preset of the device the run
+    /// lands on: cpu_only, rtx_4090, h100), "none", or a preset name whose rules to use.
+    pub profile: String,
+    pub rules: Vec<TargetRule>,
+}
+
+impl Default for TargetsSection {
+    fn default() -> Self {
+        TargetsSection {
+            profile: "auto".into(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// One target: a metric of each scenario (optionally only some scenarios) against a bound.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetRule {
+    /// A scenario metric: decode_tokens_per_second, e2e_tokens_per_second,
+    /// prompt_tokens_per_second, or {ttft,itl,tpot,e2e}_{min,mean,p50,p90,p95,p99,p999,max}_ms.
+    pub metric: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// Apply only to scenarios of this batch size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<u32>,
+    /// Apply only to scenarios of this prompt length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u32>,
+}
+
+impl TargetRule {
+    /// "decode_tokens_per_second >= 10 (batch 1)".
+    pub fn describe(&self) -> String {
+        let mut s = self.metric.clone();
+        if let Some(min) = self.min {
+            s += &format!(" >= {min}");
+        }
+        if let Some(max) = self.max {
+            s += &format!(" <= {max}");
+        }
+        let mut only = Vec::new();
+        if let Some(b) = self.batch {
+            only.push(format!("batch {b}"));
+        }
+        if let Some(p) = self.prompt_tokens {
+            only.push(format!("prompt {p}"));
+        }
+        if !only.is_empty() {
+            s += &format!(" ({})", only.join(", "));
+        }
+        s
+    }
+}
+
+impl Config {
+    /// Check every value; the error names the field.
+    pub fn validate(&self) -> Result<()> {
+        let s = &self.scenarios;
+        for (field, values) in [
+            ("scenarios.batch_sizes", &s.batch_sizes),
+            ("scenarios.prompt_tokens", &s.prompt_tokens),
+            ("scenarios.output_tokens", &s.output_tokens),
+        ] {
+            if values.is_empty() {
+                bail!("{field}: give at least one value");
+            }
+            if values.contains(&0) {
+                bail!("{field}: every value must be at least 1, got {values:?}");
+            }
+        }
+        if s.measured_runs == 0 {
+            bail!("scenarios.measured_runs: must be at least 1");
+        }
+        if !(s.temperature >= 0.0 && s.temperature.is_finite()) {
+            bail!(
+                "scenarios.temperature: must be 0 (greedy) or more, got {}",
+                s.temperature
+            );
+        }
+        if !(s.top_p > 0.0 && s.top_p <= 1.0) {
+            bail!("scenarios.top_p: must be in (0, 1], got {}", s.top_p);
+        }
+        self.load_options()?;
+        self.device_request()?;
+        self.validate_targets()
+    }
+
+    fn validate_targets(&self) -> Result<()> {
+        let t = &self.targets;
+        if !matches!(t.profile.as_str(), "auto" | "none")
+            && super::presets::name(&t.profile).is_none()
+        {
+            bail!(
+                "targets.profile: {:?} is not auto, none or a preset ({})",
+                t.profile,
+                super::presets::names().join(", ")
+            );
+        }
+        for (i, rule) in t.rules.iter().enumerate() {
+            if !crate::targets::is_known_metric(&rule.metric) {
+                bail!(
+                    "targets.rules[{i}].metric: {:?} is not a scenario metric ({})",
+                    rule.metric,
+                    crate::targets::METRIC_HELP
+                );
+            }
+            if rule.min.is_none() && rule.max.is_none() {
+                bail!("targets.rules[{i}] ({}): give min or max", rule.metric);
+            }
+        }
+        Ok(())
+    }
+
+    /// The model section as loader options.
+    pub fn load_options(&self) -> Result<LoadOptions> {
+        let m = &self.model;
+        let field = |name: &str, e: String| anyhow!("model.{name}: {e}");
+        let model = match &m.model {
+            None => ModelRef {
+                model_file: m.model_file.clone().or(ModelRef::default().model_file),
+                revision: m.revision.clone(),
+                ..ModelRef::default()
+            },
+            Some(id) => ModelRef {
+                model: id.clone(),
+                model_file: m.model_file.clone(),
+                revision: m.revision.clone(),
+            },
+        };
+        Ok(LoadOptions {
+            model,
+            weights: m
+                .weights
+                .parse::<WeightsMode>()
+                .map_err(|e| field("weights", e))?,
+            dtype: m
+                .dtype
+                .as_deref()
+                .map(model::parse_dtype)
+                .transpose()
+                .map_err(|e| field("dtype", e))?,
+            repack: m.repack.parse::<Repack>().map_err(|e| field("repack", e))?,
+            prefill_gemm_rows: m.prefill_gemm_rows,
+            tokenizer: m.tokenizer.clone(),
+        })
+    }
+
+    pub fn device_request(&self) -> Result<DeviceRequest> {
+        self.model
+            .device
+            .parse()
+            .map_err(|e: String| anyhow!("model.device: {e}"))
+    }
+}

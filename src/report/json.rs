@@ -1,0 +1,96 @@
+//! Result files on disk: written atomically (temp file, then rename) so a reader, or a run
+//! killed mid-write, never sees half a file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use super::schema::{RunResult, SCHEMA_VERSION};
+
+pub const RUN_FILE: &str = "run.json";
+pub const CSV_FILE: &str = "scenarios.csv";
+
+/// Replace `path` with `bytes` in one step.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_path(path);
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().with_context(|| format!("{}: cannot write", path.display()))
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+/// Write run.json and scenarios.csv into the run's folder.
+pub fn save_run(dir: &Path, run: &RunResult) -> Result<()> {
+    let json = serde_json::to_vec_pretty(run).context("serialising the run result")?;
+    write_atomic(&dir.join(RUN_FILE), &json)?;
+    write_atomic(&dir.join(CSV_FILE), super::csv::scenarios(run).as_bytes())
+}
+
+/// Read a run.json back (for --resume and comparisons), refusing unknown schema versions.
+pub fn load_run(path: &Path) -> Result<RunResult> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read the run result", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not valid JSON", path.display()))?;
+    match value.get("schema_version").and_then(|v| v.as_u64()) {
+        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+        Some(v) => bail!(
+            "{}: schema_version {v}, but this inferbench reads version {SCHEMA_VERSION}",
+            path.display()
+        ),
+        None => bail!(
+            "{}: no schema_version: not an inferbench run result",
+            path.display()
+        ),
+    }
+    serde_json::from_value(value)
+        .with_context(|| format!("{}: not a valid run result", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.json");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn load_refuses_other_schemas_and_non_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("{\"schema_version\": 99}", "schema_version 99"),
+            ("{\"hello\": 1}", "no schema_version"),
+            ("{\"schema_version\": 1}", "not a valid run result"),
+            ("{\"schema_version\": ", "not valid JSON"),
+        ];
+        for (i, (text, expected)) in cases.iter().enumerate() {
+            let path = dir.path().join(format!("{i}.json"));
+            std::fs::write(&path, text).unwrap();
+            let err = format!("{:#}", load_run(&path).unwrap_err());
+            assert!(
+                err.contains(expected) && err.contains(&format!("{i}.json")),
+                "{err}"
+            );
+        }
+        let missing = format!("{:#}", load_run(&dir.path().join("none.json")).unwrap_err());
+        assert!(missing.contains("none.json"), "{missing}");
+    }
+}

@@ -1,0 +1,12 @@
+//! The result schema and its writers. A writer formats what a runner measured; it never
+//! measures.
+
+pub mod csv;
+pub mod json;
+pub mod schema;
+pub mod table;
+
+pub use schema::{
+    DeviceUsed, Reading, RunResult, RunStatus, ScenarioResult, TargetsUsed, WarmupSummary,
+    SCHEMA_VERSION,
+};

@@ -1,0 +1,186 @@
+//! The result schema every runner fills and every writer and comparison reads. Versioned:
+//! a reader refuses a schema_version it does not know.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, TargetRule};
+use crate::device::MachineInfo;
+use crate::metrics::{LatencySummary, RateSummary};
+use crate::model::ModelInfo;
+use crate::targets::{GradeSummary, TargetOutcome};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A value that may not be measurable on this machine: never a silent 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Reading<T> {
+    Measured {
+        value: T,
+    },
+    /// Derived indirectly (e.g. energy integrated from power samples); `method` says how.
+    Estimated {
+        value: T,
+        method: String,
+    },
+    Unavailable {
+        reason: String,
+    },
+}
+
+impl<T: Copy> Reading<T> {
+    pub fn value(&self) -> Option<T> {
+        match self {
+            Reading::Measured { value } | Reading::Estimated { value, .. } => Some(*value),
+            Reading::Unavailable { .. } => None,
+        }
+    }
+
+    pub fn unavailable(reason: impl Into<String>) -> Self {
+        Reading::Unavailable {
+            reason: reason.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Being measured, or the process died while it was: the scenarios listed are finished.
+    Running,
+    /// Stopped by the user (Ctrl-C) after the scenarios listed.
+    Interrupted,
+    Complete,
+}
+
+impl RunStatus {
+    pub fn is_complete(self) -> bool {
+        self == RunStatus::Complete
+    }
+}
+
+/// One run of the suite: everything needed to read, reproduce and compare it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResult {
+    pub schema_version: u32,
+    /// "inference" for in-process runs (later also "retrieval", "http").
+    pub kind: String,
+    pub run_id: String,
+    pub status: RunStatus,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+    pub inferbench_version: String,
+    /// The commit the binary was built from ("-dirty" when the tree had changes).
+    pub git_commit: String,
+    /// Versions of the crates that do the measured work.
+    pub crate_versions: BTreeMap<String, String>,
+    pub machine: MachineInfo,
+    pub config_name: String,
+    /// The config files, the one asked for first and then what it extends.
+    pub config_sources: Vec<String>,
+    /// The configuration after `extends` was applied.
+    pub config: Config,
+    /// Scenario names this run measures, in order (after --filter).
+    pub planned_scenarios: Vec<String>,
+    pub device: DeviceUsed,
+    pub model: ModelInfo,
+    pub targets: TargetsUsed,
+    /// Finished scenarios, in the order they ran.
+    pub scenarios: Vec<ScenarioResult>,
+    pub grade: GradeSummary,
+}
+
+impl RunResult {
+    pub fn is_finished(&self, scenario: &str) -> bool {
+        self.scenarios.iter().any(|s| s.name == scenario)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceUsed {
+    /// "cpu" or "cuda:N".
+    pub name: String,
+    /// Why this device was chosen.
+    pub reason: String,
+    /// The GPU's name, on CUDA.
+    pub gpu_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetsUsed {
+    /// Where the rules come from: "config", "preset cpu_only (auto: cpu)", or why there are none.
+    pub from: String,
+    pub rules: Vec<TargetRule>,
+}
+
+/// One scenario: batch size × prompt length × output length, over its measured runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScenarioResult {
+    /// "b8_p128_o64".
+    pub name: String,
+    pub batch: u32,
+    pub prompt_tokens: u32,
+    pub output_tokens: u32,
+    pub started_at: String,
+    /// Wall time of the scenario, warm-up included.
+    pub duration_s: f64,
+    pub warmup: WarmupSummary,
+    pub measured_runs: u32,
+    /// Requests measured: measured_runs × batch (each row of a batch is one request).
+    pub requests: u64,
+    /// Tokens generated over the measured runs (all rows).
+    pub generated_tokens: u64,
+    /// Prefill start to each request's first token.
+    pub ttft: Option<LatencySummary>,
+    /// Every gap between consecutive tokens of a request.
+    pub itl: Option<LatencySummary>,
+    /// Per request: (end-to-end - TTFT) / (tokens - 1).
+    pub tpot: Option<LatencySummary>,
+    /// Prefill start to each request's last token.
+    pub e2e: Option<LatencySummary>,
+    /// Tokens after the first, all rows, over the time from first to last token; per run.
+    pub decode_tokens_per_second: Option<RateSummary>,
+    /// All generated tokens over prefill start to the last token; per run.
+    pub e2e_tokens_per_second: Option<RateSummary>,
+    /// Prompt tokens × batch over the TTFT; per run.
+    pub prompt_tokens_per_second: Option<RateSummary>,
+    pub peak_host_rss_bytes: Reading<u64>,
+    pub peak_device_memory_bytes: Reading<u64>,
+    pub energy_joules: Reading<f64>,
+    pub joules_per_token: Reading<f64>,
+    pub targets: Vec<TargetOutcome>,
+}
+
+/// The untimed runs before the measured ones, reported apart.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WarmupSummary {
+    pub runs: u32,
+    pub ttft_ms: Vec<f64>,
+    pub decode_tokens_per_second: Vec<Option<f64>>,
+}
+
+impl ScenarioResult {
+    /// A metric by the name target rules use (see `targets::METRIC_HELP`).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        match name {
+            "decode_tokens_per_second" => self.decode_tokens_per_second.as_ref().map(|r| r.mean),
+            "e2e_tokens_per_second" => self.e2e_tokens_per_second.as_ref().map(|r| r.mean),
+            "prompt_tokens_per_second" => self.prompt_tokens_per_second.as_ref().map(|r| r.mean),
+            _ => {
+                let (latency, statistic) = crate::targets::parse_latency_metric(name)?;
+                let summary = match latency {
+                    "ttft" => &self.ttft,
+                    "itl" => &self.itl,
+                    "tpot" => &self.tpot,
+                    "e2e" => &self.e2e,
+                    _ => return None,
+                };
+                summary.as_ref().and_then(|s| s.statistic(statistic))
+            }
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The terminal table: one Markdown row per scenario (pastes into an issue as it is), under a
+//! header that says what was measured where, and the grade under it.
+
+use super::schema::{RunResult, ScenarioResult};
+use crate::metrics::LatencySummary;
+
+pub fn render(run: &RunResult) -> String {
+    let mut out = String::new();
+    let m = &run.model;
+    out += &format!(
+        "run {} [{}] | model {} ({}, {:.0}M params) | device {}{} | {} threads | config {}\n\n",
+        run.run_id,
+        status_word(run),
+        m.name,
+        m.dtype,
+        m.parameters as f64 / 1e6,
+        run.device.name,
+        run.device
+            .gpu_name
+            .as_deref()
+            .map(|g| format!(" ({g})"))
+            .unwrap_or_default(),
+        run.machine.compute_threads,
+        run.config_name,
+    );
+    let show_energy = run
+        .scenarios
+        .iter()
+        .any(|s| s.joules_per_token.value().is_some());
+    let mut header = vec![
+        "scenario",
+        "batch",
+        "prompt",
+        "out",
+        "TTFT p50 ms",
+        "TTFT p99 ms",
+        "ITL p50 ms",
+        "ITL p99 ms",
+        "TPOT p50 ms",
+        "E2E p50 ms",
+        "prompt tok/s",
+        "decode tok/s",
+        "peak RSS MiB",
+    ];
+    if show_energy {
+        header.push("J/token");
+    }
+    header.push("targets");
+    let rows: Vec<Vec<String>> = run.scenarios.iter().map(|s| row(s, show_energy)).collect();
+    out += &markdown(&header, &rows);
+    if run.scenarios.is_empty() {
+        out += "(no scenario finished)\n";
+    }
+    out += &format!(
+        "\ntargets: {} | grade: {}",
+        run.targets.from, run.grade.grade
+    );
+    if run.grade.checked > 0 {
+        out += &format!(
+            " ({} of {} checks met, {:.0}%)",
+            run.grade.met,
+            run.grade.checked,
+            run.grade.share * 100.0
+        );
+    }
+    out.push('\n');
+    let missed: Vec<String> = run
+        .scenarios
+        .iter()
+        .flat_map(|s| {
+            s.targets.iter().filter(|t| !t.met).map(move |t| {
+                let value = t.value.map_or("unmeasured".into(), |v| format!("{v:.2}"));
+                format!("  {}: {} missed ({value})", s.name, t.target)
+            })
+        })
+        .collect();
+    if !missed.is_empty() {
+        out += &missed.join("\n");
+        out.push('\n');
+    }
+    if let Some(s) = run.scenarios.first() {
+        if let Some(reason) = unavailable_reason(&s.energy_joules) {
+            out += &format!("energy: unavailable ({reason})\n");
+        }
+    }
+    out
+}
+
+fn status_word(run: &RunResult) -> String {
+    let done = run.scenarios.len();
+    let planned = run.planned_scenarios.len();
+    match run.status {
+        super::RunStatus::Complete => format!("complete, {done} scenarios"),
+        super::RunStatus::Interrupted => format!("interrupted: {done} of {planned} scenarios"),
+        super::RunStatus::Running => format!("incomplete: {done} of {planned} scenarios"),
+    }
+}
+
+fn unavailable_reason<T>(r: &super::Reading<T>) -> Option<&str> {
+    match r {
+        super::Reading::Unavailable { reason } => Some(reason),
+        _ => None,
+    }
+}
+
+fn row(s: &ScenarioResult, show_energy: bool) -> Vec<String> {
+    let lat = |summary: &Option<LatencySummary>, pick: fn(&LatencySummary) -> f64| {
+        summary
+            .as_ref()
+            .map_or("-".into(), |l| format!("{:.1}", pick(l)))
+    };
+    let mut cells = vec![
+        s.name.clone(),
+        s.batch.to_string(),
+        s.prompt_tokens.to_string(),
+        s.output_tokens.to_string(),
+        lat(&s.ttft, |l| l.p50_ms),
+        lat(&s.ttft, |l| l.p99_ms),
+        lat(&s.itl, |l| l.p50_ms),
+        lat(&s.itl, |l| l.p99_ms),
+        lat(&s.tpot, |l| l.p50_ms),
+        lat(&s.e2e, |l| l.p50_ms),
+        s.prompt_tokens_per_second
+            .as_ref()
+            .map_or("-".into(), |r| format!("{:.1}", r.mean)),
+        s.decode_tokens_per_second
+            .as_ref()
+            .map_or("-".into(), |r| format!("{:.1} ± {:.1}", r.mean, r.sd)),
+        s.peak_host_rss_bytes.value().map_or("-".into(), |b| {
+            format!("{:.0}", b as f64 / (1u64 << 20) as f64)
+        }),
+    ];
+    if show_energy {
+        cells.push(
+            s.joules_per_token
+                .value()
+                .map_or("-".into(), |j| format!("{j:.4}")),
+        );
+    }
+    let met = s.targets.iter().filter(|t| t.met).count();
+    cells.push(if s.targets.is_empty() {
+        "-".into()
+    } else {
+        format!("{met}/{}", s.targets.len())
+    });
+    cells
+}
+
+/// A Markdown table with padded columns: text left-aligned, numbers right-aligned.
+fn markdown(header: &[&str], rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].chars().count())
+                .chain(std::iter::once(header[c].chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let numeric = |c: usize| c > 0;
+    let pad = |text: &str, c: usize| {
+        let fill = widths[c] - text.chars().count();
+        if numeric(c) {
+            format!("{}{text}", " ".repeat(fill))
+        } else {
+            format!("{text}{}", " ".repeat(fill))
+        }
+    };
+    let mut out = String::new();
+    let cells: Vec<String> = header.iter().enumerate().map(|(c, h)| pad(h, c)).collect();
+    out += &format!("| {} |\n", cells.join(" | "));
+    let rules: Vec<String> = widths
+        .iter()
+        .enumerate()
+        .map(|(c, w)| {
+            if numeric(c) {
+                format!("{}:", "-".repeat(w.saturating_sub(1).max(1)))
+            } else {
+                "-".repeat((*w).max(1))
+            }
+        })
+        .collect();
+    out += &format!("| {} |\n", rules.join(" | "));
+    for r in rows {
+        let cells: Vec<String> = r.iter().enumerate().map(|(c, v)| pad(v, c)).collect();
+        out += &format!("| {} |\n", cells.join(" | "));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_pads_columns() {
+        let t = markdown(
+            &["name", "n"],
+            &[
+                vec!["a".into(), "10".into()],
+                vec!["long".into(), "2".into()],
+            ],
+        );
+        assert_eq!(
+            t,
+            "| name |  n |\n| ---- | -: |\n| a    | 10 |\n| long |  2 |\n"
+        );
+    }
+}

@@ -1,0 +1,481 @@
+//! The suite runner (`inferbench run`): every scenario of a configuration, one after another,
+//! with the result written after each so an interrupted run keeps what it measured and
+//! `--resume` carries on where it stopped.
+
+pub mod measure;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use regex::Regex;
+
+use crate::config::{presets, Config, ResolvedConfig, TargetRule};
+use crate::device::{self, MachineInfo};
+use crate::model::{self, LoadedModel};
+use crate::report::{self, json, DeviceUsed, RunResult, RunStatus, TargetsUsed};
+
+/// One combination of batch size, prompt length and output length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scenario {
+    /// "b8_p128_o64": what --filter matches.
+    pub name: String,
+    pub batch: u32,
+    pub prompt_tokens: u32,
+    pub output_tokens: u32,
+}
+
+/// Every scenario of a config, batch size outermost.
+pub fn plan(config: &Config) -> Vec<Scenario> {
+    let s = &config.scenarios;
+    let mut out = Vec::new();
+    for &batch in &s.batch_sizes {
+        for &prompt_tokens in &s.prompt_tokens {
+            for &output_tokens in &s.output_tokens {
+                out.push(Scenario {
+                    name: format!("b{batch}_p{prompt_tokens}_o{output_tokens}"),
+                    batch,
+                    prompt_tokens,
+                    output_tokens,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The planned scenarios that `filter` selects; an error when it selects none.
+pub fn select(config: &Config, filter: Option<&Regex>) -> Result<Vec<Scenario>> {
+    let all = plan(config);
+    let Some(re) = filter else { return Ok(all) };
+    let chosen: Vec<Scenario> = all
+        .iter()
+        .filter(|s| re.is_match(&s.name))
+        .cloned()
+        .collect();
+    if chosen.is_empty() {
+        let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+        bail!(
+            "--filter {}: matches no scenario; the scenarios are: {}",
+            re.as_str(),
+            names.join(", ")
+        );
+    }
+    Ok(chosen)
+}
+
+/// How a run starts: a fresh one from a config, or an earlier one carried on.
+pub enum Start {
+    New {
+        config: ResolvedConfig,
+        filter: Option<Regex>,
+        /// Name for the results folder; default NAME-YYYYMMDDTHHMMSSZ.
+        run_id: Option<String>,
+    },
+    /// A run id under the output folder, or the path of a run's folder.
+    Resume(String),
+}
+
+pub struct RunRequest {
+    pub start: Start,
+    /// Results go into OUTPUT/RUN_ID/.
+    pub output_dir: PathBuf,
+    /// Set (by Ctrl-C) to stop after the current generation.
+    pub interrupt: Arc<AtomicBool>,
+}
+
+pub struct RunOutcome {
+    pub dir: PathBuf,
+    pub result: RunResult,
+}
+
+/// Run (or resume) the suite. The result on disk is complete, or says how far it got.
+pub fn run(request: RunRequest) -> Result<RunOutcome> {
+    let output = request.output_dir;
+    match request.start {
+        Start::New {
+            config,
+            filter,
+            run_id,
+        } => {
+            let scenarios = select(&config.config, filter.as_ref())?;
+            std::fs::create_dir_all(&output).with_context(|| {
+                format!("results folder {}: cannot create it", output.display())
+            })?;
+            let machine = MachineInfo::collect();
+            let session = Session::open(&config.config, &machine)?;
+            check_context(&config, &scenarios, session.loaded.info.context_length)?;
+            let dir = new_run_dir(&output, run_id.as_deref(), &config.name)?;
+            let targets = resolve_targets(&config.config, &session.device_used)?;
+            let now = now_rfc3339();
+            let result = RunResult {
+                schema_version: report::SCHEMA_VERSION,
+                kind: "inference".into(),
+                run_id: dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                status: RunStatus::Running,
+                started_at: now.clone(),
+                updated_at: now,
+                finished_at: None,
+                inferbench_version: env!("CARGO_PKG_VERSION").into(),
+                git_commit: crate::build_info::git_commit().into(),
+                crate_versions: crate::build_info::crate_versions(),
+                machine,
+                config_name: config.name.clone(),
+                config_sources: config.sources.clone(),
+                config: config.config.clone(),
+                planned_scenarios: scenarios.iter().map(|s| s.name.clone()).collect(),
+                device: session.device_used.clone(),
+                model: session.loaded.info.clone(),
+                targets,
+                scenarios: Vec::new(),
+                grade: crate::targets::grade(&[]),
+            };
+            json::save_run(&dir, &result).with_context(|| {
+                format!("results folder {}: cannot write the run", dir.display())
+            })?;
+            eprintln!("results: {}", dir.display());
+            execute(dir, result, session, scenarios, &request.interrupt)
+        }
+        Start::Resume(id) => {
+            let dir = resume_dir(&output, &id)?;
+            let mut result = json::load_run(&dir.join(json::RUN_FILE))?;
+            if result.status.is_complete() {
+                eprintln!("run {} is already complete", result.run_id);
+                return Ok(RunOutcome { dir, result });
+            }
+            let remaining: Vec<Scenario> = plan(&result.config)
+                .into_iter()
+                .filter(|s| result.planned_scenarios.contains(&s.name))
+                .filter(|s| !result.is_finished(&s.name))
+                .collect();
+            eprintln!(
+                "resuming {}: {} of {} scenarios finished, {} to go",
+                result.run_id,
+                result.scenarios.len(),
+                result.planned_scenarios.len(),
+                remaining.len()
+            );
+            let session = Session::open(&result.config, &result.machine)?;
+            let (was, now) = (&result.model, &session.loaded.info);
+            if (&was.name, &was.dtype, &result.device.name)
+                != (&now.name, &now.dtype, &session.device_used.name)
+            {
+                bail!(
+                    "--resume {id}: the run measured {} ({}) on {}, but this machine loads {} ({}) on {}; \
+                     start a new run instead",
+                    was.name, was.dtype, result.device.name,
+                    now.name, now.dtype, session.device_used.name
+                );
+            }
+            result.status = RunStatus::Running;
+            execute(dir, result, session, remaining, &request.interrupt)
+        }
+    }
+}
+
+/// The loaded model on its device: what every scenario runs on.
+struct Session {
+    device: candle_core::Device,
+    device_used: DeviceUsed,
+    loaded: LoadedModel,
+}
+
+impl Session {
+    fn open(config: &Config, machine: &MachineInfo) -> Result<Session> {
+        let selected = device::select(config.device_request()?)?;
+        eprintln!("device: {} ({})", selected.name, selected.reason);
+        let gpu_name = selected
+            .name
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse::<u32>().ok())
+            .and_then(|i| machine.gpus.iter().find(|g| g.index == i))
+            .map(|g| g.name.clone());
+        let spinner = ProgressBar::new_spinner().with_message("loading the model");
+        spinner.enable_steady_tick(Duration::from_millis(120));
+        let loaded = model::load(&config.load_options()?, &selected.device);
+        spinner.finish_and_clear();
+        let loaded = loaded?;
+        let info = &loaded.info;
+        eprintln!(
+            "model: {} [{} {}, {:.0}M params] loaded in {:.2} s",
+            info.name,
+            info.format,
+            info.dtype,
+            info.parameters as f64 / 1e6,
+            info.load_seconds
+        );
+        Ok(Session {
+            device: selected.device,
+            device_used: DeviceUsed {
+                name: selected.name,
+                reason: selected.reason,
+                gpu_name,
+            },
+            loaded,
+        })
+    }
+}
+
+/// Every scenario must fit the model's context: refuse before measuring anything.
+fn check_context(config: &ResolvedConfig, scenarios: &[Scenario], context: usize) -> Result<()> {
+    for s in scenarios {
+        let needed = s.prompt_tokens as usize + s.output_tokens as usize;
+        if needed > context {
+            bail!(
+                "{}: scenarios.prompt_tokens {} + scenarios.output_tokens {} = {needed} exceeds \
+                 the model's context length {context} (scenario {})",
+                config.origin(),
+                s.prompt_tokens,
+                s.output_tokens,
+                s.name
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The rules a run is graded against, and where they come from.
+fn resolve_targets(config: &Config, device: &DeviceUsed) -> Result<TargetsUsed> {
+    let t = &config.targets;
+    if !t.rules.is_empty() {
+        return Ok(TargetsUsed {
+            from: "the config's targets.rules".into(),
+            rules: t.rules.clone(),
+        });
+    }
+    let (profile, why) = match t.profile.as_str() {
+        "none" => {
+            return Ok(TargetsUsed {
+                from: "none (targets.profile = \"none\")".into(),
+                rules: Vec::new(),
+            })
+        }
+        "auto" => match presets::hardware_profile(&device.name, device.gpu_name.as_deref()) {
+            Some(p) => (p.to_string(), format!("auto: {}", device.name)),
+            None => {
+                return Ok(TargetsUsed {
+                    from: format!(
+                        "none (auto: no hardware profile for {})",
+                        device.gpu_name.as_deref().unwrap_or(&device.name)
+                    ),
+                    rules: Vec::new(),
+                })
+            }
+        },
+        name => (name.to_string(), "targets.profile".into()),
+    };
+    let rules = crate::config::load_preset(&profile)?.config.targets.rules;
+    Ok(TargetsUsed {
+        from: format!("preset {profile} ({why})"),
+        rules,
+    })
+}
+
+fn execute(
+    dir: PathBuf,
+    mut result: RunResult,
+    mut session: Session,
+    scenarios: Vec<Scenario>,
+    interrupt: &AtomicBool,
+) -> Result<RunOutcome> {
+    let section = result.config.scenarios.clone();
+    let rules: Vec<TargetRule> = result.targets.rules.clone();
+    let total = result.planned_scenarios.len();
+    for scenario in &scenarios {
+        let position = result.scenarios.len() + 1;
+        let bar = ProgressBar::new(u64::from(section.warmup_runs + section.measured_runs))
+            .with_style(
+                ProgressStyle::with_template("{prefix} [{bar:24}] {pos}/{len} {msg} ({elapsed})")
+                    .expect("a valid progress template")
+                    .progress_chars("=> "),
+            )
+            .with_prefix(format!("[{position}/{total}] {}", scenario.name));
+        bar.tick();
+        let mut observer = BarObserver {
+            bar: &bar,
+            interrupt,
+        };
+        let clock = Instant::now();
+        let measured = measure::measure(
+            &mut session.loaded,
+            &session.device,
+            scenario,
+            &section,
+            &rules,
+            &mut observer,
+        );
+        bar.finish_and_clear();
+        let Some(scenario_result) = measured? else {
+            break;
+        };
+        eprintln!(
+            "[{position}/{total}] {}: {} ({:.1} s)",
+            scenario.name,
+            summary_words(&scenario_result),
+            clock.elapsed().as_secs_f64()
+        );
+        result.scenarios.push(scenario_result);
+        result.grade = crate::targets::grade(result.scenarios.iter().flat_map(|s| &s.targets));
+        result.updated_at = now_rfc3339();
+        json::save_run(&dir, &result)?;
+    }
+    let finished = result
+        .planned_scenarios
+        .iter()
+        .all(|name| result.is_finished(name));
+    result.status = if finished {
+        RunStatus::Complete
+    } else {
+        RunStatus::Interrupted
+    };
+    result.updated_at = now_rfc3339();
+    if finished {
+        result.finished_at = Some(result.updated_at.clone());
+    }
+    json::save_run(&dir, &result)?;
+    Ok(RunOutcome { dir, result })
+}
+
+struct BarObserver<'a> {
+    bar: &'a ProgressBar,
+    interrupt: &'a AtomicBool,
+}
+
+impl measure::Observer for BarObserver<'_> {
+    fn run_done(&mut self, what: &str) {
+        self.bar.inc(1);
+        self.bar.set_message(what.to_string());
+    }
+
+    fn should_stop(&self) -> bool {
+        self.interrupt.load(Ordering::SeqCst)
+    }
+}
+
+fn summary_words(s: &report::ScenarioResult) -> String {
+    let ttft = s
+        .ttft
+        .as_ref()
+        .map_or("-".into(), |l| format!("{:.1}", l.p50_ms));
+    let decode = s
+        .decode_tokens_per_second
+        .as_ref()
+        .map_or("-".into(), |r| format!("{:.1}", r.mean));
+    let met = s.targets.iter().filter(|t| t.met).count();
+    format!(
+        "TTFT p50 {ttft} ms, decode {decode} tok/s, targets {met}/{}",
+        s.targets.len()
+    )
+}
+
+/// A new folder under `output` for this run. A given id must be new; the default one is
+/// NAME-YYYYMMDDTHHMMSSZ (with -2, -3, ... if that exists).
+fn new_run_dir(output: &Path, run_id: Option<&str>, name: &str) -> Result<PathBuf> {
+    let create = |dir: &Path| {
+        std::fs::create_dir(dir)
+            .with_context(|| format!("results folder {}: cannot create it", dir.display()))
+    };
+    if let Some(id) = run_id {
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            || id.starts_with('.')
+        {
+            bail!("--run-id {id:?}: use letters, digits, '-', '_' and '.' only");
+        }
+        let dir = output.join(id);
+        if dir.exists() {
+            bail!(
+                "--run-id {id}: {} already exists; use --resume {id} to carry it on",
+                dir.display()
+            );
+        }
+        create(&dir)?;
+        return Ok(dir);
+    }
+    let stamp: String = now_rfc3339()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect();
+    let base = format!("{name}-{stamp}");
+    for n in 1.. {
+        let dir = if n == 1 {
+            output.join(&base)
+        } else {
+            output.join(format!("{base}-{n}"))
+        };
+        if !dir.exists() {
+            create(&dir)?;
+            return Ok(dir);
+        }
+    }
+    unreachable!("some suffix is free")
+}
+
+/// `--resume X`: X is a run folder, or a run id under the output folder.
+fn resume_dir(output: &Path, id: &str) -> Result<PathBuf> {
+    let direct = PathBuf::from(id);
+    let dir = if direct.join(json::RUN_FILE).is_file() {
+        direct
+    } else {
+        output.join(id)
+    };
+    if !dir.join(json::RUN_FILE).is_file() {
+        bail!(
+            "--resume {id}: no run there ({} does not exist)",
+            dir.join(json::RUN_FILE).display()
+        );
+    }
+    Ok(dir)
+}
+
+/// Now, as RFC 3339 UTC to the second.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_is_the_cross_product_batch_first() {
+        let mut config = Config::default();
+        config.scenarios.batch_sizes = vec![1, 8];
+        config.scenarios.prompt_tokens = vec![32, 128];
+        config.scenarios.output_tokens = vec![64];
+        let names: Vec<String> = plan(&config).into_iter().map(|s| s.name).collect();
+        assert_eq!(
+            names,
+            ["b1_p32_o64", "b1_p128_o64", "b8_p32_o64", "b8_p128_o64"]
+        );
+        let re = Regex::new("^b8_").unwrap();
+        let chosen = select(&config, Some(&re)).unwrap();
+        assert_eq!(chosen.len(), 2);
+        let none = Regex::new("b64").unwrap();
+        let err = select(&config, Some(&none)).unwrap_err().to_string();
+        assert!(err.contains("b64") && err.contains("b1_p32_o64"), "{err}");
+    }
+
+    #[test]
+    fn run_ids_are_checked_and_never_reused() {
+        let out = tempfile::tempdir().unwrap();
+        let a = new_run_dir(out.path(), None, "quick").unwrap();
+        let b = new_run_dir(out.path(), None, "quick").unwrap();
+        assert_ne!(a, b);
+        assert!(a.is_dir() && b.is_dir());
+        new_run_dir(out.path(), Some("mine"), "quick").unwrap();
+        let again = new_run_dir(out.path(), Some("mine"), "quick").unwrap_err();
+        assert!(again.to_string().contains("--resume mine"), "{again}");
+        for bad in ["../x", "a/b", "", ".hidden"] {
+            assert!(new_run_dir(out.path(), Some(bad), "q").is_err(), "{bad}");
+        }
+    }
+}
