@@ -5,8 +5,14 @@
 //!
 //!   cargo bench --bench kernels                      # everything
 //!   cargo bench --bench kernels -- 'qmatmul/.*llama' # one group, by regex
-//! Profile a CUDA run with Nsight: `nsys profile cargo bench --bench kernels -- --profile-time 10 attention`
-//! (`--profile-time` runs without analysis, so the profiler sees only the kernel loop).
+//! CPU flamegraph of one group: `cargo bench --bench kernels -- --profile-time 10 'qmatmul/cpu'`
+//! writes target/criterion/<group>/<bench>/profile/flamegraph.svg (pprof, 997 Hz).
+//! Profile a CUDA run with Nsight: `nsys profile cargo bench --features cuda --bench kernels --
+//! --profile-time 10 attention` (`--profile-time` runs without analysis, so the profiler sees
+//! only the kernel loop); `ncu --target-processes all` the same way for per-kernel metrics.
+
+#[path = "common/flamegraph.rs"]
+mod flamegraph;
 
 use std::time::Duration;
 
@@ -220,5 +226,9 @@ fn attention(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(kernels, matmul, qmatmul, pointwise, attention);
+criterion_group! {
+    name = kernels;
+    config = Criterion::default().with_profiler(flamegraph::Flamegraph::default());
+    targets = matmul, qmatmul, pointwise, attention
+}
 criterion_main!(kernels);

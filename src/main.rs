@@ -380,7 +380,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             suite::Start::New {
-                config: resolved,
+                config: Box::new(resolved),
                 filter,
                 run_id: args.run_id.clone(),
             }

@@ -70,7 +70,7 @@ pub fn select(config: &Config, filter: Option<&Regex>) -> Result<Vec<Scenario>> 
 /// How a run starts: a fresh one from a config, or an earlier one carried on.
 pub enum Start {
     New {
-        config: ResolvedConfig,
+        config: Box<ResolvedConfig>,
         filter: Option<Regex>,
         /// Name for the results folder; default NAME-YYYYMMDDTHHMMSSZ.
         run_id: Option<String>,
@@ -102,6 +102,9 @@ pub fn run(request: RunRequest) -> Result<RunOutcome> {
             run_id,
         } => {
             let scenarios = select(&config.config, filter.as_ref())?;
+            if let Some(id) = &run_id {
+                check_run_id(id)?;
+            }
             std::fs::create_dir_all(&output).with_context(|| {
                 format!("results folder {}: cannot create it", output.display())
             })?;
@@ -382,14 +385,7 @@ fn new_run_dir(output: &Path, run_id: Option<&str>, name: &str) -> Result<PathBu
             .with_context(|| format!("results folder {}: cannot create it", dir.display()))
     };
     if let Some(id) = run_id {
-        if id.is_empty()
-            || !id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            || id.starts_with('.')
-        {
-            bail!("--run-id {id:?}: use letters, digits, '-', '_' and '.' only");
-        }
+        check_run_id(id)?;
         let dir = output.join(id);
         if dir.exists() {
             bail!(
@@ -417,6 +413,17 @@ fn new_run_dir(output: &Path, run_id: Option<&str>, name: &str) -> Result<PathBu
         }
     }
     unreachable!("some suffix is free")
+}
+
+/// A run id is one plain folder name: no separators, no leading dot.
+fn check_run_id(id: &str) -> Result<()> {
+    let plain = id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if id.is_empty() || !plain || id.starts_with('.') {
+        bail!("--run-id {id:?}: use letters, digits, '-', '_' and '.' only, not starting with '.'");
+    }
+    Ok(())
 }
 
 /// `--resume X`: X is a run folder, or a run id under the output folder.
