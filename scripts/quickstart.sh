@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: fetch the default model into the Hugging Face cache, build,
-# and run it (CUDA when built with --features cuda and a GPU is present, else CPU).
-# Extra arguments go to `inferbench generate`, e.g. scripts/quickstart.sh --batch 4
+# print the machine, and run the quick preset (CUDA when built with --features cuda and a GPU
+# is present, else CPU). Results land in results/RUN_ID/ (run.json, scenarios.csv).
+# Extra arguments go to `inferbench run`, e.g. scripts/quickstart.sh --preset cpu_only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/fetch-models.sh
@@ -9,6 +10,6 @@ cargo build --release --quiet
 ./target/release/inferbench info
 echo
 if [ $# -eq 0 ]; then
-  set -- --chat --prompt "What is the capital of Germany?" --max-tokens 64
+  set -- --preset quick
 fi
-exec ./target/release/inferbench generate "$@"
+exec ./target/release/inferbench run "$@"
