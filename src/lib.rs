@@ -7,6 +7,7 @@ pub mod device;
 pub mod engine;
 pub mod metrics;
 pub mod model;
+pub mod regress;
 pub mod report;
 pub mod suite;
 pub mod targets;

@@ -42,6 +42,110 @@ enum Command {
     /// a table.
     #[command(long_about = RUN_HELP)]
     Run(RunArgs),
+    /// Compare a run against a baseline and give a verdict: Criterion baselines
+    /// (--baseline NAME) or two suite results (BASE CURRENT). Exit 0 no regression, 1
+    /// regression, 2 bad input.
+    #[command(long_about = COMPARE_HELP)]
+    Compare(CompareArgs),
+    /// Save a Criterion baseline and/or a suite result into baseline/PROFILE/ with this
+    /// machine's fingerprint, or restore one for `cargo bench -- --baseline NAME`.
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
+}
+
+const COMPARE_HELP: &str = "Compare the current measurements against a baseline, benchmark \
+by benchmark, and give a verdict CI can fail on.\n\n\
+Criterion: `inferbench compare --baseline main` compares target/criterion/**/new (the last \
+`cargo bench`) against the baseline saved as `main` (`cargo bench -- --save-baseline main`, \
+or `inferbench baseline restore main`). Suite results: `inferbench compare BASE CURRENT` with \
+two run.json files or run folders.\n\n\
+Each change is tested, not just thresholded: percentiles by a seeded bootstrap confidence \
+interval of the ratio current/baseline (Criterion's per-sample times; the suite's latency \
+histograms), per-run throughputs by Welch's t-test. A rule fires only when the interval \
+excludes no-change. Default rules: FAIL when p95 worsens by > 20% or the error rate exceeds \
+1%; WARN when p95 worsens by > 10%, p50 moves by > 15%, or throughput moves by > 15%. A \
+config file's [regress] section changes them (confidence, resamples, [[regress.rules]] with \
+statistic, optional metric, worse_by / moves_by / above, verdict).\n\n\
+Benchmarks only in the baseline are listed as removed, only in the current run as new. A \
+baseline from other hardware is a loud warning (exit 2 with --strict).\n\n\
+Exit codes: 0 no regression (warnings allowed, unless --fail-on-warn), 1 regression, 2 bad \
+input or a refused comparison.";
+
+#[derive(Args)]
+struct CompareArgs {
+    /// Suite results: the baseline run (run.json or its folder).
+    #[arg(value_name = "BASE", requires = "current_run")]
+    base_run: Option<PathBuf>,
+    /// Suite results: the current run (run.json or its folder).
+    #[arg(value_name = "CURRENT")]
+    current_run: Option<PathBuf>,
+    /// Criterion: the saved baseline to compare against.
+    #[arg(long, conflicts_with_all = ["base_run", "current_run"], required_unless_present = "base_run")]
+    baseline: Option<String>,
+    /// Criterion: the run to compare (default `new`, what the last `cargo bench` wrote).
+    #[arg(long, default_value = "new", requires = "baseline")]
+    current: String,
+    /// Criterion's results folder.
+    #[arg(long, default_value = "target/criterion")]
+    criterion_dir: PathBuf,
+    /// Rules from this config file's [regress] section (it may extend a preset).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Refuse to compare measurements from different hardware (exit 2).
+    #[arg(long)]
+    strict: bool,
+    /// Exit 1 on warnings too.
+    #[arg(long)]
+    fail_on_warn: bool,
+    /// Print nothing unless something warned or failed, and then only those rows.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+    /// Also write the comparison as Markdown (for a pull-request comment) to this file.
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
+    /// Also write the comparison as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum BaselineCommand {
+    /// Copy Criterion baseline NAME (target/criterion/**/NAME) and/or a suite result into
+    /// baseline/PROFILE/, with this machine's fingerprint, to commit.
+    Save {
+        name: String,
+        #[command(flatten)]
+        place: BaselinePlace,
+        /// A suite result (run.json or its folder) to keep as baseline/PROFILE/runs/NAME.json.
+        #[arg(long)]
+        run: Option<PathBuf>,
+    },
+    /// Copy baseline/PROFILE/'s Criterion baseline NAME back into target/criterion.
+    Restore {
+        name: String,
+        #[command(flatten)]
+        place: BaselinePlace,
+    },
+    /// List the saved profiles and their baselines.
+    List {
+        /// The folder of committed baselines.
+        #[arg(long, default_value = "baseline")]
+        store: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct BaselinePlace {
+    /// Hardware profile folder under the store (default: a slug of this machine's GPU, or of
+    /// its CPU and thread count).
+    #[arg(long)]
+    profile: Option<String>,
+    /// The folder of committed baselines.
+    #[arg(long, default_value = "baseline")]
+    store: PathBuf,
+    /// Criterion's results folder.
+    #[arg(long, default_value = "target/criterion")]
+    criterion_dir: PathBuf,
 }
 
 const RUN_HELP: &str = "Run a benchmark suite: every scenario (batch size × prompt length × \
@@ -195,6 +299,12 @@ fn main() -> ExitCode {
         Command::Info { json } => info(json),
         Command::Generate(args) => generate(*args),
         Command::Run(args) => run(args),
+        Command::Compare(args) => compare(args).or_else(|e| {
+            // Bad input is exit 2, apart from a regression's 1.
+            eprintln!("error: {e:#}");
+            Ok(ExitCode::from(2))
+        }),
+        Command::Baseline(cmd) => baseline(cmd),
     };
     match result {
         Ok(code) => code,
@@ -425,6 +535,147 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(EXIT_INTERRUPTED)
     })
+}
+
+fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    use inferbench::regress::{self, baseline::Fingerprint, render, Verdict};
+    let settings = match &args.config {
+        Some(path) => config::load_file(path)?.config.regress,
+        None => regress::RegressSection::default(),
+    };
+    let machine = MachineInfo::collect();
+    let now = Fingerprint::of(&machine);
+    let (base, current, labels, base_fingerprint) = match (&args.base_run, &args.current_run) {
+        (Some(b), Some(c)) => {
+            let (base_run, base) = regress::suite::load(b)?;
+            let (cur_run, current) = regress::suite::load(c)?;
+            if base_run.kind != cur_run.kind {
+                anyhow::bail!(
+                    "{} is a {} run and {} a {} run: not comparable",
+                    b.display(),
+                    base_run.kind,
+                    c.display(),
+                    cur_run.kind
+                );
+            }
+            let label = |r: &report::RunResult| format!("{} ({})", r.run_id, r.git_commit);
+            let labels = (label(&base_run), label(&cur_run));
+            let fps = (
+                Fingerprint::of(&base_run.machine),
+                Fingerprint::of(&cur_run.machine),
+            );
+            (base, current, labels, Some(fps))
+        }
+        _ => {
+            let name = args.baseline.as_deref().unwrap_or("main");
+            let base = regress::criterion::load(&args.criterion_dir, name)?;
+            let current = regress::criterion::load(&args.criterion_dir, &args.current)?;
+            let fp_path = regress::baseline::restored_fingerprint_path(&args.criterion_dir, name);
+            let fps = if fp_path.is_file() {
+                Some((regress::baseline::read_fingerprint(&fp_path)?, now.clone()))
+            } else {
+                None
+            };
+            (base, current, (name.to_string(), args.current.clone()), fps)
+        }
+    };
+    let mut comparison = regress::compare(&base, &current, &settings, (&labels.0, &labels.1));
+    match &base_fingerprint {
+        Some((b, c)) => {
+            let differences = b.hardware_differences(c);
+            if !differences.is_empty() {
+                let msg = format!(
+                    "DIFFERENT HARDWARE: the baseline was measured elsewhere ({}); changes may be the machine, not the code",
+                    differences.join("; ")
+                );
+                eprintln!("warning: {msg}");
+                if args.strict {
+                    anyhow::bail!("--strict: {msg}");
+                }
+                comparison.notes.insert(0, msg);
+            }
+        }
+        None => comparison.notes.push(format!(
+            "baseline {} has no fingerprint (saved by cargo bench directly): hardware not checked",
+            labels.0
+        )),
+    }
+    if let Some(path) = &args.markdown {
+        report::json::write_atomic(path, render::markdown(&comparison).as_bytes())?;
+    }
+    if let Some(path) = &args.json {
+        report::json::write_atomic(path, render::json(&comparison).as_bytes())?;
+    }
+    if !args.quiet || comparison.verdict != Verdict::Ok {
+        print!("{}", render::table(&comparison, args.quiet));
+    }
+    let failed = comparison.verdict == Verdict::Fail
+        || (args.fail_on_warn && comparison.verdict == Verdict::Warn);
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn baseline(cmd: BaselineCommand) -> anyhow::Result<ExitCode> {
+    use inferbench::regress::baseline as store;
+    let machine = MachineInfo::collect();
+    let profile = |p: &Option<String>| {
+        p.clone()
+            .unwrap_or_else(|| store::default_profile(&machine))
+    };
+    match cmd {
+        BaselineCommand::Save { name, place, run } => {
+            let profile = profile(&place.profile);
+            let saved = store::save(
+                &place.store,
+                &profile,
+                &name,
+                &place.criterion_dir,
+                run.as_deref(),
+                &machine,
+            )?;
+            println!(
+                "saved baseline {name} into {}: {} Criterion benchmarks{}",
+                saved.dir.display(),
+                saved.criterion_benchmarks,
+                saved
+                    .run
+                    .map(|r| format!(", suite result {}", r.display()))
+                    .unwrap_or_default()
+            );
+        }
+        BaselineCommand::Restore { name, place } => {
+            let profile = profile(&place.profile);
+            let n = store::restore(&place.store, &profile, &name, &place.criterion_dir)?;
+            println!(
+                "restored baseline {name} of profile {profile} into {}: {n} benchmarks \
+                 (now `cargo bench -- --baseline {name}` or `inferbench compare --baseline {name}`)",
+                place.criterion_dir.display()
+            );
+        }
+        BaselineCommand::List { store: dir } => {
+            let profiles = store::list_profiles(&dir);
+            if profiles.is_empty() {
+                println!("no saved baselines in {}", dir.display());
+            }
+            for p in profiles {
+                let mut names: Vec<String> = std::fs::read_dir(dir.join(&p))?
+                    .flatten()
+                    .filter_map(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .strip_suffix(".fingerprint.json")
+                            .map(String::from)
+                    })
+                    .collect();
+                names.sort();
+                println!("{p}: {}", names.join(", "));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn dry_run(resolved: &config::ResolvedConfig, filter: Option<&regex::Regex>) -> anyhow::Result<()> {

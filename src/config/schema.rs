@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::device::DeviceRequest;
 use crate::model::{self, LoadOptions, ModelRef, Repack, WeightsMode};
+use crate::regress::RegressSection;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -20,6 +21,8 @@ pub struct Config {
     pub model: ModelSection,
     pub scenarios: ScenarioSection,
     pub targets: TargetsSection,
+    /// How `inferbench compare` judges a change (default: the project's seed rules).
+    pub regress: RegressSection,
 }
 
 /// Which model, on which device, loaded how: the same choices as `inferbench generate`.
@@ -185,6 +188,7 @@ impl Config {
         }
         self.load_options()?;
         self.device_request()?;
+        self.regress.validate()?;
         self.validate_targets()
     }
 

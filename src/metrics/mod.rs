@@ -58,6 +58,18 @@ impl LatencyRecorder {
         self.count == 0
     }
 
+    /// The recorded distribution as (milliseconds, count) pairs, one per histogram bucket
+    /// that holds anything: what a comparison resamples.
+    pub fn buckets(&self) -> Vec<(f64, u64)> {
+        let h = &self.histogram;
+        h.iter_recorded()
+            .map(|v| {
+                let micros = h.median_equivalent(v.value_iterated_to());
+                (micros as f64 / 1e3, v.count_at_value())
+            })
+            .collect()
+    }
+
     /// The statistics of everything recorded so far; None when nothing was.
     pub fn summary(&self) -> Option<LatencySummary> {
         if self.count == 0 {
@@ -226,6 +238,19 @@ mod tests {
         let one = RateSummary::from_runs(vec![7.0]).unwrap();
         assert_eq!((one.median, one.sd), (7.0, 0.0));
         assert!(RateSummary::from_runs(vec![]).is_none());
+    }
+
+    #[test]
+    fn buckets_hold_every_sample() {
+        let mut r = LatencyRecorder::new();
+        for ms in [5u64, 5, 5, 10, 200] {
+            r.record(Duration::from_millis(ms)).unwrap();
+        }
+        let b = r.buckets();
+        assert_eq!(b.iter().map(|(_, c)| c).sum::<u64>(), 5);
+        assert_eq!(b.len(), 3);
+        assert!(close(b[0].0, 5.0) && b[0].1 == 3, "{b:?}");
+        assert!(close(b[2].0, 200.0), "{b:?}");
     }
 
     #[test]

@@ -153,6 +153,19 @@ pub struct ScenarioResult {
     pub energy_joules: Reading<f64>,
     pub joules_per_token: Reading<f64>,
     pub targets: Vec<TargetOutcome>,
+    /// The latency distributions behind the summaries, for comparisons.
+    #[serde(default)]
+    pub histograms: LatencyHistograms,
+}
+
+/// Each latency's distribution as [milliseconds, count] pairs (HDR buckets, 3 significant
+/// digits): compact, and enough to resample percentiles.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LatencyHistograms {
+    pub ttft: Vec<(f64, u64)>,
+    pub itl: Vec<(f64, u64)>,
+    pub tpot: Vec<(f64, u64)>,
+    pub e2e: Vec<(f64, u64)>,
 }
 
 /// The untimed runs before the measured ones, reported apart.

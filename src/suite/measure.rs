@@ -11,7 +11,7 @@ use crate::config::{ScenarioSection, TargetRule};
 use crate::engine::{self, Generation, GenerationParams, SamplingParams};
 use crate::metrics::{LatencyRecorder, RateSummary};
 use crate::model::LoadedModel;
-use crate::report::{Reading, ScenarioResult, WarmupSummary};
+use crate::report::{LatencyHistograms, Reading, ScenarioResult, WarmupSummary};
 use crate::telemetry::host_memory;
 use crate::workload::synthetic;
 
@@ -168,6 +168,12 @@ pub fn measure(
         energy_joules: Reading::unavailable(ENERGY_UNAVAILABLE),
         joules_per_token: Reading::unavailable(ENERGY_UNAVAILABLE),
         targets: Vec::new(),
+        histograms: LatencyHistograms {
+            ttft: rec.ttft.buckets(),
+            itl: rec.itl.buckets(),
+            tpot: rec.tpot.buckets(),
+            e2e: rec.e2e.buckets(),
+        },
     };
     result.targets =
         crate::targets::evaluate(rules, scenario.batch, scenario.prompt_tokens, |metric| {

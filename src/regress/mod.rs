@@ -1,0 +1,340 @@
+//! Regression detection: the current run against a saved baseline, benchmark by benchmark
+//! and metric by metric, each change tested for significance and judged by the rules.
+//! Inputs are Criterion's stored runs or the suite's own run.json, both turned into
+//! `Benchmark`s first, so one comparison serves both.
+
+pub mod baseline;
+pub mod criterion;
+pub mod render;
+pub mod rules;
+pub mod stats;
+pub mod suite;
+
+use serde::{Deserialize, Serialize};
+
+pub use rules::{RegressRule, RegressSection, Verdict};
+use stats::{RatioEstimate, Samples, Statistic};
+
+/// One benchmark's measurements, ready to compare.
+#[derive(Debug, Clone)]
+pub struct Benchmark {
+    /// "pointwise/rms_norm/cpu/smollm2-135m" or "inference/b8_p128_o64".
+    pub name: String,
+    pub metrics: Vec<Metric>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Metric {
+    /// "time", "ttft", "decode_tokens_per_second", "errors".
+    pub name: String,
+    /// "ns", "ms", "tok/s", "B/s", "elem/s".
+    pub unit: String,
+    pub data: MetricData,
+}
+
+#[derive(Debug, Clone)]
+pub enum MetricData {
+    /// A latency distribution (lower is better).
+    Latency(Samples),
+    /// A throughput distribution: many samples (lower is worse).
+    Throughput(Samples),
+    /// One throughput value per run: few samples, compared by Welch's t-test.
+    ThroughputRuns(Vec<f64>),
+    /// Failed requests out of all.
+    Errors { failed: u64, total: u64 },
+}
+
+/// One statistic of one metric of one benchmark, baseline against current.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Row {
+    pub benchmark: String,
+    pub metric: String,
+    /// p50, p95, mean, throughput, error_rate.
+    pub statistic: String,
+    pub unit: String,
+    pub baseline: f64,
+    pub current: f64,
+    /// current / baseline, with its confidence interval.
+    pub estimate: RatioEstimate,
+    /// "bootstrap", "welch" or "level".
+    pub test: String,
+    pub verdict: Verdict,
+    /// The rules that fired.
+    pub fired: Vec<String>,
+}
+
+/// The whole comparison: every row, what appeared or disappeared, and warnings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Comparison {
+    pub baseline: String,
+    pub current: String,
+    pub rows: Vec<Row>,
+    /// In the baseline, not in the current run.
+    pub removed: Vec<String>,
+    /// In the current run, not in the baseline.
+    pub added: Vec<String>,
+    /// Things to know before trusting the verdict: other hardware, changed units.
+    pub notes: Vec<String>,
+    pub rules: Vec<String>,
+    pub verdict: Verdict,
+}
+
+impl Comparison {
+    pub fn count(&self, verdict: Verdict) -> usize {
+        self.rows.iter().filter(|r| r.verdict == verdict).count()
+    }
+}
+
+/// Compare every benchmark present on both sides.
+pub fn compare(
+    baseline: &[Benchmark],
+    current: &[Benchmark],
+    settings: &RegressSection,
+    labels: (&str, &str),
+) -> Comparison {
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    let find = |list: &[Benchmark], name: &str| list.iter().position(|b| b.name == name);
+    for cur in current {
+        let Some(i) = find(baseline, &cur.name) else {
+            continue;
+        };
+        let base = &baseline[i];
+        for metric in &cur.metrics {
+            let Some(base_metric) = base.metrics.iter().find(|m| m.name == metric.name) else {
+                notes.push(format!(
+                    "{}: metric {} is new (not in the baseline)",
+                    cur.name, metric.name
+                ));
+                continue;
+            };
+            if base_metric.unit != metric.unit {
+                notes.push(format!(
+                    "{}: {} was measured in {} and is now in {}: not compared",
+                    cur.name, metric.name, base_metric.unit, metric.unit
+                ));
+                continue;
+            }
+            rows.extend(compare_metric(&cur.name, base_metric, metric, settings));
+        }
+    }
+    let names = |list: &[Benchmark], other: &[Benchmark]| -> Vec<String> {
+        list.iter()
+            .filter(|b| find(other, &b.name).is_none())
+            .map(|b| b.name.clone())
+            .collect()
+    };
+    let verdict = rows.iter().map(|r| r.verdict).max().unwrap_or(Verdict::Ok);
+    Comparison {
+        baseline: labels.0.into(),
+        current: labels.1.into(),
+        rows,
+        removed: names(baseline, current),
+        added: names(current, baseline),
+        notes,
+        rules: settings
+            .rules
+            .iter()
+            .map(|r| format!("{}: {}", r.verdict, r.describe()))
+            .collect(),
+        verdict,
+    }
+}
+
+/// The rows of one metric: one per statistic some rule looks at.
+fn compare_metric(
+    benchmark: &str,
+    base: &Metric,
+    cur: &Metric,
+    settings: &RegressSection,
+) -> Vec<Row> {
+    let applicable = |statistic: &str| {
+        settings
+            .rules
+            .iter()
+            .filter(|r| r.applies_to(&cur.name, statistic))
+            .collect::<Vec<_>>()
+    };
+    // A seed per row, so every comparison is reproducible.
+    let seed = |statistic: &str| {
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in benchmark
+            .bytes()
+            .chain(cur.name.bytes())
+            .chain(statistic.bytes())
+        {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
+        }
+        h
+    };
+    let mut rows = Vec::new();
+    let mut push = |statistic: &str,
+                    (b, c): (f64, f64),
+                    estimate: RatioEstimate,
+                    test: &str,
+                    higher_is_worse: bool| {
+        let rules = applicable(statistic);
+        if rules.is_empty() {
+            return; // no rule looks at this statistic
+        }
+        let fired: Vec<&RegressRule> = rules
+            .iter()
+            .copied()
+            .filter(|r| r.fires(estimate.ratio, c, estimate.significant, higher_is_worse))
+            .collect();
+        rows.push(Row {
+            benchmark: benchmark.into(),
+            metric: cur.name.clone(),
+            statistic: statistic.into(),
+            unit: cur.unit.clone(),
+            baseline: b,
+            current: c,
+            estimate,
+            test: test.into(),
+            verdict: fired.iter().map(|r| r.verdict).max().unwrap_or(Verdict::Ok),
+            fired: fired.iter().map(|r| r.describe()).collect(),
+        });
+    };
+    let (conf, n) = (settings.confidence, settings.resamples);
+    match (&base.data, &cur.data) {
+        (MetricData::Latency(b), MetricData::Latency(c)) => {
+            for statistic in ["p50", "p90", "p95", "p99", "mean"] {
+                if applicable(statistic).is_empty() {
+                    continue;
+                }
+                let stat = match statistic {
+                    "mean" => Statistic::Mean,
+                    p => Statistic::Quantile(p[1..].parse::<f64>().unwrap_or(50.0) / 100.0),
+                };
+                let e = stats::bootstrap_ratio(b, c, stat, conf, n, seed(statistic));
+                push(
+                    statistic,
+                    (b.statistic(stat), c.statistic(stat)),
+                    e,
+                    "bootstrap",
+                    true,
+                );
+            }
+        }
+        (MetricData::Throughput(b), MetricData::Throughput(c)) => {
+            let e = stats::bootstrap_ratio(b, c, Statistic::Mean, conf, n, seed("throughput"));
+            let values = (b.statistic(Statistic::Mean), c.statistic(Statistic::Mean));
+            push("throughput", values, e, "bootstrap", false);
+        }
+        (MetricData::ThroughputRuns(b), MetricData::ThroughputRuns(c)) => {
+            let mean = |x: &[f64]| x.iter().sum::<f64>() / x.len().max(1) as f64;
+            let e = stats::welch_ratio(b, c, conf);
+            push("throughput", (mean(b), mean(c)), e, "welch", false);
+        }
+        (
+            MetricData::Errors {
+                failed: fb,
+                total: tb,
+            },
+            MetricData::Errors {
+                failed: fc,
+                total: tc,
+            },
+        ) => {
+            let rate = |f: u64, t: u64| if t == 0 { 0.0 } else { f as f64 / t as f64 };
+            let (b, c) = (rate(*fb, *tb), rate(*fc, *tc));
+            let ratio = if b > 0.0 { c / b } else { f64::NAN };
+            let e = RatioEstimate {
+                ratio,
+                low: f64::NAN,
+                high: f64::NAN,
+                significant: false,
+            };
+            push("error_rate", (b, c), e, "level", true);
+        }
+        _ => {}
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn latency(name: &str, values: &[f64]) -> Benchmark {
+        Benchmark {
+            name: name.into(),
+            metrics: vec![Metric {
+                name: "time".into(),
+                unit: "ns".into(),
+                data: MetricData::Latency(Samples::from_values(values).unwrap()),
+            }],
+        }
+    }
+
+    fn spread(center: f64) -> Vec<f64> {
+        (0..50)
+            .map(|i| center * (1.0 + (i as f64 - 25.0) / 1000.0))
+            .collect()
+    }
+
+    #[test]
+    fn a_slower_benchmark_fails_and_lists_removed_and_new() {
+        let base = vec![latency("a", &spread(100.0)), latency("gone", &spread(1.0))];
+        let cur = vec![latency("a", &spread(130.0)), latency("fresh", &spread(1.0))];
+        let c = compare(&base, &cur, &RegressSection::default(), ("main", "new"));
+        assert_eq!(c.verdict, Verdict::Fail);
+        assert_eq!(c.removed, ["gone"]);
+        assert_eq!(c.added, ["fresh"]);
+        // Default rules look at p50 and p95 of a latency.
+        let stats: Vec<&str> = c.rows.iter().map(|r| r.statistic.as_str()).collect();
+        assert_eq!(stats, ["p50", "p95"]);
+        let p95 = &c.rows[1];
+        assert!(p95.estimate.significant && (p95.estimate.ratio - 1.3).abs() < 0.01);
+        assert_eq!(p95.fired.len(), 2, "both p95 rules fire: {:?}", p95.fired);
+    }
+
+    #[test]
+    fn unchanged_benchmarks_pass_and_unit_changes_are_noted() {
+        let base = vec![latency("a", &spread(100.0))];
+        let cur = vec![latency("a", &spread(100.0))];
+        let c = compare(&base, &cur, &RegressSection::default(), ("main", "new"));
+        assert_eq!(c.verdict, Verdict::Ok);
+        assert!(c.rows.iter().all(|r| !r.estimate.significant));
+        let mut other_unit = cur.clone();
+        other_unit[0].metrics[0].unit = "ms".into();
+        let c = compare(
+            &base,
+            &other_unit,
+            &RegressSection::default(),
+            ("main", "new"),
+        );
+        assert!(c.rows.is_empty());
+        assert!(
+            c.notes[0].contains("ns") && c.notes[0].contains("ms"),
+            "{:?}",
+            c.notes
+        );
+    }
+
+    #[test]
+    fn error_rate_fails_above_one_percent() {
+        let errors = |failed| Benchmark {
+            name: "http/c16".into(),
+            metrics: vec![Metric {
+                name: "errors".into(),
+                unit: "requests".into(),
+                data: MetricData::Errors { failed, total: 100 },
+            }],
+        };
+        let c = compare(
+            &[errors(0)],
+            &[errors(2)],
+            &RegressSection::default(),
+            ("a", "b"),
+        );
+        assert_eq!(c.verdict, Verdict::Fail);
+        let c = compare(
+            &[errors(0)],
+            &[errors(1)],
+            &RegressSection::default(),
+            ("a", "b"),
+        );
+        assert_eq!(c.verdict, Verdict::Ok, "exactly 1% is not above 1%");
+    }
+}
