@@ -12,7 +12,7 @@ pub mod suite;
 
 use serde::{Deserialize, Serialize};
 
-pub use rules::{RegressRule, RegressSection, Verdict};
+pub use rules::{RegressRule, RegressSection, Significance, Verdict};
 use stats::{RatioEstimate, Samples, Statistic};
 
 /// One benchmark's measurements, ready to compare.
@@ -180,7 +180,7 @@ fn compare_metric(
         let fired: Vec<&RegressRule> = rules
             .iter()
             .copied()
-            .filter(|r| r.fires(estimate.ratio, c, estimate.significant, higher_is_worse))
+            .filter(|r| r.fires(&estimate, c, higher_is_worse, settings.significance))
             .collect();
         rows.push(Row {
             benchmark: benchmark.into(),

@@ -111,7 +111,11 @@ fn grid(rows: &[&Row]) -> String {
             };
             vec![
                 r.benchmark.clone(),
-                format!("{} {}", r.metric, r.statistic),
+                if matches!(r.statistic.as_str(), "throughput" | "error_rate") {
+                    r.metric.clone()
+                } else {
+                    format!("{} {}", r.metric, r.statistic)
+                },
                 value(r.baseline, &r.unit),
                 value(r.current, &r.unit),
                 percent(e.ratio),

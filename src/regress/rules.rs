@@ -8,6 +8,8 @@ use std::fmt;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
+use super::stats::RatioEstimate;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
@@ -26,12 +28,25 @@ impl fmt::Display for Verdict {
     }
 }
 
+/// What "significant" asks of a change before a relative rule fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Significance {
+    /// The whole confidence interval lies beyond the threshold: confidently worse by more
+    /// than 20%, say. Fewer false alarms on a noisy machine; a change just past the threshold
+    /// may pass.
+    BeyondThreshold,
+    /// The point estimate is beyond the threshold and the interval excludes no change.
+    Differs,
+}
+
 /// The `[regress]` section of a config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RegressSection {
     /// Confidence level of the intervals a change must clear to count.
     pub confidence: f64,
+    pub significance: Significance,
     /// Bootstrap resamples per comparison.
     pub resamples: usize,
     pub rules: Vec<RegressRule>,
@@ -49,6 +64,7 @@ impl Default for RegressSection {
         };
         RegressSection {
             confidence: 0.95,
+            significance: Significance::BeyondThreshold,
             resamples: 2000,
             rules: vec![
                 rule("p95", Verdict::Fail, Some(0.20), None, None),
@@ -118,23 +134,35 @@ impl RegressRule {
         self.statistic == statistic && self.metric.as_deref().is_none_or(|m| m == metric)
     }
 
-    /// Does this rule fire? `higher_is_worse` is true for latencies and error rates.
+    /// Does this rule fire on this estimate of current / baseline? `higher_is_worse` is
+    /// true for latencies and error rates.
     pub fn fires(
         &self,
-        ratio: f64,
+        e: &RatioEstimate,
         current: f64,
-        significant: bool,
         higher_is_worse: bool,
+        significance: Significance,
     ) -> bool {
-        let worse = if higher_is_worse {
-            ratio - 1.0
+        // Map everything so that "worse" is a ratio above 1.
+        let flip = |r: f64| if higher_is_worse { r } else { 2.0 - r };
+        let (ratio, low, high) = if higher_is_worse {
+            (e.ratio, e.low, e.high)
         } else {
-            1.0 - ratio
+            (flip(e.ratio), flip(e.high), flip(e.low))
         };
-        let by_worse = self.worse_by.is_some_and(|f| significant && worse > f);
+        let tested = low.is_finite() && high.is_finite();
+        let worse_beyond = |f: f64| match significance {
+            Significance::BeyondThreshold => tested && low > 1.0 + f,
+            Significance::Differs => e.significant && ratio > 1.0 + f,
+        };
+        let better_beyond = |f: f64| match significance {
+            Significance::BeyondThreshold => tested && high < 1.0 - f,
+            Significance::Differs => e.significant && ratio < 1.0 - f,
+        };
+        let by_worse = self.worse_by.is_some_and(worse_beyond);
         let by_move = self
             .moves_by
-            .is_some_and(|f| significant && (ratio - 1.0).abs() > f);
+            .is_some_and(|f| worse_beyond(f) || better_beyond(f));
         let by_level = self.above.is_some_and(|x| current > x);
         by_worse || by_move || by_level
     }
@@ -177,42 +205,93 @@ mod tests {
         RegressSection::default().rules
     }
 
+    /// An estimate: ratio with an interval of +-3%, significant when it excludes 1.
+    fn est(ratio: f64) -> RatioEstimate {
+        let (low, high) = (ratio - 0.03, ratio + 0.03);
+        RatioEstimate {
+            ratio,
+            low,
+            high,
+            significant: low > 1.0 || high < 1.0,
+        }
+    }
+
+    fn untested(ratio: f64) -> RatioEstimate {
+        RatioEstimate {
+            ratio,
+            low: f64::NAN,
+            high: f64::NAN,
+            significant: false,
+        }
+    }
+
     /// The worst verdict the default rules give a change of one statistic.
-    fn verdict(
+    fn verdict_with(
         statistic: &str,
-        ratio: f64,
+        e: RatioEstimate,
         current: f64,
-        significant: bool,
         higher_is_worse: bool,
+        significance: Significance,
     ) -> Verdict {
         rules()
             .iter()
             .filter(|r| r.applies_to("ttft", statistic))
-            .filter(|r| r.fires(ratio, current, significant, higher_is_worse))
+            .filter(|r| r.fires(&e, current, higher_is_worse, significance))
             .map(|r| r.verdict)
             .max()
             .unwrap_or(Verdict::Ok)
     }
 
+    fn verdict(statistic: &str, e: RatioEstimate, current: f64, higher_is_worse: bool) -> Verdict {
+        verdict_with(
+            statistic,
+            e,
+            current,
+            higher_is_worse,
+            Significance::BeyondThreshold,
+        )
+    }
+
     #[test]
     fn each_default_rule() {
-        // p95: > 20% worse fails, > 10% warns, only when significant; faster is fine.
-        assert_eq!(verdict("p95", 1.25, 0.0, true, true), Verdict::Fail);
-        assert_eq!(verdict("p95", 1.25, 0.0, false, true), Verdict::Ok);
-        assert_eq!(verdict("p95", 1.15, 0.0, true, true), Verdict::Warn);
-        assert_eq!(verdict("p95", 1.05, 0.0, true, true), Verdict::Ok);
-        assert_eq!(verdict("p95", 0.5, 0.0, true, true), Verdict::Ok);
+        // p95: confidently > 20% worse fails, > 10% warns; faster is fine.
+        assert_eq!(verdict("p95", est(1.25), 0.0, true), Verdict::Fail);
+        assert_eq!(verdict("p95", untested(1.25), 0.0, true), Verdict::Ok);
+        assert_eq!(verdict("p95", est(1.15), 0.0, true), Verdict::Warn);
+        assert_eq!(verdict("p95", est(1.05), 0.0, true), Verdict::Ok);
+        assert_eq!(verdict("p95", est(0.5), 0.0, true), Verdict::Ok);
+        // Past 20% but the interval reaches below it: only the 10% rule is sure.
+        assert_eq!(verdict("p95", est(1.22), 0.0, true), Verdict::Warn);
         // p50: a move of > 15% either way warns.
-        assert_eq!(verdict("p50", 1.2, 0.0, true, true), Verdict::Warn);
-        assert_eq!(verdict("p50", 0.8, 0.0, true, true), Verdict::Warn);
-        assert_eq!(verdict("p50", 1.1, 0.0, true, true), Verdict::Ok);
+        assert_eq!(verdict("p50", est(1.2), 0.0, true), Verdict::Warn);
+        assert_eq!(verdict("p50", est(0.8), 0.0, true), Verdict::Warn);
+        assert_eq!(verdict("p50", est(1.1), 0.0, true), Verdict::Ok);
         // Throughput: either way, > 15%, significant.
-        assert_eq!(verdict("throughput", 0.8, 0.0, true, false), Verdict::Warn);
-        assert_eq!(verdict("throughput", 1.2, 0.0, true, false), Verdict::Warn);
-        assert_eq!(verdict("throughput", 0.8, 0.0, false, false), Verdict::Ok);
+        assert_eq!(verdict("throughput", est(0.8), 0.0, false), Verdict::Warn);
+        assert_eq!(verdict("throughput", est(1.2), 0.0, false), Verdict::Warn);
+        assert_eq!(
+            verdict("throughput", untested(0.8), 0.0, false),
+            Verdict::Ok
+        );
         // Error rate: an absolute level, no significance needed.
-        assert_eq!(verdict("error_rate", 1.0, 0.02, false, true), Verdict::Fail);
-        assert_eq!(verdict("error_rate", 9.0, 0.009, true, true), Verdict::Ok);
+        assert_eq!(
+            verdict("error_rate", untested(1.0), 0.02, true),
+            Verdict::Fail
+        );
+        assert_eq!(verdict("error_rate", est(9.0), 0.009, true), Verdict::Ok);
+    }
+
+    #[test]
+    fn differs_mode_needs_only_the_point_past_the_threshold() {
+        let d = |e| verdict_with("p95", e, 0.0, true, Significance::Differs);
+        assert_eq!(d(est(1.22)), Verdict::Fail);
+        let wide = RatioEstimate {
+            ratio: 1.3,
+            low: 0.9,
+            high: 1.7,
+            significant: false,
+        };
+        assert_eq!(d(wide), Verdict::Ok, "not significant");
     }
 
     #[test]
