@@ -12,90 +12,18 @@
 //!   cargo bench --bench inference
 //!   INFERBENCH_BATCHES=1,8 cargo bench --bench inference -- decode
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use candle_core::{Device, Tensor, D};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use inferbench::device::{self, DeviceRequest};
 use inferbench::engine::{self, GenerationParams, SamplingParams};
-use inferbench::model::{self, LoadOptions, LoadedModel, ModelRef, Repack};
 use inferbench::workload::synthetic;
 
-/// Prompt length the decode steps attend over, and how many steps before the cache is rebuilt.
-const DECODE_CONTEXT: usize = 32;
-const DECODE_STEPS_PER_PREFILL: usize = 64;
+#[path = "common/model_setup.rs"]
+mod model_setup;
 
-fn env_list(name: &str, default: &[usize]) -> Vec<usize> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .split(',')
-            .map(|s| {
-                s.trim()
-                    .parse()
-                    .unwrap_or_else(|_| panic!("{name}: '{s}' is not a positive integer"))
-            })
-            .collect(),
-        Err(_) => default.to_vec(),
-    }
-}
-
-struct Setup {
-    loaded: LoadedModel,
-    device: Device,
-    label: String,
-}
-
-fn setup() -> Setup {
-    let request: DeviceRequest = std::env::var("INFERBENCH_DEVICE")
-        .unwrap_or_else(|_| "auto".into())
-        .parse()
-        .unwrap_or_else(|e| panic!("INFERBENCH_DEVICE: {e}"));
-    let selected = device::select(request).unwrap_or_else(|e| panic!("{e:#}"));
-    let mut model = ModelRef::default();
-    if let Ok(m) = std::env::var("INFERBENCH_MODEL") {
-        model = ModelRef {
-            model: m,
-            model_file: std::env::var("INFERBENCH_MODEL_FILE").ok(),
-            revision: None,
-        };
-    }
-    let repack: Repack = std::env::var("INFERBENCH_REPACK")
-        .unwrap_or_else(|_| "auto".into())
-        .parse()
-        .unwrap_or_else(|e| panic!("INFERBENCH_REPACK: {e}"));
-    let options = LoadOptions {
-        model,
-        repack,
-        ..LoadOptions::default()
-    };
-    let loaded = model::load(&options, &selected.device)
-        .unwrap_or_else(|e| panic!("{e:#}\n(scripts/fetch-models.sh seeds the default model)"));
-    let label = format!(
-        "{} {} on {}",
-        loaded.info.name, loaded.info.dtype, selected.name
-    );
-    eprintln!("inference bench: {label} ({})", selected.reason);
-    Setup {
-        loaded,
-        device: selected.device,
-        label,
-    }
-}
-
-/// Prefill `prompt` for every row and pick each row's first token; the device is synchronised.
-fn prefill(s: &mut Setup, prompts: &Tensor) -> Vec<u32> {
-    s.loaded.model.clear_cache();
-    let logits = s.loaded.model.forward(prompts, 0).expect("prefill");
-    let next = logits.argmax(D::Minus1).unwrap().to_vec1::<u32>().unwrap();
-    device::synchronize(&s.device).unwrap();
-    next
-}
-
-fn batch_prompt(s: &Setup, batch: usize, length: usize) -> Tensor {
-    let ids = synthetic::prompt_of_length(&s.loaded.tokenizer, length).unwrap();
-    let rows: Vec<u32> = (0..batch).flat_map(|_| ids.iter().copied()).collect();
-    Tensor::from_vec(rows, (batch, length), &s.device).unwrap()
-}
+use model_setup::{
+    batch_prompt, decode_steps, env_list, prefill, setup, wall_time, DECODE_CONTEXT,
+};
 
 fn benches(c: &mut Criterion) {
     let mut s = setup();
@@ -118,31 +46,9 @@ fn benches(c: &mut Criterion) {
         let input = batch_prompt(&s, batch, DECODE_CONTEXT);
         group.throughput(Throughput::Elements(batch as u64));
         group.bench_function(BenchmarkId::new("batch", batch), |b| {
-            b.iter_custom(|iters| {
-                let mut measured = Duration::ZERO;
-                let mut next = prefill(&mut s, &input);
-                let mut step = 0;
-                for _ in 0..iters {
-                    if step == DECODE_STEPS_PER_PREFILL {
-                        // Rebuild the cache outside the timed span, so every step attends over
-                        // DECODE_CONTEXT to DECODE_CONTEXT + 64 positions.
-                        next = prefill(&mut s, &input);
-                        step = 0;
-                    }
-                    let tokens = Tensor::from_vec(next.clone(), (batch, 1), &s.device).unwrap();
-                    let start = Instant::now();
-                    let logits = s
-                        .loaded
-                        .model
-                        .forward(&tokens, DECODE_CONTEXT + step)
-                        .expect("decode step");
-                    next = logits.argmax(D::Minus1).unwrap().to_vec1::<u32>().unwrap();
-                    device::synchronize(&s.device).unwrap();
-                    measured += start.elapsed();
-                    step += 1;
-                }
-                measured
-            })
+            // Each step's wall time; the cache is rebuilt outside the timed span every 64 steps,
+            // so every step attends over DECODE_CONTEXT to DECODE_CONTEXT + 64 positions.
+            b.iter_custom(|iters| decode_steps(&mut s, &input, iters, wall_time))
         });
     }
     group.finish();

@@ -115,6 +115,15 @@ fn run_writes_every_field_to_json_csv_and_the_table() {
         .to_lowercase()
         .contains("smollm2"));
     assert_eq!(run["targets"]["rules"].as_array().unwrap().len(), 2);
+    assert!(
+        run["telemetry"]
+            .as_str()
+            .unwrap()
+            .contains("GPU energy: unavailable"),
+        "{}",
+        run["telemetry"]
+    );
+    assert_eq!(run["load_phase"]["phase"], "load");
 
     let scenarios = run["scenarios"].as_array().unwrap();
     assert_eq!(scenarios.len(), 2);
@@ -164,14 +173,50 @@ fn run_writes_every_field_to_json_csv_and_the_table() {
         }
         assert_eq!(s["peak_host_rss_bytes"]["status"], "measured");
         assert!(s["peak_host_rss_bytes"]["value"].as_u64().unwrap() > 50 << 20);
+        // No GPU (and no RAPL) here: every energy figure says why, none is 0.
+        let e = &s["energy"];
+        assert_eq!(e["source"], "none");
         for unavailable in [
-            "energy_joules",
+            "gpu_joules",
             "joules_per_token",
-            "peak_device_memory_bytes",
+            "tokens_per_joule",
+            "decode_joules",
         ] {
-            assert_eq!(s[unavailable]["status"], "unavailable", "{unavailable}");
-            assert!(s[unavailable]["reason"].as_str().unwrap().len() > 10);
+            assert_eq!(
+                e[unavailable]["status"], "unavailable",
+                "{unavailable}: {e}"
+            );
         }
+        assert!(
+            e["gpu_joules"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("no GPU"),
+            "{e}"
+        );
+        assert!(
+            e["joules_per_token"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("CPU: "),
+            "{e}"
+        );
+        if !Path::new("/sys/class/powercap").exists() {
+            let why = e["cpu_joules"]["reason"].as_str().unwrap();
+            assert!(why.contains("RAPL not present"), "{e}");
+        }
+        assert_eq!(s["peak_device_memory_bytes"]["status"], "unavailable");
+        // Phases: warm-up and the measured runs, each with what the sampler saw.
+        let phases: Vec<&str> = s["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["phase"].as_str().unwrap())
+            .collect();
+        assert_eq!(phases, ["warm-up", "measured"]);
+        let measured = &s["phases"][1];
+        assert!(measured["duration_s"].as_f64().unwrap() > 0.0);
+        assert_eq!(measured["gpu_power_mean_w"]["status"], "unavailable");
     }
     // The batch-1 decode rule applies to b1 only; the TTFT rule to both.
     assert_eq!(scenarios[0]["targets"].as_array().unwrap().len(), 2);

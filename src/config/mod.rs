@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-pub use schema::{Config, ModelSection, ScenarioSection, TargetRule, TargetsSection};
+pub use schema::{
+    Config, ModelSection, ScenarioSection, TargetRule, TargetsSection, TelemetrySection,
+};
 
 /// A configuration after `extends:` resolution, with the files it came from.
 #[derive(Debug, Clone)]

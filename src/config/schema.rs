@@ -23,6 +23,23 @@ pub struct Config {
     pub targets: TargetsSection,
     /// How `inferbench compare` judges a change (default: the project's seed rules).
     pub regress: RegressSection,
+    pub telemetry: TelemetrySection,
+}
+
+/// The background sampler of power, memory, clocks (energy counters are read regardless).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetrySection {
+    /// Sampling interval in milliseconds; 0 turns the sampler off.
+    pub interval_ms: u64,
+}
+
+impl Default for TelemetrySection {
+    fn default() -> Self {
+        TelemetrySection {
+            interval_ms: crate::telemetry::DEFAULT_INTERVAL.as_millis() as u64,
+        }
+    }
 }
 
 /// Which model, on which device, loaded how: the same choices as `inferbench generate`.

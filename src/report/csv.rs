@@ -36,8 +36,13 @@ pub fn scenarios(run: &RunResult) -> String {
         [
             "peak_host_rss_bytes",
             "peak_device_memory_bytes",
-            "energy_joules",
+            "energy_source",
+            "gpu_joules",
+            "cpu_joules",
+            "prefill_joules",
+            "decode_joules",
             "joules_per_token",
+            "tokens_per_joule",
             "targets_met",
             "targets_checked",
         ]
@@ -76,8 +81,18 @@ fn row(run: &RunResult, s: &ScenarioResult) -> Vec<String> {
     }
     cells.push(reading(&s.peak_host_rss_bytes));
     cells.push(reading(&s.peak_device_memory_bytes));
-    cells.push(reading(&s.energy_joules));
-    cells.push(reading(&s.joules_per_token));
+    let e = &s.energy;
+    cells.push(e.source.clone());
+    for r in [
+        &e.gpu_joules,
+        &e.cpu_joules,
+        &e.prefill_joules,
+        &e.decode_joules,
+        &e.joules_per_token,
+        &e.tokens_per_joule,
+    ] {
+        cells.push(reading(r));
+    }
     cells.push(s.targets.iter().filter(|t| t.met).count().to_string());
     cells.push(s.targets.len().to_string());
     cells

@@ -7,6 +7,6 @@ pub mod schema;
 pub mod table;
 
 pub use schema::{
-    DeviceUsed, LatencyHistograms, Reading, RunResult, RunStatus, ScenarioResult, TargetsUsed,
-    WarmupSummary, SCHEMA_VERSION,
+    DeviceUsed, EnergySummary, LatencyHistograms, Reading, RunResult, RunStatus, ScenarioResult,
+    TargetsUsed, WarmupSummary, SCHEMA_VERSION,
 };

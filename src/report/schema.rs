@@ -10,6 +10,7 @@ use crate::device::MachineInfo;
 use crate::metrics::{LatencySummary, RateSummary};
 use crate::model::ModelInfo;
 use crate::targets::{GradeSummary, TargetOutcome};
+use crate::telemetry::PhaseTelemetry;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -31,6 +32,20 @@ pub enum Reading<T> {
 }
 
 impl<T: Copy> Reading<T> {
+    /// The same kind of reading with its value transformed.
+    pub fn map<U>(&self, f: impl FnOnce(T) -> U) -> Reading<U> {
+        match self {
+            Reading::Measured { value } => Reading::Measured { value: f(*value) },
+            Reading::Estimated { value, method } => Reading::Estimated {
+                value: f(*value),
+                method: method.clone(),
+            },
+            Reading::Unavailable { reason } => Reading::Unavailable {
+                reason: reason.clone(),
+            },
+        }
+    }
+
     pub fn value(&self) -> Option<T> {
         match self {
             Reading::Measured { value } | Reading::Estimated { value, .. } => Some(*value),
@@ -89,6 +104,10 @@ pub struct RunResult {
     pub device: DeviceUsed,
     pub model: ModelInfo,
     pub targets: TargetsUsed,
+    /// The telemetry sources and why any is missing.
+    pub telemetry: String,
+    /// Loading the model (of the run's first start).
+    pub load_phase: PhaseTelemetry,
     /// Finished scenarios, in the order they ran.
     pub scenarios: Vec<ScenarioResult>,
     pub grade: GradeSummary,
@@ -148,14 +167,32 @@ pub struct ScenarioResult {
     pub e2e_tokens_per_second: Option<RateSummary>,
     /// Prompt tokens × batch over the TTFT; per run.
     pub prompt_tokens_per_second: Option<RateSummary>,
+    /// The process's peak resident memory over the scenario (kernel high-water mark).
     pub peak_host_rss_bytes: Reading<u64>,
+    /// Device-wide GPU memory in use, highest sample over the measured runs.
     pub peak_device_memory_bytes: Reading<u64>,
-    pub energy_joules: Reading<f64>,
-    pub joules_per_token: Reading<f64>,
+    pub energy: EnergySummary,
+    /// Warm-up and measured phases: energy, power, utilisation, clocks, memory.
+    pub phases: Vec<PhaseTelemetry>,
     pub targets: Vec<TargetOutcome>,
     /// The latency distributions behind the summaries, for comparisons.
     #[serde(default)]
     pub histograms: LatencyHistograms,
+}
+
+/// Energy of the measured runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnergySummary {
+    /// Whose energy the per-token figures use: "gpu", "cpu package (RAPL)" or "none".
+    pub source: String,
+    pub gpu_joules: Reading<f64>,
+    pub cpu_joules: Reading<f64>,
+    /// The source's energy in prefill (prefill start to first token) and decode, all runs.
+    pub prefill_joules: Reading<f64>,
+    pub decode_joules: Reading<f64>,
+    /// The source's energy over all generated tokens.
+    pub joules_per_token: Reading<f64>,
+    pub tokens_per_joule: Reading<f64>,
 }
 
 /// Each latency's distribution as [milliseconds, count] pairs (HDR buckets, 3 significant

@@ -26,7 +26,11 @@ pub fn render(run: &RunResult) -> String {
     let show_energy = run
         .scenarios
         .iter()
-        .any(|s| s.joules_per_token.value().is_some());
+        .any(|s| s.energy.joules_per_token.value().is_some());
+    let show_gpu_memory = run
+        .scenarios
+        .iter()
+        .any(|s| s.peak_device_memory_bytes.value().is_some());
     let mut header = vec![
         "scenario",
         "batch",
@@ -42,11 +46,18 @@ pub fn render(run: &RunResult) -> String {
         "decode tok/s",
         "peak RSS MiB",
     ];
+    if show_gpu_memory {
+        header.push("GPU mem MiB");
+    }
     if show_energy {
         header.push("J/token");
     }
     header.push("targets");
-    let rows: Vec<Vec<String>> = run.scenarios.iter().map(|s| row(s, show_energy)).collect();
+    let rows: Vec<Vec<String>> = run
+        .scenarios
+        .iter()
+        .map(|s| row(s, show_gpu_memory, show_energy))
+        .collect();
     out += &markdown(&header, &rows);
     if run.scenarios.is_empty() {
         out += "(no scenario finished)\n";
@@ -79,8 +90,10 @@ pub fn render(run: &RunResult) -> String {
         out.push('\n');
     }
     if let Some(s) = run.scenarios.first() {
-        if let Some(reason) = unavailable_reason(&s.energy_joules) {
-            out += &format!("energy: unavailable ({reason})\n");
+        let e = &s.energy;
+        match unavailable_reason(&e.joules_per_token) {
+            Some(reason) => out += &format!("energy: unavailable ({reason})\n"),
+            None => out += &format!("energy: J/token from the {} energy\n", e.source),
         }
     }
     out
@@ -103,7 +116,7 @@ fn unavailable_reason<T>(r: &super::Reading<T>) -> Option<&str> {
     }
 }
 
-fn row(s: &ScenarioResult, show_energy: bool) -> Vec<String> {
+fn row(s: &ScenarioResult, show_gpu_memory: bool, show_energy: bool) -> Vec<String> {
     let lat = |summary: &Option<LatencySummary>, pick: fn(&LatencySummary) -> f64| {
         summary
             .as_ref()
@@ -130,9 +143,14 @@ fn row(s: &ScenarioResult, show_energy: bool) -> Vec<String> {
             format!("{:.0}", b as f64 / (1u64 << 20) as f64)
         }),
     ];
+    let mib = |b: u64| format!("{:.0}", b as f64 / (1u64 << 20) as f64);
+    if show_gpu_memory {
+        cells.push(s.peak_device_memory_bytes.value().map_or("-".into(), mib));
+    }
     if show_energy {
         cells.push(
-            s.joules_per_token
+            s.energy
+                .joules_per_token
                 .value()
                 .map_or("-".into(), |j| format!("{j:.4}")),
         );

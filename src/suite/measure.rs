@@ -11,8 +11,8 @@ use crate::config::{ScenarioSection, TargetRule};
 use crate::engine::{self, Generation, GenerationParams, SamplingParams};
 use crate::metrics::{LatencyRecorder, RateSummary};
 use crate::model::LoadedModel;
-use crate::report::{LatencyHistograms, Reading, ScenarioResult, WarmupSummary};
-use crate::telemetry::host_memory;
+use crate::report::{EnergySummary, LatencyHistograms, Reading, ScenarioResult, WarmupSummary};
+use crate::telemetry::{add_readings, host_memory, Checkpoint, Telemetry};
 use crate::workload::synthetic;
 
 /// What the caller sees between runs: progress, and whether to stop.
@@ -71,9 +71,11 @@ impl Recorders {
 }
 
 /// Measure one scenario. Ok(None) when the observer asked to stop before it finished.
+#[allow(clippy::too_many_arguments)]
 pub fn measure(
     loaded: &mut LoadedModel,
     device: &Device,
+    telemetry: &Telemetry,
     scenario: &Scenario,
     section: &ScenarioSection,
     rules: &[TargetRule],
@@ -95,10 +97,13 @@ pub fn measure(
         context_length: loaded.info.context_length,
     };
     let peak_reset = host_memory::reset_peak();
-    let mut generate = || {
-        engine::generate(loaded.model.as_mut(), device, &prompts, &params, |_| {})
+    // `on_step` sees every step; the energy split between prefill and decode hangs on it.
+    let mut generate = |on_step: &mut dyn FnMut(&[Option<u32>])| {
+        engine::generate(loaded.model.as_mut(), device, &prompts, &params, on_step)
             .with_context(|| format!("scenario {}", scenario.name))
     };
+    let mut phases = Vec::new();
+    let warmup_start = telemetry.checkpoint();
 
     let mut warmup = WarmupSummary {
         runs: section.warmup_runs,
@@ -108,7 +113,7 @@ pub fn measure(
         if observer.should_stop() {
             return Ok(None);
         }
-        let g = generate()?;
+        let g = generate(&mut |_| {})?;
         let ttft = ms(g.timeline.ttft().unwrap_or_default());
         let decode = g.timeline.decode_tokens_per_second();
         warmup.ttft_ms.push(ttft);
@@ -121,12 +126,28 @@ pub fn measure(
         ));
     }
 
+    if section.warmup_runs > 0 {
+        phases.push(telemetry.between("warm-up", &warmup_start, &telemetry.checkpoint()));
+    }
+
     let mut rec = Recorders::default();
+    let mut split = EnergySplit::default();
+    let measured_start = telemetry.checkpoint();
     for i in 0..section.measured_runs {
         if observer.should_stop() {
             return Ok(None);
         }
-        let g = generate()?;
+        let run_start = telemetry.checkpoint();
+        let mut first_token: Option<Checkpoint> = None;
+        let g = generate(&mut |_| {
+            if first_token.is_none() {
+                first_token = Some(telemetry.checkpoint());
+            }
+        })?;
+        let run_end = telemetry.checkpoint();
+        if let Some(first) = &first_token {
+            split.add(telemetry, &run_start, first, &run_end);
+        }
         rec.add(&g)?;
         observer.run_done(&format!(
             "run {}/{}: TTFT {:.1} ms{}",
@@ -137,6 +158,10 @@ pub fn measure(
         ));
     }
 
+    let measured = telemetry.between("measured", &measured_start, &telemetry.checkpoint());
+    let energy = split.summary(&measured, rec.generated_tokens);
+    let peak_device_memory_bytes = measured.gpu_memory_peak_bytes.clone();
+    phases.push(measured);
     let peak_host_rss_bytes = match (peak_reset, host_memory::peak_rss()) {
         (Ok(()), reading) => reading,
         (Err(why), Reading::Measured { value }) => Reading::Estimated {
@@ -164,9 +189,9 @@ pub fn measure(
         e2e_tokens_per_second: RateSummary::from_runs(rec.e2e_rates),
         prompt_tokens_per_second: RateSummary::from_runs(rec.prompt_rates),
         peak_host_rss_bytes,
-        peak_device_memory_bytes: device_memory(device),
-        energy_joules: Reading::unavailable(ENERGY_UNAVAILABLE),
-        joules_per_token: Reading::unavailable(ENERGY_UNAVAILABLE),
+        peak_device_memory_bytes,
+        energy,
+        phases,
         targets: Vec::new(),
         histograms: LatencyHistograms {
             ttft: rec.ttft.buckets(),
@@ -182,14 +207,66 @@ pub fn measure(
     Ok(Some(result))
 }
 
-const ENERGY_UNAVAILABLE: &str =
-    "energy sampling (NVML energy counter, RAPL) is not built into this version yet";
+/// Prefill and decode energy summed over the measured runs, GPU and CPU.
+struct EnergySplit {
+    prefill_gpu: Reading<f64>,
+    prefill_cpu: Reading<f64>,
+    decode_gpu: Reading<f64>,
+    decode_cpu: Reading<f64>,
+}
 
-fn device_memory(device: &Device) -> Reading<u64> {
-    if device.is_cpu() {
-        Reading::unavailable("CPU run: no device memory (see peak_host_rss_bytes)")
-    } else {
-        Reading::unavailable("GPU memory sampling (NVML) is not built into this version yet")
+impl Default for EnergySplit {
+    fn default() -> Self {
+        let zero = || Reading::Measured { value: 0.0 };
+        EnergySplit {
+            prefill_gpu: zero(),
+            prefill_cpu: zero(),
+            decode_gpu: zero(),
+            decode_cpu: zero(),
+        }
+    }
+}
+
+impl EnergySplit {
+    fn add(&mut self, t: &Telemetry, start: &Checkpoint, first: &Checkpoint, end: &Checkpoint) {
+        let prefill = t.between("prefill", start, first);
+        let decode = t.between("decode", first, end);
+        self.prefill_gpu = add_readings(&self.prefill_gpu, &prefill.gpu_energy_joules);
+        self.prefill_cpu = add_readings(&self.prefill_cpu, &prefill.cpu_energy_joules);
+        self.decode_gpu = add_readings(&self.decode_gpu, &decode.gpu_energy_joules);
+        self.decode_cpu = add_readings(&self.decode_cpu, &decode.cpu_energy_joules);
+    }
+
+    /// Per-token figures from the GPU's energy when there is one, else the CPU's.
+    fn summary(self, measured: &crate::telemetry::PhaseTelemetry, tokens: u64) -> EnergySummary {
+        let (gpu, cpu) = (&measured.gpu_energy_joules, &measured.cpu_energy_joules);
+        let (source, total, prefill, decode) = if gpu.value().is_some() {
+            ("gpu", gpu.clone(), self.prefill_gpu, self.decode_gpu)
+        } else if cpu.value().is_some() {
+            (
+                "cpu package (RAPL)",
+                cpu.clone(),
+                self.prefill_cpu,
+                self.decode_cpu,
+            )
+        } else {
+            let why = |r: &Reading<f64>| match r {
+                Reading::Unavailable { reason } => reason.clone(),
+                _ => String::new(),
+            };
+            let none = Reading::unavailable(format!("GPU: {}; CPU: {}", why(gpu), why(cpu)));
+            ("none", none.clone(), none.clone(), none)
+        };
+        let tokens = tokens as f64;
+        EnergySummary {
+            source: source.into(),
+            gpu_joules: gpu.clone(),
+            cpu_joules: cpu.clone(),
+            prefill_joules: prefill,
+            decode_joules: decode,
+            joules_per_token: total.map(|j| j / tokens),
+            tokens_per_joule: total.map(|j| tokens / j),
+        }
     }
 }
 

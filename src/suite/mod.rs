@@ -17,6 +17,7 @@ use crate::config::{presets, Config, ResolvedConfig, TargetRule};
 use crate::device::{self, MachineInfo};
 use crate::model::{self, LoadedModel};
 use crate::report::{self, json, DeviceUsed, RunResult, RunStatus, TargetsUsed};
+use crate::telemetry::{PhaseTelemetry, Telemetry};
 
 /// One combination of batch size, prompt length and output length.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +137,8 @@ pub fn run(request: RunRequest) -> Result<RunOutcome> {
                 device: session.device_used.clone(),
                 model: session.loaded.info.clone(),
                 targets,
+                telemetry: session.telemetry.describe(),
+                load_phase: session.load_phase.clone(),
                 scenarios: Vec::new(),
                 grade: crate::targets::grade(&[]),
             };
@@ -182,11 +185,13 @@ pub fn run(request: RunRequest) -> Result<RunOutcome> {
     }
 }
 
-/// The loaded model on its device: what every scenario runs on.
+/// The loaded model on its device, and the telemetry watching it: what every scenario runs on.
 struct Session {
     device: candle_core::Device,
     device_used: DeviceUsed,
     loaded: LoadedModel,
+    telemetry: Telemetry,
+    load_phase: PhaseTelemetry,
 }
 
 impl Session {
@@ -199,9 +204,14 @@ impl Session {
             .and_then(|n| n.parse::<u32>().ok())
             .and_then(|i| machine.gpus.iter().find(|g| g.index == i))
             .map(|g| g.name.clone());
+        let interval = Duration::from_millis(config.telemetry.interval_ms);
+        let telemetry = Telemetry::for_device(&selected.name, interval);
+        eprintln!("telemetry: {}", telemetry.describe());
         let spinner = ProgressBar::new_spinner().with_message("loading the model");
         spinner.enable_steady_tick(Duration::from_millis(120));
+        let before_load = telemetry.checkpoint();
         let loaded = model::load(&config.load_options()?, &selected.device);
+        let load_phase = telemetry.between("load", &before_load, &telemetry.checkpoint());
         spinner.finish_and_clear();
         let loaded = loaded?;
         let info = &loaded.info;
@@ -221,6 +231,8 @@ impl Session {
                 gpu_name,
             },
             loaded,
+            telemetry,
+            load_phase,
         })
     }
 }
@@ -308,6 +320,7 @@ fn execute(
         let measured = measure::measure(
             &mut session.loaded,
             &session.device,
+            &session.telemetry,
             scenario,
             &section,
             &rules,

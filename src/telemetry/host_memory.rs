@@ -22,6 +22,12 @@ pub fn peak_rss() -> Reading<u64> {
     }
 }
 
+/// The resident set size now, in bytes (None where /proc is not readable).
+pub fn current_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_kib(&status, "VmRSS:").map(|kib| kib * 1024)
+}
+
 /// The value of a "Key:   1234 kB" line, in KiB.
 fn parse_kib(status: &str, key: &str) -> Option<u64> {
     status
