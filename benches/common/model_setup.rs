@@ -64,7 +64,7 @@ pub fn setup() -> Setup {
         "{} {} on {}",
         loaded.info.name, loaded.info.dtype, selected.name
     );
-    eprintln!("inference bench: {label} ({})", selected.reason);
+    eprintln!("model: {label} ({})", selected.reason);
     Setup {
         loaded,
         device: selected.device,
