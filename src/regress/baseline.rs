@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::criterion::find_baseline_dirs;
 use crate::device::MachineInfo;
+use crate::report::json::check_plain_name;
 
 /// What must match for two measurements to be comparable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,13 +117,13 @@ pub fn save(
     run: Option<&Path>,
     machine: &MachineInfo,
 ) -> Result<Saved> {
-    check_name("baseline name", name)?;
-    check_name("--profile", profile)?;
+    check_plain_name("baseline name", name)?;
+    check_plain_name("--profile", profile)?;
     let dir = store.join(profile);
     let mut criterion_benchmarks = 0;
     if criterion_dir.is_dir() {
         let mut found = Vec::new();
-        find_named(criterion_dir, name, &mut found)?;
+        find_baseline_dirs(criterion_dir, name, &mut found)?;
         for src in &found {
             let rel = src
                 .strip_prefix(criterion_dir)
@@ -164,13 +166,13 @@ pub fn save(
 /// Put a committed Criterion baseline back under `criterion_dir`, where
 /// `cargo bench -- --baseline NAME` and `inferbench compare --baseline NAME` find it.
 pub fn restore(store: &Path, profile: &str, name: &str, criterion_dir: &Path) -> Result<usize> {
-    check_name("baseline name", name)?;
-    check_name("--profile", profile)?;
+    check_plain_name("baseline name", name)?;
+    check_plain_name("--profile", profile)?;
     let dir = store.join(profile);
     let src_root = dir.join("criterion");
     let mut found = Vec::new();
     if src_root.is_dir() {
-        find_named(&src_root, name, &mut found)?;
+        find_baseline_dirs(&src_root, name, &mut found)?;
     }
     if found.is_empty() {
         bail!(
@@ -209,34 +211,6 @@ pub fn read_fingerprint(path: &Path) -> Result<Fingerprint> {
         .with_context(|| format!("{}: cannot read", path.display()))?;
     serde_json::from_str(&text)
         .with_context(|| format!("{}: not a baseline fingerprint", path.display()))
-}
-
-fn check_name(what: &str, name: &str) -> Result<()> {
-    let plain = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if name.is_empty() || !plain || name.starts_with('.') {
-        bail!("{what} {name:?}: use letters, digits, '-', '_' and '.' only");
-    }
-    Ok(())
-}
-
-/// Folders called `name` holding a benchmark.json, below `dir` (Criterion's layout).
-fn find_named(dir: &Path, name: &str, out: &mut Vec<PathBuf>) -> Result<()> {
-    for entry in
-        std::fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))?
-    {
-        let path = entry?.path();
-        if !path.is_dir() {
-            continue;
-        }
-        if path.file_name().is_some_and(|n| n == name) && path.join("benchmark.json").is_file() {
-            out.push(path);
-        } else {
-            find_named(&path, name, out)?;
-        }
-    }
-    Ok(())
 }
 
 fn copy_json_files(src: &Path, dst: &Path) -> Result<()> {

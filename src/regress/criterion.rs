@@ -74,8 +74,9 @@ pub fn load(root: &Path, baseline: &str) -> Result<Vec<Benchmark>> {
     Ok(benches)
 }
 
-/// Folders named `baseline` that hold a benchmark.json, anywhere below `dir`.
-fn find_baseline_dirs(dir: &Path, baseline: &str, out: &mut Vec<PathBuf>) -> Result<()> {
+/// Folders named `baseline` that hold a benchmark.json, anywhere below `dir` (Criterion's
+/// layout; its `report` folders are skipped).
+pub(crate) fn find_baseline_dirs(dir: &Path, baseline: &str, out: &mut Vec<PathBuf>) -> Result<()> {
     let entries =
         std::fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))?;
     for entry in entries {

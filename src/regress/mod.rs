@@ -239,13 +239,13 @@ fn compare_metric(
             let rate = |f: u64, t: u64| if t == 0 { 0.0 } else { f as f64 / t as f64 };
             let (b, c) = (rate(*fb, *tb), rate(*fc, *tc));
             let ratio = if b > 0.0 { c / b } else { f64::NAN };
-            let e = RatioEstimate {
-                ratio,
-                low: f64::NAN,
-                high: f64::NAN,
-                significant: false,
-            };
-            push("error_rate", (b, c), e, "level", true);
+            push(
+                "error_rate",
+                (b, c),
+                RatioEstimate::untested(ratio),
+                "level",
+                true,
+            );
         }
         _ => {}
     }

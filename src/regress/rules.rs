@@ -216,15 +216,6 @@ mod tests {
         }
     }
 
-    fn untested(ratio: f64) -> RatioEstimate {
-        RatioEstimate {
-            ratio,
-            low: f64::NAN,
-            high: f64::NAN,
-            significant: false,
-        }
-    }
-
     /// The worst verdict the default rules give a change of one statistic.
     fn verdict_with(
         statistic: &str,
@@ -256,7 +247,10 @@ mod tests {
     fn each_default_rule() {
         // p95: confidently > 20% worse fails, > 10% warns; faster is fine.
         assert_eq!(verdict("p95", est(1.25), 0.0, true), Verdict::Fail);
-        assert_eq!(verdict("p95", untested(1.25), 0.0, true), Verdict::Ok);
+        assert_eq!(
+            verdict("p95", RatioEstimate::untested(1.25), 0.0, true),
+            Verdict::Ok
+        );
         assert_eq!(verdict("p95", est(1.15), 0.0, true), Verdict::Warn);
         assert_eq!(verdict("p95", est(1.05), 0.0, true), Verdict::Ok);
         assert_eq!(verdict("p95", est(0.5), 0.0, true), Verdict::Ok);
@@ -270,12 +264,12 @@ mod tests {
         assert_eq!(verdict("throughput", est(0.8), 0.0, false), Verdict::Warn);
         assert_eq!(verdict("throughput", est(1.2), 0.0, false), Verdict::Warn);
         assert_eq!(
-            verdict("throughput", untested(0.8), 0.0, false),
+            verdict("throughput", RatioEstimate::untested(0.8), 0.0, false),
             Verdict::Ok
         );
         // Error rate: an absolute level, no significance needed.
         assert_eq!(
-            verdict("error_rate", untested(1.0), 0.02, true),
+            verdict("error_rate", RatioEstimate::untested(1.0), 0.02, true),
             Verdict::Fail
         );
         assert_eq!(verdict("error_rate", est(9.0), 0.009, true), Verdict::Ok);

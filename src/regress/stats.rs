@@ -128,7 +128,7 @@ impl RatioEstimate {
     }
 
     /// A point estimate only: too few samples to test.
-    fn untested(ratio: f64) -> Self {
+    pub fn untested(ratio: f64) -> Self {
         RatioEstimate {
             ratio,
             low: f64::NAN,

@@ -11,6 +11,18 @@ use super::schema::{RunResult, SCHEMA_VERSION};
 pub const RUN_FILE: &str = "run.json";
 pub const CSV_FILE: &str = "scenarios.csv";
 
+/// A name that becomes one folder or file name (a run id, a baseline, a profile): letters,
+/// digits, '-', '_' and '.', not starting with '.', so it cannot climb out of its folder.
+pub fn check_plain_name(what: &str, name: &str) -> Result<()> {
+    let plain = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if name.is_empty() || !plain || name.starts_with('.') {
+        bail!("{what} {name:?}: use letters, digits, '-', '_' and '.' only, not starting with '.'");
+    }
+    Ok(())
+}
+
 /// Replace `path` with `bytes` in one step.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_path(path);

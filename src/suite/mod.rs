@@ -104,7 +104,7 @@ pub fn run(request: RunRequest) -> Result<RunOutcome> {
         } => {
             let scenarios = select(&config.config, filter.as_ref())?;
             if let Some(id) = &run_id {
-                check_run_id(id)?;
+                json::check_plain_name("--run-id", id)?;
             }
             std::fs::create_dir_all(&output).with_context(|| {
                 format!("results folder {}: cannot create it", output.display())
@@ -398,7 +398,7 @@ fn new_run_dir(output: &Path, run_id: Option<&str>, name: &str) -> Result<PathBu
             .with_context(|| format!("results folder {}: cannot create it", dir.display()))
     };
     if let Some(id) = run_id {
-        check_run_id(id)?;
+        json::check_plain_name("--run-id", id)?;
         let dir = output.join(id);
         if dir.exists() {
             bail!(
@@ -426,17 +426,6 @@ fn new_run_dir(output: &Path, run_id: Option<&str>, name: &str) -> Result<PathBu
         }
     }
     unreachable!("some suffix is free")
-}
-
-/// A run id is one plain folder name: no separators, no leading dot.
-fn check_run_id(id: &str) -> Result<()> {
-    let plain = id
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if id.is_empty() || !plain || id.starts_with('.') {
-        bail!("--run-id {id:?}: use letters, digits, '-', '_' and '.' only, not starting with '.'");
-    }
-    Ok(())
 }
 
 /// `--resume X`: X is a run folder, or a run id under the output folder.
