@@ -1,7 +1,11 @@
-//! Energy per decode step as a Criterion measurement (joules from the GPU's NVML energy
-//! counter): `energy/decode/batch/{1,32}`, with Throughput::Elements(batch) so Criterion also
-//! reports tokens per joule. Needs a CUDA build and a GPU with an energy counter (Volta or
-//! newer); anywhere else it says why it is skipped and exits successfully.
+//! The telemetry's own cost and what it measures:
+//! - `telemetry/sampler_tick` (wall time): one tick of the background sampler (the process's
+//!   resident memory, and every NVML reading when there is a GPU). Its share of a core is
+//!   this time over the interval (100 ms by default).
+//! - Energy per decode step as a Criterion measurement (joules from the GPU's NVML energy
+//!   counter): `energy/decode/batch/{1,32}`, with Throughput::Elements(batch) so Criterion also
+//!   reports tokens per joule. Needs a CUDA build and a GPU with an energy counter (Volta or
+//!   newer); anywhere else it says why it is skipped.
 //!
 //!   cargo bench --features cuda --bench telemetry
 //!   INFERBENCH_BATCHES=1,8,64 cargo bench --features cuda --bench telemetry -- --save-baseline main
@@ -18,10 +22,12 @@ mod gpu_energy;
 mod model_setup;
 
 use gpu_energy::GpuEnergy;
+use inferbench::telemetry::{gpu, sampler};
 use model_setup::{batch_prompt, decode_steps, env_list, setup};
 
 fn main() {
     let mut s = setup();
+    sampler_tick(&s.device_name);
     let Some(index) = s
         .device_name
         .strip_prefix("cuda:")
@@ -79,5 +85,26 @@ fn main() {
         });
     }
     group.finish();
+    c.final_summary();
+}
+
+/// One sampler tick, with the GPU when the model runs on one.
+fn sampler_tick(device_name: &str) {
+    let gpu: Option<sampler::SharedGpu> = device_name
+        .strip_prefix("cuda:")
+        .and_then(|n| n.parse::<u32>().ok())
+        .and_then(|i| gpu::open(i).ok())
+        .map(|g| std::sync::Arc::new(std::sync::Mutex::new(g)));
+    let what = if gpu.is_some() {
+        "host + GPU"
+    } else {
+        "host only"
+    };
+    eprintln!("telemetry bench: sampler tick, {what}");
+    let mut c = Criterion::default().configure_from_args();
+    let started = std::time::Instant::now();
+    c.bench_function("telemetry/sampler_tick", |b| {
+        b.iter(|| sampler::take_sample(gpu.as_ref(), started))
+    });
     c.final_summary();
 }

@@ -86,6 +86,17 @@ impl Drop for Sampler {
     }
 }
 
+/// One tick's work: the GPU's state (when there is one) and the process's resident memory.
+pub fn take_sample(gpu: Option<&SharedGpu>, started: Instant) -> Sample {
+    let gpu_sample = gpu.and_then(|g| g.lock().ok().map(|mut g| g.sample()));
+    let at_s = started.elapsed().as_secs_f64();
+    Sample {
+        at_s,
+        host_rss_bytes: super::host_memory::current_rss(),
+        gpu: gpu_sample.map(|g| GpuSample { at_s, ..g }),
+    }
+}
+
 fn run(
     gpu: Option<SharedGpu>,
     interval: Duration,
@@ -95,15 +106,7 @@ fn run(
 ) {
     let mut next = Instant::now();
     while !stop.load(Ordering::SeqCst) {
-        let gpu_sample = gpu
-            .as_ref()
-            .and_then(|g| g.lock().ok().map(|mut g| g.sample()));
-        let at_s = started.elapsed().as_secs_f64();
-        let sample = Sample {
-            at_s,
-            host_rss_bytes: super::host_memory::current_rss(),
-            gpu: gpu_sample.map(|g| GpuSample { at_s, ..g }),
-        };
+        let sample = take_sample(gpu.as_ref(), started);
         if let Ok(mut s) = samples.lock() {
             s.push(sample);
         }
