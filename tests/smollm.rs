@@ -206,3 +206,45 @@ fn tokenizer_json_truncation_is_switched_off() {
     let text = "benchmark ".repeat(500);
     assert!(tok.encode(&text).unwrap().len() >= 500);
 }
+
+#[test]
+fn kept_prefill_weights_change_no_token() {
+    // A 40-token prompt prefills through the f32 GEMM (from 32 rows). With the default cache
+    // the second prefill reuses the dequantised weights; with none it dequantises again.
+    let load = |cache_mb| {
+        let options = inferbench::model::LoadOptions {
+            prefill_cache_mb: cache_mb,
+            ..Default::default()
+        };
+        inferbench::model::load(&options, &Device::Cpu).expect("default model")
+    };
+    let mut kept = load(None);
+    let mut none = load(Some(0));
+    assert!(
+        kept.info.prefill.contains("kept up to 2048 MiB"),
+        "{}",
+        kept.info.prefill
+    );
+    assert!(
+        none.info.prefill.contains("at every call"),
+        "{}",
+        none.info.prefill
+    );
+    let prompt = inferbench::workload::synthetic::prompt_of_length(&kept.tokenizer, 40).unwrap();
+    let p = params(&kept, 12, SamplingParams::default());
+    let mut answers = Vec::new();
+    for m in [&mut kept, &mut none] {
+        for _ in 0..2 {
+            let g = engine::generate(
+                m.model.as_mut(),
+                &Device::Cpu,
+                std::slice::from_ref(&prompt),
+                &p,
+                |_| {},
+            )
+            .unwrap();
+            answers.push(g.tokens[0].clone());
+        }
+    }
+    assert!(answers.iter().all(|a| a == &answers[0]), "{answers:?}");
+}

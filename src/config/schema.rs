@@ -57,6 +57,8 @@ pub struct ModelSection {
     /// "auto", "none", "q8_0", "q4_0" or "f32".
     pub repack: String,
     pub prefill_gemm_rows: Option<usize>,
+    /// MiB of dequantised weights the prefill GEMM keeps (default 2048; 0 none).
+    pub prefill_cache_mb: Option<u64>,
     pub tokenizer: Option<PathBuf>,
     /// "auto", "cpu", "cuda" or "cuda:N".
     pub device: String,
@@ -72,6 +74,7 @@ impl Default for ModelSection {
             dtype: None,
             repack: "auto".into(),
             prefill_gemm_rows: None,
+            prefill_cache_mb: None,
             tokenizer: None,
             device: "auto".into(),
         }
@@ -265,6 +268,7 @@ impl Config {
                 .map_err(|e| field("dtype", e))?,
             repack: m.repack.parse::<Repack>().map_err(|e| field("repack", e))?,
             prefill_gemm_rows: m.prefill_gemm_rows,
+            prefill_cache_mb: m.prefill_cache_mb,
             tokenizer: m.tokenizer.clone(),
         })
     }

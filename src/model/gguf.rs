@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 
-use super::quantized_llama::{Hyper, QuantizedLlama};
+use super::quantized_llama::{DenseCache, Hyper, QuantizedLlama};
 use anyhow::{anyhow, bail, Context, Result};
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
@@ -59,6 +59,7 @@ pub fn load(
     device: &Device,
     repack: Option<GgmlDType>,
     gemm_rows: Option<usize>,
+    dense_cache_bytes: u64,
 ) -> Result<(GgufModel, ModelInfo, gguf_file::Content)> {
     let (content, mut file) = read_content(path)?;
     let md = &content.metadata;
@@ -106,9 +107,20 @@ pub fn load(
         layers: hyper.n_layer,
         hidden_size: hyper.hidden,
         load_seconds: 0.0,
+        prefill: match gemm_rows {
+            None => "quantised kernels".into(),
+            Some(rows) if dense_cache_bytes == 0 => {
+                format!("f32 GEMM from {rows} rows, weights dequantised at every call")
+            }
+            Some(rows) => format!(
+                "f32 GEMM from {rows} rows, dequantised weights kept up to {} MiB",
+                dense_cache_bytes >> 20
+            ),
+        },
     };
+    let cache = DenseCache::new(dense_cache_bytes);
     let mut repacked = 0;
-    let weights = QuantizedLlama::load(hyper, device, gemm_rows, |name| {
+    let weights = QuantizedLlama::load(hyper, device, gemm_rows, &cache, |name| {
         let t = content.tensor(&mut file, name, device)?;
         match repack {
             Some(target) if should_repack(&t, target) => {

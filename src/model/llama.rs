@@ -131,6 +131,7 @@ fn info_for(cfg: &Config, name: String, path: &Path, format: &str, dtype: DType)
         layers: cfg.num_hidden_layers,
         hidden_size: cfg.hidden_size,
         load_seconds: 0.0,
+        prefill: format!("{dtype:?} matmuls").to_lowercase(),
     }
 }
 

@@ -114,6 +114,9 @@ pub struct ModelInfo {
     pub layers: usize,
     pub hidden_size: usize,
     pub load_seconds: f64,
+    /// How prefill computes (GGUF on CPU: the f32 GEMM and its weight cache).
+    #[serde(default)]
+    pub prefill: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -127,6 +130,9 @@ pub struct LoadOptions {
     /// GGUF models: from this many input rows (batch × tokens) on, matmuls dequantise the
     /// weight and use the f32 GEMM (prefill). None: 32 on CPU, off on CUDA; Some(0): off.
     pub prefill_gemm_rows: Option<usize>,
+    /// GGUF models: MiB of dequantised weights the prefill GEMM may keep instead of
+    /// dequantising them at every prefill. None: 2048 on CPU; Some(0): keep none.
+    pub prefill_cache_mb: Option<u64>,
     /// A tokenizer.json or a GGUF file whose tokenizer to use instead of the model's own.
     pub tokenizer: Option<PathBuf>,
 }
@@ -164,6 +170,7 @@ pub fn load(options: &LoadOptions, device: &Device) -> Result<LoadedModel> {
                     device,
                     options.repack.target(device),
                     gemm_rows(options, device),
+                    options.prefill_cache_mb.unwrap_or(DEFAULT_PREFILL_CACHE_MB) << 20,
                 )?;
                 let tok = match tokenizer {
                     Some(t) => TextTokenizer::from_file(t, None),
@@ -209,6 +216,10 @@ pub fn load(options: &LoadOptions, device: &Device) -> Result<LoadedModel> {
         info,
     })
 }
+
+/// Default budget for dequantised weights kept for the prefill GEMM: a 135M model needs
+/// about 0.5 GiB, a 7B one about 26 GiB (then only its first matrices are kept).
+const DEFAULT_PREFILL_CACHE_MB: u64 = 2048;
 
 /// Default prefill GEMM threshold on CPU: below it the quantised dot products win.
 const CPU_PREFILL_GEMM_ROWS: usize = 32;

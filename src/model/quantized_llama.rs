@@ -5,7 +5,8 @@
 //! because the engine needs one place to time and tune the hot path.
 
 use candle_core::quantized::{gguf_file, QMatMul, QTensor};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use candle_core::{DType, Device, IndexOp, Module, Result, Tensor, D};
 use candle_transformers::utils::{build_causal_mask, repeat_kv};
@@ -57,22 +58,63 @@ impl Hyper {
     }
 }
 
+/// Dequantised copies of weight matrices for the prefill GEMM, kept up to a byte budget:
+/// without them every prefill dequantises every matrix again, which on CPU costs more than
+/// the GEMM itself for short prompts.
+pub struct DenseCache {
+    budget_left: AtomicU64,
+    used: AtomicU64,
+}
+
+impl DenseCache {
+    pub fn new(budget_bytes: u64) -> Arc<Self> {
+        Arc::new(DenseCache {
+            budget_left: AtomicU64::new(budget_bytes),
+            used: AtomicU64::new(0),
+        })
+    }
+
+    /// Bytes of dequantised weights kept so far.
+    pub fn used_bytes(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    fn try_reserve(&self, bytes: u64) -> bool {
+        let reserved = self
+            .budget_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(bytes)
+            })
+            .is_ok();
+        if reserved {
+            self.used.fetch_add(bytes, Ordering::Relaxed);
+        }
+        reserved
+    }
+}
+
 /// A quantised weight matrix. Few rows (decode) go through candle's quantised dot products;
-/// many rows (prefill) on CPU dequantise the weight and use the f32 GEMM, which is several
-/// times faster there than one quantised dot product per (row, column) pair.
+/// many rows (prefill) on CPU use the f32 GEMM over the dequantised weight, which is several
+/// times faster there than one quantised dot product per (row, column) pair. The dequantised
+/// weight is kept after its first use while the cache's budget allows.
 struct QLinear {
     matmul: QMatMul,
     weight: Arc<QTensor>,
     gemm_rows: Option<usize>,
+    cache: Arc<DenseCache>,
+    /// Set at the first GEMM use: the kept f32 weight, or None when the budget said no.
+    dense: OnceLock<Option<Tensor>>,
 }
 
 impl QLinear {
-    fn new(weight: QTensor, gemm_rows: Option<usize>) -> Result<Self> {
+    fn new(weight: QTensor, gemm_rows: Option<usize>, cache: &Arc<DenseCache>) -> Result<Self> {
         let weight = Arc::new(weight);
         Ok(QLinear {
             matmul: QMatMul::from_arc(weight.clone())?,
             weight,
             gemm_rows,
+            cache: cache.clone(),
+            dense: OnceLock::new(),
         })
     }
 
@@ -80,11 +122,23 @@ impl QLinear {
         let rows = x.elem_count() / x.dim(D::Minus1)?;
         match self.gemm_rows {
             Some(min) if rows >= min && !matches!(self.matmul, QMatMul::Tensor(_)) => {
-                let w = self.weight.dequantize(x.device())?;
-                x.broadcast_matmul(&w.t()?)
+                x.broadcast_matmul(&self.dense_weight(x.device())?.t()?)
             }
             _ => self.matmul.forward(x),
         }
+    }
+
+    fn dense_weight(&self, device: &Device) -> Result<Tensor> {
+        if let Some(Some(w)) = self.dense.get() {
+            return Ok(w.clone());
+        }
+        let w = self.weight.dequantize(device)?;
+        if self.dense.get().is_none() {
+            let bytes = (w.elem_count() * w.dtype().size_in_bytes()) as u64;
+            let keep = self.cache.try_reserve(bytes);
+            let _ = self.dense.set(keep.then(|| w.clone()));
+        }
+        Ok(w)
     }
 }
 
@@ -113,11 +167,13 @@ pub struct QuantizedLlama {
 
 impl QuantizedLlama {
     /// Build from GGUF tensors; `tensor(name)` reads (and may repack) one tensor.
-    /// `gemm_rows`: from this many input rows on, matmuls dequantise and use the f32 GEMM.
+    /// `gemm_rows`: from this many input rows on, matmuls use the f32 GEMM over dequantised
+    /// weights, which `cache` keeps up to its budget.
     pub fn load(
         hyper: Hyper,
         device: &Device,
         gemm_rows: Option<usize>,
+        cache: &Arc<DenseCache>,
         mut tensor: impl FnMut(&str) -> Result<QTensor>,
     ) -> Result<Self> {
         let float = |t: QTensor| t.dequantize(device);
@@ -133,21 +189,21 @@ impl QuantizedLlama {
             let mut q = |name: &str| tensor(&format!("blk.{i}.{name}.weight"));
             layers.push(Layer {
                 attn_norm: float(q("attn_norm")?)?,
-                wq: QLinear::new(q("attn_q")?, gemm_rows)?,
-                wk: QLinear::new(q("attn_k")?, gemm_rows)?,
-                wv: QLinear::new(q("attn_v")?, gemm_rows)?,
-                wo: QLinear::new(q("attn_output")?, gemm_rows)?,
+                wq: QLinear::new(q("attn_q")?, gemm_rows, cache)?,
+                wk: QLinear::new(q("attn_k")?, gemm_rows, cache)?,
+                wv: QLinear::new(q("attn_v")?, gemm_rows, cache)?,
+                wo: QLinear::new(q("attn_output")?, gemm_rows, cache)?,
                 ffn_norm: float(q("ffn_norm")?)?,
-                w_gate: QLinear::new(q("ffn_gate")?, gemm_rows)?,
-                w_up: QLinear::new(q("ffn_up")?, gemm_rows)?,
-                w_down: QLinear::new(q("ffn_down")?, gemm_rows)?,
+                w_gate: QLinear::new(q("ffn_gate")?, gemm_rows, cache)?,
+                w_up: QLinear::new(q("ffn_up")?, gemm_rows, cache)?,
+                w_down: QLinear::new(q("ffn_down")?, gemm_rows, cache)?,
                 kv_cache: None,
             });
         }
         let (cos, sin) = rotary_tables(&hyper, device)?;
         Ok(QuantizedLlama {
             norm: float(tensor("output_norm.weight")?)?,
-            output: QLinear::new(output, gemm_rows)?,
+            output: QLinear::new(output, gemm_rows, cache)?,
             hyper,
             embeddings,
             layers,
@@ -256,4 +312,19 @@ fn rotary_tables(hyper: &Hyper, device: &Device) -> Result<(Tensor, Tensor)> {
         .reshape((hyper.context_length, 1))?;
     let angles = positions.matmul(&inv_freq)?;
     Ok((angles.cos()?, angles.sin()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dense_cache_keeps_weights_up_to_its_budget() {
+        let cache = DenseCache::new(1000);
+        assert!(cache.try_reserve(600));
+        assert!(!cache.try_reserve(600), "600 more would pass the budget");
+        assert!(cache.try_reserve(400));
+        assert_eq!(cache.used_bytes(), 1000);
+        assert!(!DenseCache::new(0).try_reserve(1));
+    }
 }
