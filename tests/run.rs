@@ -332,7 +332,10 @@ fn a_killed_run_leaves_valid_json_of_what_finished() {
     assert_eq!(run["status"], "running", "as the process left it");
     assert_eq!(run["scenarios"].as_array().unwrap().len(), 1);
     let csv = std::fs::read_to_string(out.join("t3/scenarios.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 2, "{csv}");
+    // The CSV is written before run.json: it holds at least the scenarios run.json lists.
+    let rows = csv.lines().count() - 1;
+    assert!(rows >= 1, "{csv}");
+    assert!(csv.lines().next().unwrap().starts_with("run_id,"), "{csv}");
 }
 
 #[test]

@@ -41,11 +41,12 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Write run.json and scenarios.csv into the run's folder.
+/// Write scenarios.csv, then run.json, into the run's folder: run.json goes last, so a run
+/// killed in between never has a run.json listing a scenario its CSV lacks.
 pub fn save_run(dir: &Path, run: &RunResult) -> Result<()> {
     let json = serde_json::to_vec_pretty(run).context("serialising the run result")?;
-    write_atomic(&dir.join(RUN_FILE), &json)?;
-    write_atomic(&dir.join(CSV_FILE), super::csv::scenarios(run).as_bytes())
+    write_atomic(&dir.join(CSV_FILE), super::csv::scenarios(run).as_bytes())?;
+    write_atomic(&dir.join(RUN_FILE), &json)
 }
 
 /// Read a run.json back (for --resume and comparisons), refusing unknown schema versions.
