@@ -61,11 +61,12 @@ or `inferbench baseline restore main`). Suite results: `inferbench compare BASE 
 two run.json files or run folders.\n\n\
 Each change is tested, not just thresholded: percentiles by a seeded bootstrap confidence \
 interval of the ratio current/baseline (Criterion's per-sample times; the suite's latency \
-histograms), per-run throughputs by Welch's t-test. A rule fires only when the interval \
-excludes no-change. Default rules: FAIL when p95 worsens by > 20% or the error rate exceeds \
+histograms), per-run throughputs by Welch's t-test. A relative rule fires only when the \
+whole 95% interval lies past its threshold (with `significance = \"differs\"`: when the change \
+is past it and the interval excludes no change). Default rules: FAIL when p95 worsens by > 20% or the error rate exceeds \
 1%; WARN when p95 worsens by > 10%, p50 moves by > 15%, or throughput moves by > 15%. A \
-config file's [regress] section changes them (confidence, resamples, [[regress.rules]] with \
-statistic, optional metric, worse_by / moves_by / above, verdict).\n\n\
+config file's [regress] section changes them (confidence, resamples, significance, \
+[[regress.rules]] with statistic, optional metric, worse_by / moves_by / above, verdict).\n\n\
 Benchmarks only in the baseline are listed as removed, only in the current run as new. A \
 baseline from other hardware is a loud warning (exit 2 with --strict).\n\n\
 Exit codes: 0 no regression (warnings allowed, unless --fail-on-warn), 1 regression, 2 bad \
