@@ -239,18 +239,11 @@ struct ModelArgs {
 
 impl ModelArgs {
     fn load_options(&self) -> LoadOptions {
-        let model = match &self.model {
-            None => ModelRef {
-                model_file: self.model_file.clone().or(ModelRef::default().model_file),
-                revision: self.revision.clone(),
-                ..ModelRef::default()
-            },
-            Some(m) => ModelRef {
-                model: m.clone(),
-                model_file: self.model_file.clone(),
-                revision: self.revision.clone(),
-            },
-        };
+        let model = ModelRef::from_parts(
+            self.model.as_deref(),
+            self.model_file.as_deref(),
+            self.revision.as_deref(),
+        );
         LoadOptions {
             model,
             weights: self.weights,

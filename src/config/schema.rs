@@ -242,18 +242,11 @@ impl Config {
     pub fn load_options(&self) -> Result<LoadOptions> {
         let m = &self.model;
         let field = |name: &str, e: String| anyhow!("model.{name}: {e}");
-        let model = match &m.model {
-            None => ModelRef {
-                model_file: m.model_file.clone().or(ModelRef::default().model_file),
-                revision: m.revision.clone(),
-                ..ModelRef::default()
-            },
-            Some(id) => ModelRef {
-                model: id.clone(),
-                model_file: m.model_file.clone(),
-                revision: m.revision.clone(),
-            },
-        };
+        let model = ModelRef::from_parts(
+            m.model.as_deref(),
+            m.model_file.as_deref(),
+            m.revision.as_deref(),
+        );
         Ok(LoadOptions {
             model,
             weights: m

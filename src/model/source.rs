@@ -32,6 +32,26 @@ impl Default for ModelRef {
     }
 }
 
+impl ModelRef {
+    /// A model as the user names it: the given one, or the default GGUF (with its default
+    /// file unless another file is named).
+    pub fn from_parts(
+        model: Option<&str>,
+        model_file: Option<&str>,
+        revision: Option<&str>,
+    ) -> Self {
+        let default = ModelRef::default();
+        ModelRef {
+            model_file: match model {
+                None => model_file.map(String::from).or(default.model_file),
+                Some(_) => model_file.map(String::from),
+            },
+            model: model.map_or(default.model, String::from),
+            revision: revision.map(String::from),
+        }
+    }
+}
+
 /// Whether real weights are needed, or only a config (for `--weights dummy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
