@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod model;
 pub mod regress;
 pub mod report;
+pub mod retrieval;
 pub mod suite;
 pub mod targets;
 pub mod telemetry;

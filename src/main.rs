@@ -42,6 +42,11 @@ enum Command {
     /// a table.
     #[command(long_about = RUN_HELP)]
     Run(RunArgs),
+    /// Retrieval: build (or reuse) an HNSW index over vectors (synthetic clustered or hard
+    /// data, a vectors file, or MiniLM embeddings of a text file), compute exact ground
+    /// truth, and sweep ef: recall@k beside single-query latency percentiles and batch QPS.
+    #[command(long_about = RETRIEVAL_HELP)]
+    Retrieval(Box<RetrievalArgs>),
     /// Compare a run against a baseline and give a verdict: Criterion baselines
     /// (--baseline NAME) or two suite results (BASE CURRENT). Exit 0 no regression, 1
     /// regression, 2 bad input.
@@ -194,6 +199,103 @@ struct RunArgs {
     dry_run: bool,
 }
 
+const RETRIEVAL_HELP: &str = "Retrieval benchmark, measured the way ann-benchmarks does: \
+every latency beside the recall it was bought with.\n\n\
+Data (one of): --data clustered (default: a Gaussian mixture of 1000 tight clusters, sd 0.3), \
+--data hard (10 clusters as wide as their spread: weak structure, full intrinsic dimension), \
+--vectors FILE (one vector per line, numbers separated by spaces or commas), or --text FILE \
+(one passage per line, embedded in-process with all-MiniLM-L6-v2: BERT, mean pooling, \
+L2-normalised). Synthetic sets draw their own queries from the same distribution; files \
+hold --queries vectors out of the index as queries.\n\n\
+Steps: generate or read the vectors; exact top-k ground truth by brute force (blocked \
+matrix products on all threads); build the hnsw_rs index (parallel inserts); then for each \
+ef: every query alone on one thread (p50/p90/p95/p99/max latency and recall@k), then all \
+queries over all threads (--batch-runs passes, queries/s). The headline is the smallest ef \
+whose recall reaches --recall-target, with its p95. Targets: headline p95 < 20 ms, and \
+recall@10 >= 0.99 at p95 <= 1 ms.\n\n\
+Ground truth, embeddings and the index are cached under --cache-dir (default \
+$INFERBENCH_CACHE or ~/.cache/inferbench/retrieval), keyed by every parameter that shapes \
+them, with checksums: a second run reuses them; a damaged entry is reported and rebuilt. \
+The size is checked against available memory before anything is allocated.\n\n\
+Results go to OUTPUT/RUN_ID/run.json (kind \"retrieval\") and scenarios.csv, rewritten after \
+every ef; `inferbench compare` compares two such runs (query latency, queries/s, recall). \
+Ctrl-C stops after the current ef's queries and keeps what was measured.\n\n\
+Exit codes: 0 complete, 1 error, 2 bad command line, 130 interrupted.";
+
+#[derive(Args)]
+struct RetrievalArgs {
+    /// quick: 100,000 vectors; full: 1,000,000 (the default size). --n overrides.
+    #[arg(long, value_parser = ["quick", "full"])]
+    preset: Option<String>,
+    /// Synthetic data: clustered or hard.
+    #[arg(long, default_value = "clustered", value_parser = ["clustered", "hard"], conflicts_with_all = ["vectors", "text"])]
+    data: String,
+    /// Vectors file: one vector per line, numbers separated by spaces or commas.
+    #[arg(long, value_name = "FILE", conflicts_with = "text")]
+    vectors: Option<PathBuf>,
+    /// Passages file: one passage per line, embedded with --embedding-model.
+    #[arg(long, value_name = "FILE")]
+    text: Option<PathBuf>,
+    /// Sentence-embedding model for --text (a BERT repo id or local folder).
+    #[arg(long, default_value = inferbench::retrieval::embed::DEFAULT_EMBEDDING_MODEL)]
+    embedding_model: String,
+    /// Vectors in the index (synthetic data).
+    #[arg(long)]
+    n: Option<usize>,
+    /// Dimension of synthetic vectors (384 is MiniLM's).
+    #[arg(long, default_value_t = 384)]
+    dim: usize,
+    /// Queries: drawn apart for synthetic data, held out of a file's vectors otherwise.
+    #[arg(long, default_value_t = 1000)]
+    queries: usize,
+    /// Synthetic data: number of clusters (default 1000 clustered, 10 hard).
+    #[arg(long)]
+    clusters: Option<usize>,
+    /// Synthetic data: standard deviation around each centre (default 0.3 clustered, 1.0 hard;
+    /// centres are N(0, 1) per coordinate).
+    #[arg(long)]
+    spread: Option<f32>,
+    /// Seed of the data (and of which file vectors become queries).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Distance: l2, cosine or dot (dot normalises the vectors). Default l2; cosine for --text.
+    #[arg(long, value_parser = ["l2", "cosine", "dot"])]
+    metric: Option<String>,
+    /// HNSW links per node (M).
+    #[arg(long = "m", default_value_t = 16)]
+    m: usize,
+    /// HNSW beam width while building.
+    #[arg(long, default_value_t = 200)]
+    ef_construction: usize,
+    /// The ef values to sweep, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
+    ef: Vec<usize>,
+    /// Neighbours per query (recall@k).
+    #[arg(short = 'k', long, default_value_t = 10)]
+    k: usize,
+    /// Recall the headline ef must reach.
+    #[arg(long, default_value_t = 0.95)]
+    recall_target: f64,
+    /// Passes of all queries over all threads per ef, for queries/s.
+    #[arg(long, default_value_t = 3)]
+    batch_runs: u32,
+    /// Untimed queries before each ef's timed ones.
+    #[arg(long, default_value_t = 100)]
+    warmup_queries: usize,
+    /// Cache folder for ground truth, embeddings and indexes.
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Compute everything afresh and cache nothing.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
+    /// Folder that holds one folder per run.
+    #[arg(long, short = 'o', default_value = "results")]
+    output: PathBuf,
+    /// Name of this run's folder (default: retrieval-YYYYMMDDTHHMMSSZ).
+    #[arg(long)]
+    run_id: Option<String>,
+}
+
 #[derive(Args, Clone)]
 struct ModelArgs {
     /// Model: a local .gguf / .safetensors / config.json file, a folder, or a hub repo id
@@ -305,6 +407,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::from(2))
         }),
         Command::Baseline(cmd) => baseline(cmd),
+        Command::Retrieval(args) => retrieval(*args),
     };
     match result {
         Ok(code) => code,
@@ -499,19 +602,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.dry_run {
         anyhow::bail!("--dry-run with --resume: nothing to resolve; read the run's run.json");
     }
-    let interrupt = Arc::new(AtomicBool::new(false));
-    let flag = interrupt.clone();
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            eprintln!("\ninterrupted again: quitting now");
-            std::process::exit(i32::from(EXIT_INTERRUPTED));
-        }
-        eprintln!(
-            "\ninterrupt: stopping after the current generation, keeping every finished \
-             scenario (Ctrl-C again to quit now)"
-        );
-    })
-    .map_err(|e| anyhow::anyhow!("cannot install the Ctrl-C handler: {e}"))?;
+    let interrupt = install_interrupt("the current generation, keeping every finished scenario")?;
     let outcome = suite::run(suite::RunRequest {
         start,
         output_dir: args.output.clone(),
@@ -537,6 +628,101 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Ctrl-C sets the flag (the run stops at its next check and keeps what it measured); a
+/// second Ctrl-C quits at once.
+fn install_interrupt(what: &'static str) -> anyhow::Result<Arc<AtomicBool>> {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\ninterrupted again: quitting now");
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+        eprintln!("\ninterrupt: stopping after {what} (Ctrl-C again to quit now)");
+    })
+    .map_err(|e| anyhow::anyhow!("cannot install the Ctrl-C handler: {e}"))?;
+    Ok(interrupt)
+}
+
+fn retrieval(args: RetrievalArgs) -> anyhow::Result<ExitCode> {
+    use inferbench::retrieval::{
+        self, dataset::MixtureSpec, distance::Metric, index::IndexParams, DataChoice,
+        RetrievalRequest, SweepSettings,
+    };
+    let n = args.n.unwrap_or(match args.preset.as_deref() {
+        Some("quick") => 100_000,
+        _ => 1_000_000,
+    });
+    let data = match (&args.vectors, &args.text) {
+        (Some(path), _) => DataChoice::Vectors { path: path.clone() },
+        (None, Some(path)) => DataChoice::Text {
+            path: path.clone(),
+            model: args.embedding_model.clone(),
+        },
+        (None, None) => {
+            let base = if args.data == "hard" {
+                MixtureSpec::hard(n, args.dim)
+            } else {
+                MixtureSpec::clustered(n, args.dim)
+            };
+            DataChoice::Mixture {
+                label: args.data.clone(),
+                spec: MixtureSpec {
+                    queries: args.queries,
+                    clusters: args.clusters.unwrap_or(base.clusters),
+                    spread: args.spread.unwrap_or(base.spread),
+                    seed: args.seed,
+                    ..base
+                },
+            }
+        }
+    };
+    let metric_name = args
+        .metric
+        .clone()
+        .unwrap_or_else(|| if args.text.is_some() { "cosine" } else { "l2" }.into());
+    let metric = Metric::parse(&metric_name)
+        .ok_or_else(|| anyhow::anyhow!("--metric {metric_name}: expected l2, cosine or dot"))?;
+    let cache_dir = (!args.no_cache).then(|| {
+        args.cache_dir
+            .clone()
+            .unwrap_or_else(|| retrieval::cache::default_dir().join("retrieval"))
+    });
+    let interrupt = install_interrupt("the current ef, keeping every finished one")?;
+    let outcome = retrieval::run(RetrievalRequest {
+        data,
+        file_queries: args.queries,
+        seed: args.seed,
+        index: IndexParams {
+            metric,
+            m: args.m,
+            ef_construction: args.ef_construction,
+        },
+        sweep: SweepSettings {
+            efs: args.ef.clone(),
+            k: args.k,
+            batch_runs: args.batch_runs,
+            warmup_queries: args.warmup_queries,
+        },
+        recall_target: args.recall_target,
+        cache_dir,
+        output: args.output.clone(),
+        run_id: args.run_id.clone(),
+        interrupt,
+    })?;
+    println!("{}", report::retrieval::table(&outcome.result));
+    eprintln!(
+        "results: {} ({})",
+        outcome.dir.join(report::json::RUN_FILE).display(),
+        report::json::CSV_FILE
+    );
+    Ok(if outcome.result.status.is_complete() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_INTERRUPTED)
+    })
+}
+
 fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     use inferbench::regress::{self, baseline::Fingerprint, render, Verdict};
     let settings = match &args.config {
@@ -547,8 +733,8 @@ fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let now = Fingerprint::of(&machine);
     let (base, current, labels, base_fingerprint) = match (&args.base_run, &args.current_run) {
         (Some(b), Some(c)) => {
-            let (base_run, base) = regress::suite::load(b)?;
-            let (cur_run, current) = regress::suite::load(c)?;
+            let base_run = regress::suite::load(b)?;
+            let cur_run = regress::suite::load(c)?;
             if base_run.kind != cur_run.kind {
                 anyhow::bail!(
                     "{} is a {} run and {} a {} run: not comparable",
@@ -558,13 +744,13 @@ fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
                     cur_run.kind
                 );
             }
-            let label = |r: &report::RunResult| format!("{} ({})", r.run_id, r.git_commit);
+            let label = |r: &regress::suite::LoadedRun| format!("{} ({})", r.run_id, r.git_commit);
             let labels = (label(&base_run), label(&cur_run));
             let fps = (
                 Fingerprint::of(&base_run.machine),
                 Fingerprint::of(&cur_run.machine),
             );
-            (base, current, labels, Some(fps))
+            (base_run.benchmarks, cur_run.benchmarks, labels, Some(fps))
         }
         _ => {
             let name = args.baseline.as_deref().unwrap_or("main");

@@ -136,7 +136,7 @@ pub fn save(
     let run_saved = match run {
         Some(path) => {
             let file = super::suite::run_file(path);
-            crate::report::json::load_run(&file)?; // a valid result, or a clear error
+            super::suite::load(&file)?; // a valid result of either kind, or a clear error
             let dst = dir.join("runs").join(format!("{name}.json"));
             std::fs::create_dir_all(dst.parent().expect("a parent"))
                 .with_context(|| format!("{}: cannot create", dir.display()))?;

@@ -1,5 +1,7 @@
-//! The suite's own results (run.json) as benchmarks to compare: per scenario, the latency
-//! distributions (from their stored histograms) and the per-run throughputs.
+//! The suite's own results (run.json) as benchmarks to compare. Inference runs: per scenario,
+//! the latency distributions (from their stored histograms) and the per-run throughputs.
+//! Retrieval runs: per ef, the query latency distribution, the batch queries/s of each pass,
+//! and the per-query recall (a drop is a loss, like throughput's).
 
 use std::path::{Path, PathBuf};
 
@@ -7,6 +9,8 @@ use anyhow::Result;
 
 use super::stats::Samples;
 use super::{Benchmark, Metric, MetricData};
+use crate::device::MachineInfo;
+use crate::report::retrieval::{self, RetrievalRun};
 use crate::report::{json, RunResult};
 
 /// A run.json, or a run folder holding one.
@@ -18,10 +22,35 @@ pub fn run_file(path: &Path) -> PathBuf {
     }
 }
 
-pub fn load(path: &Path) -> Result<(RunResult, Vec<Benchmark>)> {
-    let run = json::load_run(&run_file(path))?;
-    let benches = benchmarks(&run);
-    Ok((run, benches))
+/// What a comparison needs of a run, whatever its kind.
+pub struct LoadedRun {
+    pub kind: String,
+    pub run_id: String,
+    pub git_commit: String,
+    pub machine: MachineInfo,
+    pub benchmarks: Vec<Benchmark>,
+}
+
+pub fn load(path: &Path) -> Result<LoadedRun> {
+    let file = run_file(path);
+    if retrieval::kind_of(&file)? == retrieval::KIND {
+        let run = retrieval::load(&file)?;
+        return Ok(LoadedRun {
+            kind: run.kind.clone(),
+            run_id: run.run_id.clone(),
+            git_commit: run.git_commit.clone(),
+            benchmarks: retrieval_benchmarks(&run),
+            machine: run.machine,
+        });
+    }
+    let run = json::load_run(&file)?;
+    Ok(LoadedRun {
+        kind: run.kind.clone(),
+        run_id: run.run_id.clone(),
+        git_commit: run.git_commit.clone(),
+        benchmarks: benchmarks(&run),
+        machine: run.machine,
+    })
 }
 
 pub fn benchmarks(run: &RunResult) -> Vec<Benchmark> {
@@ -59,6 +88,41 @@ pub fn benchmarks(run: &RunResult) -> Vec<Benchmark> {
             }
             Benchmark {
                 name: format!("{}/{}", run.kind, s.name),
+                metrics,
+            }
+        })
+        .collect()
+}
+
+/// One benchmark per ef: "retrieval/clustered-100000x384/ef64".
+pub fn retrieval_benchmarks(run: &RetrievalRun) -> Vec<Benchmark> {
+    run.scenarios
+        .iter()
+        .map(|s| {
+            let mut metrics = Vec::new();
+            if let Some(samples) = Samples::from_weighted(s.latency_histogram.iter().copied()) {
+                metrics.push(Metric {
+                    name: "query_latency".into(),
+                    unit: "ms".into(),
+                    data: MetricData::Latency(samples),
+                });
+            }
+            if let Some(r) = &s.batch_qps {
+                metrics.push(Metric {
+                    name: "queries_per_second".into(),
+                    unit: "queries/s".into(),
+                    data: MetricData::ThroughputRuns(r.runs.clone()),
+                });
+            }
+            if let Some(samples) = Samples::from_weighted(s.recall_histogram.iter().copied()) {
+                metrics.push(Metric {
+                    name: "recall".into(),
+                    unit: format!("recall@{}", s.k),
+                    data: MetricData::Throughput(samples),
+                });
+            }
+            Benchmark {
+                name: format!("{}/{}/{}", run.kind, run.dataset.name, s.name),
                 metrics,
             }
         })

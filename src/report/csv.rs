@@ -127,7 +127,7 @@ fn number(v: Option<f64>) -> String {
 }
 
 /// One CSV line; fields with a comma, quote or line break are quoted (RFC 4180).
-fn line(cells: &[String]) -> String {
+pub(crate) fn line(cells: &[String]) -> String {
     let quoted: Vec<String> = cells
         .iter()
         .map(|c| {

@@ -3,6 +3,7 @@
 
 pub mod csv;
 pub mod json;
+pub mod retrieval;
 pub mod schema;
 pub mod table;
 

@@ -165,7 +165,7 @@ fn row(s: &ScenarioResult, show_gpu_memory: bool, show_energy: bool) -> Vec<Stri
 }
 
 /// A Markdown table with padded columns: text left-aligned, numbers right-aligned.
-fn markdown(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn markdown(header: &[&str], rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..header.len())
         .map(|c| {
             rows.iter()

@@ -392,7 +392,7 @@ fn summary_words(s: &report::ScenarioResult) -> String {
 
 /// A new folder under `output` for this run. A given id must be new; the default one is
 /// NAME-YYYYMMDDTHHMMSSZ (with -2, -3, ... if that exists).
-fn new_run_dir(output: &Path, run_id: Option<&str>, name: &str) -> Result<PathBuf> {
+pub(crate) fn new_run_dir(output: &Path, run_id: Option<&str>, name: &str) -> Result<PathBuf> {
     let create = |dir: &Path| {
         std::fs::create_dir(dir)
             .with_context(|| format!("results folder {}: cannot create it", dir.display()))

@@ -1,0 +1,302 @@
+//! The result of a retrieval run (`kind: "retrieval"`): the same header as an inference run
+//! (version, commit, machine, status, times), then the data set, the index, and one scenario
+//! per ef of the sweep with recall beside its latency, ann-benchmarks style.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::schema::{Reading, RunStatus, SCHEMA_VERSION};
+use crate::device::MachineInfo;
+use crate::metrics::{LatencySummary, RateSummary};
+
+pub const KIND: &str = "retrieval";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RetrievalRun {
+    pub schema_version: u32,
+    /// Always "retrieval".
+    pub kind: String,
+    pub run_id: String,
+    pub status: RunStatus,
+    pub started_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+    pub inferbench_version: String,
+    pub git_commit: String,
+    pub crate_versions: BTreeMap<String, String>,
+    pub machine: MachineInfo,
+    /// Threads the parallel phases (generation, ground truth, build, batch queries) used.
+    pub threads: usize,
+    pub dataset: DatasetInfo,
+    pub ground_truth: GroundTruthInfo,
+    pub index: IndexInfo,
+    /// One per ef of the sweep, in sweep order.
+    pub scenarios: Vec<EfScenario>,
+    /// The smallest ef whose recall reaches the headline recall, with its latency.
+    pub headline: Headline,
+    pub targets: Vec<Check>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatasetInfo {
+    /// "clustered-1000000x384", "hard-...", "text:passages.txt", "vectors:emb.txt".
+    pub name: String,
+    /// "gaussian mixture", "all-MiniLM-L6-v2 embeddings of <file>", "vectors file <file>".
+    pub source: String,
+    pub vectors: usize,
+    pub queries: usize,
+    pub dim: usize,
+    pub metric: String,
+    /// The generator's parameters, for synthetic sets.
+    pub parameters: Option<serde_json::Value>,
+    /// Time to generate, read or embed the vectors.
+    pub prepare_s: f64,
+    /// True when the vectors came from the cache (embeddings).
+    pub cached: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroundTruthInfo {
+    pub k: usize,
+    pub method: String,
+    /// Time to compute it, or to read it from the cache.
+    pub seconds: f64,
+    pub cached: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IndexInfo {
+    pub library: String,
+    pub m: usize,
+    pub ef_construction: usize,
+    pub build_threads: usize,
+    /// Build time, when this run built the index.
+    pub build_s: Option<f64>,
+    /// Reload time, when it came from the cache.
+    pub load_s: Option<f64>,
+    pub cached: bool,
+    /// Why the cached index was not used, when one was there.
+    pub cache_note: Option<String>,
+    pub path: Option<String>,
+    pub disk_bytes: Option<u64>,
+    /// Resident memory the index added to the process (growth over the build or reload).
+    pub memory_bytes: Reading<u64>,
+    /// The up-front estimate the memory check used.
+    pub estimated_memory_bytes: u64,
+}
+
+/// One ef of the sweep.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EfScenario {
+    /// "ef64".
+    pub name: String,
+    pub ef: usize,
+    pub k: usize,
+    pub queries: usize,
+    /// Mean recall@k over the queries.
+    pub recall: f64,
+    pub recall_min: f64,
+    /// How many queries had each recall value: [recall, count] pairs.
+    pub recall_histogram: Vec<(f64, u64)>,
+    /// One query at a time on one thread.
+    pub latency: LatencySummary,
+    /// The latency distribution: [milliseconds, count] pairs.
+    pub latency_histogram: Vec<(f64, u64)>,
+    pub single_thread_qps: f64,
+    /// All queries over all threads, once per batch run.
+    pub batch_qps: Option<RateSummary>,
+    pub batch_threads: usize,
+    pub duration_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Headline {
+    pub recall_target: f64,
+    pub ef: Option<usize>,
+    pub recall: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub batch_qps: Option<f64>,
+    /// Why there is no headline, when no ef reached the recall.
+    pub note: Option<String>,
+}
+
+/// A target and whether this run met it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Check {
+    pub target: String,
+    pub met: bool,
+    pub detail: String,
+}
+
+/// The kind a run.json declares, without parsing the rest.
+pub fn kind_of(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read the run result", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not valid JSON", path.display()))?;
+    Ok(value
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .unwrap_or("inference")
+        .to_string())
+}
+
+pub fn save(dir: &Path, run: &RetrievalRun) -> Result<()> {
+    let json = serde_json::to_vec_pretty(run).context("serialising the retrieval result")?;
+    super::json::write_atomic(&dir.join(super::json::CSV_FILE), csv(run).as_bytes())?;
+    super::json::write_atomic(&dir.join(super::json::RUN_FILE), &json)
+}
+
+pub fn load(path: &Path) -> Result<RetrievalRun> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read the run result", path.display()))?;
+    let run: RetrievalRun = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a valid retrieval result", path.display()))?;
+    if run.schema_version != SCHEMA_VERSION {
+        bail!(
+            "{}: schema_version {}, but this inferbench reads version {SCHEMA_VERSION}",
+            path.display(),
+            run.schema_version
+        );
+    }
+    Ok(run)
+}
+
+const CSV_COLUMNS: &[&str] = &[
+    "dataset",
+    "vectors",
+    "dim",
+    "metric",
+    "m",
+    "ef_construction",
+    "ef",
+    "k",
+    "queries",
+    "recall",
+    "recall_min",
+    "p50_ms",
+    "p90_ms",
+    "p95_ms",
+    "p99_ms",
+    "max_ms",
+    "mean_ms",
+    "single_thread_qps",
+    "batch_qps",
+    "batch_threads",
+];
+
+/// One row per ef.
+pub fn csv(run: &RetrievalRun) -> String {
+    let mut out = CSV_COLUMNS.join(",") + "\n";
+    for s in &run.scenarios {
+        let l = &s.latency;
+        let fields = [
+            run.dataset.name.clone(),
+            run.dataset.vectors.to_string(),
+            run.dataset.dim.to_string(),
+            run.dataset.metric.clone(),
+            run.index.m.to_string(),
+            run.index.ef_construction.to_string(),
+            s.ef.to_string(),
+            s.k.to_string(),
+            s.queries.to_string(),
+            format!("{:.4}", s.recall),
+            format!("{:.4}", s.recall_min),
+            format!("{:.4}", l.p50_ms),
+            format!("{:.4}", l.p90_ms),
+            format!("{:.4}", l.p95_ms),
+            format!("{:.4}", l.p99_ms),
+            format!("{:.4}", l.max_ms),
+            format!("{:.4}", l.mean_ms),
+            format!("{:.1}", s.single_thread_qps),
+            s.batch_qps
+                .as_ref()
+                .map(|r| format!("{:.1}", r.median))
+                .unwrap_or_default(),
+            s.batch_threads.to_string(),
+        ];
+        out += &super::csv::line(&fields);
+    }
+    out
+}
+
+/// The ef sweep as a Markdown table, then the headline and targets.
+pub fn table(run: &RetrievalRun) -> String {
+    let header = [
+        "ef",
+        "recall@k",
+        "min recall",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "QPS 1 thread",
+        "QPS all threads",
+    ];
+    let mut rows = Vec::new();
+    for s in &run.scenarios {
+        let l = &s.latency;
+        rows.push(vec![
+            s.ef.to_string(),
+            format!("{:.4}", s.recall),
+            format!("{:.2}", s.recall_min),
+            format!("{:.3}", l.p50_ms),
+            format!("{:.3}", l.p95_ms),
+            format!("{:.3}", l.p99_ms),
+            format!("{:.3}", l.max_ms),
+            format!("{:.0}", s.single_thread_qps),
+            s.batch_qps
+                .as_ref()
+                .map(|r| format!("{:.0} ({}t)", r.median, s.batch_threads))
+                .unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    let mut out = super::table::markdown(&header, &rows);
+    let d = &run.dataset;
+    let i = &run.index;
+    out += &format!(
+        "\ndata: {} ({} vectors × {}, {} queries, {}) | k = {}\n",
+        d.name, d.vectors, d.dim, d.queries, d.metric, run.ground_truth.k
+    );
+    let how = match (i.build_s, i.load_s) {
+        (Some(b), _) => format!("built in {}", seconds(b)),
+        (None, Some(l)) => format!("reloaded from the cache in {}", seconds(l)),
+        _ => "-".into(),
+    };
+    let memory = match i.memory_bytes.value() {
+        Some(b) => format!("{:.0} MiB", b as f64 / 1048576.0),
+        None => "unavailable".into(),
+    };
+    out += &format!(
+        "index: hnsw_rs M={} ef_construction={}, {how}, {} threads, memory {memory}\n",
+        i.m, i.ef_construction, i.build_threads
+    );
+    let h = &run.headline;
+    out += &match (h.ef, h.recall, h.p95_ms) {
+        (Some(ef), Some(r), Some(p95)) => format!(
+            "headline: recall@{} >= {} first at ef={ef}: recall {r:.4}, p95 {p95:.3} ms\n",
+            run.ground_truth.k, h.recall_target
+        ),
+        _ => format!(
+            "headline: {}\n",
+            h.note.clone().unwrap_or_else(|| "none".into())
+        ),
+    };
+    for c in &run.targets {
+        let mark = if c.met { "met" } else { "missed" };
+        out += &format!("target {}: {mark} ({})\n", c.target, c.detail);
+    }
+    out
+}
+
+fn seconds(s: f64) -> String {
+    if s >= 120.0 {
+        format!("{}m{:02.0}s", (s / 60.0).floor(), s % 60.0)
+    } else {
+        format!("{s:.1}s")
+    }
+}
