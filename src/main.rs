@@ -236,6 +236,10 @@ struct RetrievalArgs {
     /// Passages file: one passage per line, embedded with --embedding-model.
     #[arg(long, value_name = "FILE")]
     text: Option<PathBuf>,
+    /// Queries from this file (vectors for --vectors, passages for --text) instead of
+    /// holding --queries out of the data.
+    #[arg(long, value_name = "FILE")]
+    queries_file: Option<PathBuf>,
     /// Sentence-embedding model for --text (a BERT repo id or local folder).
     #[arg(long, default_value = inferbench::retrieval::embed::DEFAULT_EMBEDDING_MODEL)]
     embedding_model: String,
@@ -654,12 +658,19 @@ fn retrieval(args: RetrievalArgs) -> anyhow::Result<ExitCode> {
         _ => 1_000_000,
     });
     let data = match (&args.vectors, &args.text) {
-        (Some(path), _) => DataChoice::Vectors { path: path.clone() },
+        (Some(path), _) => DataChoice::Vectors {
+            path: path.clone(),
+            queries: args.queries_file.clone(),
+        },
         (None, Some(path)) => DataChoice::Text {
             path: path.clone(),
             model: args.embedding_model.clone(),
+            queries: args.queries_file.clone(),
         },
         (None, None) => {
+            if args.queries_file.is_some() {
+                anyhow::bail!("--queries-file goes with --vectors or --text");
+            }
             let base = if args.data == "hard" {
                 MixtureSpec::hard(n, args.dim)
             } else {

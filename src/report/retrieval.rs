@@ -33,7 +33,9 @@ pub struct RetrievalRun {
     pub dataset: DatasetInfo,
     pub ground_truth: GroundTruthInfo,
     pub index: IndexInfo,
-    /// One per ef of the sweep, in sweep order.
+    /// The ef values asked for, in order.
+    pub planned_efs: Vec<usize>,
+    /// One per ef measured, in sweep order.
     pub scenarios: Vec<EfScenario>,
     /// The smallest ef whose recall reaches the headline recall, with its latency.
     pub headline: Headline,
@@ -255,7 +257,19 @@ pub fn table(run: &RetrievalRun) -> String {
                 .unwrap_or_else(|| "-".into()),
         ]);
     }
-    let mut out = super::table::markdown(&header, &rows);
+    let done = run.scenarios.len();
+    let status = match run.status {
+        RunStatus::Complete => format!("complete, {done} ef values"),
+        RunStatus::Interrupted => {
+            format!("interrupted: {done} of {} ef values", run.planned_efs.len())
+        }
+        RunStatus::Running => format!("incomplete: {done} of {} ef values", run.planned_efs.len()),
+    };
+    let mut out = format!(
+        "run {} [{status}] | {} | {} threads\n\n",
+        run.run_id, run.machine.cpu_model, run.threads
+    );
+    out += &super::table::markdown(&header, &rows);
     let d = &run.dataset;
     let i = &run.index;
     out += &format!(

@@ -10,6 +10,7 @@ pub mod embed;
 pub mod ground_truth;
 pub mod index;
 pub mod memory;
+pub mod progress;
 pub mod sweep;
 
 use std::path::{Path, PathBuf};
@@ -18,7 +19,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::report::retrieval::{
@@ -30,6 +30,7 @@ use dataset::{MixtureSpec, VectorSet};
 use distance::Metric;
 use ground_truth::GroundTruth;
 use index::{Index, IndexParams};
+use progress::Progress;
 pub use sweep::SweepSettings;
 
 /// Where the vectors come from.
@@ -37,10 +38,18 @@ pub use sweep::SweepSettings;
 pub enum DataChoice {
     /// A Gaussian mixture; the label is "clustered" or "hard".
     Mixture { label: String, spec: MixtureSpec },
-    /// Passages, one per line, embedded with a sentence-embedding model.
-    Text { path: PathBuf, model: String },
-    /// Vectors, one per line.
-    Vectors { path: PathBuf },
+    /// Passages, one per line, embedded with a sentence-embedding model; queries from a
+    /// second passages file, or held out of the first.
+    Text {
+        path: PathBuf,
+        model: String,
+        queries: Option<PathBuf>,
+    },
+    /// Vectors, one per line; queries from a second vectors file, or held out of the first.
+    Vectors {
+        path: PathBuf,
+        queries: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -65,26 +74,51 @@ pub struct RetrievalOutcome {
     pub result: RetrievalRun,
 }
 
+/// Everything the sweep needs: the data, its ground truth and the index, each computed or
+/// taken from the cache.
+pub struct Prepared {
+    pub data: PreparedData,
+    pub truth: GroundTruth,
+    pub truth_info: GroundTruthInfo,
+    pub index: Index,
+    pub index_info: IndexInfo,
+}
+
+/// Check the request, then get the data, ground truth and index ready.
+pub fn prepare(request: &RetrievalRequest) -> Result<Prepared> {
+    check_request(request)?;
+    let data = prepare_data(request)?;
+    let k = request.sweep.k;
+    ground_truth::check_inputs(&data.base, &data.queries, k)?;
+    if !matches!(request.data, DataChoice::Mixture { .. }) {
+        // Mixtures were checked before generating; files only now that their size is known.
+        memory::check_fits(data.base.len(), data.base.dim, request.index.m)?;
+    }
+    let started = Instant::now();
+    let (truth, cached) = ground_truth_for(request, &data, k)?;
+    let truth_info = GroundTruthInfo {
+        k,
+        method: "brute force (blocked matrix products, exact re-rank)".into(),
+        seconds: started.elapsed().as_secs_f64(),
+        cached,
+    };
+    let IndexStep { index, info } = index_for(request, &data)?;
+    Ok(Prepared {
+        data,
+        truth,
+        truth_info,
+        index,
+        index_info: info,
+    })
+}
+
 /// Run the whole benchmark, writing run.json and scenarios.csv after every ef.
 pub fn run(request: RetrievalRequest) -> Result<RetrievalOutcome> {
-    check_request(&request)?;
     let started_at = crate::suite::now_rfc3339();
-    let prepared = prepare_data(&request)?;
-    let (base, queries) = (&prepared.base, &prepared.queries);
-    let k = request.sweep.k;
-    ground_truth::check_inputs(base, queries, k)?;
-    if let DataChoice::Mixture { .. } = request.data {
-        // Checked before generating too; now with the real sizes.
-    } else {
-        memory::check_fits(base.len(), base.dim, request.index.m)?;
-    }
-
-    let gt_started = Instant::now();
-    let (truth, gt_cached) = ground_truth_for(&request, &prepared, k)?;
-    let gt_seconds = gt_started.elapsed().as_secs_f64();
-
-    let index_step = index_for(&request, &prepared)?;
-    let index = &index_step.index;
+    let prepared = prepare(&request)?;
+    let queries = &prepared.data.queries;
+    let truth = &prepared.truth;
+    let index = &prepared.index;
 
     std::fs::create_dir_all(&request.output).with_context(|| {
         format!(
@@ -110,14 +144,10 @@ pub fn run(request: RetrievalRequest) -> Result<RetrievalOutcome> {
         crate_versions: crate::build_info::crate_versions(),
         machine,
         threads: rayon::current_num_threads(),
-        dataset: prepared.info.clone(),
-        ground_truth: GroundTruthInfo {
-            k,
-            method: "brute force (blocked matrix products, exact re-rank)".into(),
-            seconds: gt_seconds,
-            cached: gt_cached,
-        },
-        index: index_step.info.clone(),
+        dataset: prepared.data.info.clone(),
+        ground_truth: prepared.truth_info.clone(),
+        index: prepared.index_info.clone(),
+        planned_efs: request.sweep.efs.clone(),
         scenarios: Vec::new(),
         headline: headline(&[], request.recall_target),
         targets: Vec::new(),
@@ -128,17 +158,17 @@ pub fn run(request: RetrievalRequest) -> Result<RetrievalOutcome> {
         if request.interrupt.load(Ordering::SeqCst) {
             break;
         }
-        let bar = bar(queries.len() as u64, &format!("ef {ef:>4}"));
+        let bar = Progress::new(queries.len() as u64, &format!("ef {ef:>4}"));
         let measured = sweep::measure_ef(
             index,
             queries,
-            &truth,
+            truth,
             ef,
             &request.sweep,
             &request.interrupt,
-            &|done| bar.set_position(done),
+            &|done| bar.set(done),
         )?;
-        bar.finish_and_clear();
+        bar.finish();
         let Some(scenario) = measured else { break };
         eprintln!("{}", summary_line(&scenario));
         result.scenarios.push(scenario);
@@ -151,7 +181,9 @@ pub fn run(request: RetrievalRequest) -> Result<RetrievalOutcome> {
     } else {
         RunStatus::Complete
     };
-    result.finished_at = Some(crate::suite::now_rfc3339());
+    if !interrupted {
+        result.finished_at = Some(crate::suite::now_rfc3339());
+    }
     finish_fields(&mut result, request.recall_target);
     crate::report::retrieval::save(&dir, &result)?;
     Ok(RetrievalOutcome { dir, result })
@@ -190,19 +222,22 @@ pub struct PreparedData {
     pub base: VectorSet,
     pub queries: VectorSet,
     pub info: DatasetInfo,
-    /// Identifies the data for the cache: equal keys, equal vectors.
+    /// Identifies base vectors and queries for the cache: equal keys, equal vectors.
     pub key: serde_json::Value,
+    /// Identifies the base vectors alone (a mixture's queries do not change its base, so
+    /// another query count reuses the index).
+    pub base_key: serde_json::Value,
 }
 
 fn prepare_data(request: &RetrievalRequest) -> Result<PreparedData> {
     let metric = request.index.metric;
     let started = Instant::now();
     let mut cached = false;
-    let (mut base, mut queries, name, source, parameters, key) = match &request.data {
+    let (mut base, mut queries, name, source, parameters, key, base_key) = match &request.data {
         DataChoice::Mixture { label, spec } => {
-            let bar = bar(spec.n as u64, "vectors");
-            let (base, queries) = spec.generate(&|done| bar.set_position(done))?;
-            bar.finish_and_clear();
+            let bar = Progress::new(spec.n as u64, "vectors");
+            let (base, queries) = spec.generate(&|done| bar.set(done))?;
+            bar.finish();
             let parameters = serde_json::to_value(spec)?;
             (
                 base,
@@ -211,35 +246,65 @@ fn prepare_data(request: &RetrievalRequest) -> Result<PreparedData> {
                 "gaussian mixture".to_string(),
                 Some(parameters.clone()),
                 serde_json::json!({"mixture": parameters}),
+                serde_json::json!({"mixture": MixtureSpec { queries: 0, ..spec.clone() }}),
             )
         }
-        DataChoice::Vectors { path } => {
+        DataChoice::Vectors { path, queries } => {
             let all = dataset::read_vectors_file(path)?;
-            let sum = cache::file_checksum(path)?;
-            let (base, queries) = hold_out(all, request.file_queries, request.seed, path)?;
+            let all_key = serde_json::json!({"vectors": cache::file_checksum(path)?});
+            let given = match queries {
+                Some(q) => {
+                    let set = dataset::read_vectors_file(q)?;
+                    if set.dim != all.dim {
+                        bail!(
+                            "dimension mismatch: the queries in {} have dimension {}, the index vectors in {} have {}",
+                            q.display(),
+                            set.dim,
+                            path.display(),
+                            all.dim
+                        );
+                    }
+                    Some((
+                        set,
+                        serde_json::json!({"vectors": cache::file_checksum(q)?}),
+                    ))
+                }
+                None => None,
+            };
+            let (base, queries, key, base_key) = file_split(request, path, all, all_key, given)?;
             (
                 base,
                 queries,
                 format!("vectors:{}", file_label(path)),
                 format!("vectors file {}", path.display()),
                 None,
-                serde_json::json!({"vectors": sum, "queries": request.file_queries, "seed": request.seed}),
+                key,
+                base_key,
             )
         }
-        DataChoice::Text { path, model } => {
-            let passages = embed::read_passages(path)?;
-            let sum = cache::file_checksum(path)?;
-            let key = serde_json::json!({"text": sum, "model": model});
-            let (all, from_cache) = embeddings(request, &passages, model, &key)?;
+        DataChoice::Text {
+            path,
+            model,
+            queries,
+        } => {
+            let (all, all_key, from_cache) = embed_file(request, path, model)?;
             cached = from_cache;
-            let (base, queries) = hold_out(all, request.file_queries, request.seed, path)?;
+            let given = match queries {
+                Some(q) => {
+                    let (set, key, _) = embed_file(request, q, model)?;
+                    Some((set, key))
+                }
+                None => None,
+            };
+            let (base, queries, key, base_key) = file_split(request, path, all, all_key, given)?;
             (
                 base,
                 queries,
                 format!("text:{}", file_label(path)),
                 format!("{model} embeddings of {}", path.display()),
                 None,
-                serde_json::json!({"embeddings": key, "queries": request.file_queries, "seed": request.seed}),
+                key,
+                base_key,
             )
         }
     };
@@ -269,6 +334,7 @@ fn prepare_data(request: &RetrievalRequest) -> Result<PreparedData> {
         queries,
         info,
         key: serde_json::json!({"data": key, "normalized": normalized}),
+        base_key: serde_json::json!({"data": base_key, "normalized": normalized}),
     })
 }
 
@@ -276,6 +342,42 @@ fn file_label(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string())
+}
+
+type Split = (VectorSet, VectorSet, serde_json::Value, serde_json::Value);
+
+/// A file's vectors as base and queries, with their cache keys: the queries file's vectors
+/// when one is given, else `file_queries` held out of the file.
+fn file_split(
+    request: &RetrievalRequest,
+    path: &Path,
+    all: VectorSet,
+    all_key: serde_json::Value,
+    given: Option<(VectorSet, serde_json::Value)>,
+) -> Result<Split> {
+    match given {
+        Some((queries, queries_key)) => {
+            let key = serde_json::json!({"base": all_key, "queries": queries_key});
+            Ok((all, queries, key, all_key))
+        }
+        None => {
+            let (base, queries) = hold_out(all, request.file_queries, request.seed, path)?;
+            let key = serde_json::json!({"base": all_key, "held_out": request.file_queries, "seed": request.seed});
+            Ok((base, queries, key.clone(), key))
+        }
+    }
+}
+
+/// A passages file's embeddings, their cache key, and whether they came from the cache.
+fn embed_file(
+    request: &RetrievalRequest,
+    path: &Path,
+    model: &str,
+) -> Result<(VectorSet, serde_json::Value, bool)> {
+    let passages = embed::read_passages(path)?;
+    let key = serde_json::json!({"text": cache::file_checksum(path)?, "model": model});
+    let (set, cached) = embeddings(request, &passages, model, &key)?;
+    Ok((set, key, cached))
 }
 
 /// Hold `count` vectors out of a file's set as queries (a seeded sample, so not the file's tail).
@@ -328,14 +430,14 @@ fn embeddings(
     }
     let device = crate::device::select(crate::device::DeviceRequest::Auto)?;
     let embedder = embed::Embedder::load(model, &device.device)?;
-    let bar = bar(passages.len() as u64, "embed");
+    let bar = Progress::new(passages.len() as u64, "embed");
     let mut data = Vec::with_capacity(passages.len() * embedder.dim);
     for chunk in passages.chunks(256) {
         let texts: Vec<&str> = chunk.iter().map(String::as_str).collect();
         data.extend(embedder.embed(&texts)?.data);
         bar.inc(chunk.len() as u64);
     }
-    bar.finish_and_clear();
+    bar.finish();
     let set = VectorSet::new(embedder.dim, data)?;
     if let Some(path) = &path {
         cache::write_entry(path, key, &cache::f32s_to_bytes(&set.data))?;
@@ -392,11 +494,9 @@ fn ground_truth_for(
         }
     }
     let started = Instant::now();
-    let bar = bar(data.base.len() as u64, "truth");
-    let truth = ground_truth::compute(&data.base, &data.queries, k, metric, &|done| {
-        bar.set_position(done)
-    })?;
-    bar.finish_and_clear();
+    let bar = Progress::new(data.base.len() as u64, "truth");
+    let truth = ground_truth::compute(&data.base, &data.queries, k, metric, &|done| bar.set(done))?;
+    bar.finish();
     eprintln!(
         "ground truth: top-{k} of {} queries by brute force in {:.1}s",
         nq,
@@ -424,7 +524,7 @@ struct IndexKey<'a> {
 fn index_for(request: &RetrievalRequest, data: &PreparedData) -> Result<IndexStep> {
     let params = request.index;
     let key = IndexKey {
-        data: &data.key,
+        data: &data.base_key,
         params,
     };
     let dir = request
@@ -462,9 +562,9 @@ fn index_for(request: &RetrievalRequest, data: &PreparedData) -> Result<IndexSte
     };
     if let Some(dir) = &dir {
         let started = Instant::now();
-        let spinner = bar(0, "loading index");
+        let spinner = Progress::new(0, "loading index");
         let found = Index::load(dir, &key, params.metric);
-        spinner.finish_and_clear();
+        spinner.finish();
         match found {
             Lookup::Hit(index)
                 if index.len() == data.base.len() && index.dim() == data.base.dim =>
@@ -506,9 +606,9 @@ fn index_for(request: &RetrievalRequest, data: &PreparedData) -> Result<IndexSte
         }
     }
     let started = Instant::now();
-    let bar = bar(data.base.len() as u64, "build");
-    let index = Index::build(&data.base, params, &|done| bar.set_position(done))?;
-    bar.finish_and_clear();
+    let bar = Progress::new(data.base.len() as u64, "build");
+    let index = Index::build(&data.base, params, &|done| bar.set(done))?;
+    bar.finish();
     let build_s = started.elapsed().as_secs_f64();
     info.build_s = Some(build_s);
     info.memory_bytes = memory(rss_before);
@@ -611,26 +711,4 @@ fn summary_line(s: &EfScenario) -> String {
             .map_or("-".into(), |r| format!("{:.0}", r.median)),
         s.batch_threads
     )
-}
-
-/// A progress bar on stderr (hidden when stderr is not a terminal); length 0 is a spinner.
-fn bar(len: u64, prefix: &str) -> ProgressBar {
-    let bar = if len == 0 {
-        ProgressBar::new_spinner()
-    } else {
-        ProgressBar::new(len)
-    };
-    let template = if len == 0 {
-        "{prefix:>8} {spinner} {elapsed}"
-    } else {
-        "{prefix:>8} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})"
-    };
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_prefix(prefix.to_string());
-    if len == 0 {
-        bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    }
-    bar
 }

@@ -1,0 +1,375 @@
+//! `inferbench retrieval` as a user runs it: a small sweep end to end, the cache reused and a
+//! damaged index rebuilt, comparison of two runs, real MiniLM embeddings, Ctrl-C, and every
+//! bad input's error.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use inferbench::retrieval::embed::{Embedder, DEFAULT_EMBEDDING_MODEL};
+use serde_json::Value;
+
+fn inferbench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_inferbench"))
+        .args(args)
+        .output()
+        .expect("run inferbench")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn assert_clean_failure(o: &Output, expected: &[&str]) {
+    let err = stderr(o);
+    assert!(
+        !o.status.success(),
+        "expected failure:\n{err}\n{}",
+        stdout(o)
+    );
+    assert!(!err.contains("panicked"), "panic: {err}");
+    for e in expected {
+        assert!(err.contains(e), "stderr lacks {e:?}:\n{err}");
+    }
+}
+
+fn load_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// A small synthetic run: the arguments common to the tests.
+fn small_run(cache: &Path, out: &Path, id: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "retrieval",
+        "--n",
+        "4000",
+        "--dim",
+        "32",
+        "--m",
+        "8",
+        "--ef-construction",
+        "64",
+        "--ef",
+        "8,64",
+        "--batch-runs",
+        "2",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--run-id",
+        id,
+    ];
+    if !extra.contains(&"--queries") {
+        args.extend(["--queries", "100"]);
+    }
+    args.extend_from_slice(extra);
+    inferbench(&args)
+}
+
+fn index_dir(cache: &Path) -> PathBuf {
+    std::fs::read_dir(cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("index-"))
+        })
+        .expect("an index in the cache")
+}
+
+#[test]
+fn a_sweep_writes_results_reuses_its_cache_and_rebuilds_a_damaged_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, out) = (dir.path().join("cache"), dir.path().join("results"));
+    let o = small_run(&cache, &out, "first", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("ground truth: top-10 of 100 queries"), "{err}");
+    assert!(err.contains("index: built 4000 vectors"), "{err}");
+    let table = stdout(&o);
+    assert!(
+        table.contains("| ef ") && table.contains("recall@k"),
+        "{table}"
+    );
+    assert!(table.contains("headline:"), "{table}");
+
+    let run = load_json(&out.join("first/run.json"));
+    assert_eq!(run["kind"], "retrieval");
+    assert_eq!(run["status"], "complete");
+    assert_eq!(run["dataset"]["name"], "clustered-4000x32");
+    assert_eq!(run["dataset"]["vectors"], 4000);
+    assert_eq!(run["index"]["cached"], false);
+    assert!(run["index"]["build_s"].as_f64().unwrap() > 0.0);
+    let scenarios = run["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 2);
+    let (low, high) = (&scenarios[0], &scenarios[1]);
+    assert_eq!(high["name"], "ef64");
+    assert_eq!(high["latency"]["count"], 100);
+    assert!(high["recall"].as_f64().unwrap() >= low["recall"].as_f64().unwrap());
+    assert_eq!(high["batch_qps"]["runs"].as_array().unwrap().len(), 2);
+    let csv = std::fs::read_to_string(out.join("first/scenarios.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.starts_with("dataset,vectors,dim,metric"), "{csv}");
+
+    // Second run: everything from the cache, same answers.
+    let o = small_run(&cache, &out, "second", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("ground truth: reused"), "{err}");
+    assert!(err.contains("index: reused"), "{err}");
+    let again = load_json(&out.join("second/run.json"));
+    assert_eq!(again["index"]["cached"], true);
+    assert_eq!(again["ground_truth"]["cached"], true);
+    assert_eq!(again["scenarios"][1]["recall"], high["recall"]);
+
+    // Another query count reuses the index (its base vectors are the same).
+    let o = small_run(&cache, &out, "fewer-queries", &["--queries", "50"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("index: reused"), "{}", stderr(&o));
+
+    // The two runs compare as benchmarks of the same names.
+    let o = inferbench(&[
+        "compare",
+        out.join("first").to_str().unwrap(),
+        out.join("second").to_str().unwrap(),
+    ]);
+    assert!(
+        o.status.code() == Some(0) || o.status.code() == Some(1),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).contains("retrieval/clustered-4000x32/ef64"),
+        "{}",
+        stdout(&o)
+    );
+
+    // A truncated index file is detected, reported and rebuilt.
+    let data = index_dir(&cache).join("index.hnsw.data");
+    let bytes = std::fs::read(&data).unwrap();
+    std::fs::write(&data, &bytes[..bytes.len() - 100]).unwrap();
+    let o = small_run(&cache, &out, "third", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("is unusable") && err.contains("rebuilding"),
+        "{err}"
+    );
+    assert!(err.contains("index: built 4000 vectors"), "{err}");
+    let third = load_json(&out.join("third/run.json"));
+    assert!(third["index"]["cache_note"]
+        .as_str()
+        .unwrap()
+        .contains("truncated"));
+}
+
+#[test]
+fn minilm_puts_similar_sentences_closer_than_unrelated_ones() {
+    let device = candle_core::Device::Cpu;
+    let embedder = Embedder::load(DEFAULT_EMBEDDING_MODEL, &device)
+        .unwrap_or_else(|e| panic!("{e:#} (run scripts/fetch-models.sh)"));
+    assert_eq!(embedder.dim, 384);
+    let set = embedder
+        .embed(&[
+            "A cat is sleeping on the sofa.",
+            "A kitten naps on the couch.",
+            "The central bank raised interest rates.",
+            "Stock markets fell after the rate rise.",
+        ])
+        .unwrap();
+    let dot =
+        |a: usize, b: usize| -> f32 { set.row(a).iter().zip(set.row(b)).map(|(x, y)| x * y).sum() };
+    for i in 0..4 {
+        assert!((dot(i, i) - 1.0).abs() < 1e-4, "row {i} is not unit length");
+    }
+    assert!(
+        dot(0, 1) > dot(0, 2) + 0.3,
+        "{} vs {}",
+        dot(0, 1),
+        dot(0, 2)
+    );
+    assert!(
+        dot(2, 3) > dot(1, 3) + 0.2,
+        "{} vs {}",
+        dot(2, 3),
+        dot(1, 3)
+    );
+    // Batching pads the shorter sentences; padding must not change an embedding.
+    let alone = embedder.embed(&["A kitten naps on the couch."]).unwrap();
+    let drift: f32 = alone
+        .row(0)
+        .iter()
+        .zip(set.row(1))
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
+    assert!(drift < 1e-4, "{drift}");
+}
+
+#[test]
+fn text_passages_are_embedded_indexed_and_queried_by_meaning() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    let o = inferbench(&[
+        "retrieval",
+        "--text",
+        &fixture("passages.txt"),
+        "--queries-file",
+        &fixture("passage-queries.txt"),
+        "-k",
+        "3",
+        "--ef",
+        "4,32",
+        "--batch-runs",
+        "1",
+        "--warmup-queries",
+        "2",
+        "--cache-dir",
+        dir.path().join("cache").to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--run-id",
+        "text",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = load_json(&out.join("text/run.json"));
+    assert_eq!(run["dataset"]["vectors"], 48);
+    assert_eq!(run["dataset"]["queries"], 8);
+    assert_eq!(run["dataset"]["dim"], 384);
+    assert_eq!(run["dataset"]["metric"], "cosine");
+    // 48 passages: a wide beam finds the exact neighbours.
+    assert_eq!(run["scenarios"][1]["recall"], 1.0);
+}
+
+#[test]
+fn ctrl_c_keeps_the_ef_values_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, out) = (dir.path().join("cache"), dir.path().join("results"));
+    // Prepare the cache first so the interrupted run goes straight to the sweep.
+    assert!(small_run(&cache, &out, "warm", &[]).status.success());
+    let json = out.join("stop/run.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inferbench"))
+        .args([
+            "retrieval",
+            "--n",
+            "4000",
+            "--dim",
+            "32",
+            "--queries",
+            "100",
+        ])
+        .args(["--m", "8", "--ef-construction", "64", "--batch-runs", "2"])
+        .args(["--ef", "8,2000,2000,2000,2000,2000,2000,2000,2000,2000"])
+        .args(["--cache-dir", cache.to_str().unwrap()])
+        .args(["--output", out.to_str().unwrap(), "--run-id", "stop"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let measured = std::fs::read_to_string(&json)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v["scenarios"].as_array().map(|s| s.len()))
+            .unwrap_or(0);
+        if measured >= 1 {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "exited early");
+        assert!(Instant::now() < deadline, "no ef finished in time");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let run = load_json(&json);
+    assert_eq!(run["status"], "interrupted");
+    let measured = run["scenarios"].as_array().unwrap().len();
+    assert!((1..10).contains(&measured), "{measured}");
+    assert!(stdout(&o).contains("interrupted:"), "{}", stdout(&o));
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let vectors: String = (0..20).map(|i| format!("{i} 1 2\n")).collect();
+    let base = write("base.txt", &vectors);
+    let q2 = write("q2.txt", "1 2\n");
+    let empty = write("empty.txt", "");
+    let words = write("words.txt", "1 2 3\n4 x 6\n");
+    let blank_text = write("blank.txt", "\n   \n");
+    let missing = dir.path().join("none.txt").display().to_string();
+    let cache = dir.path().join("cache").display().to_string();
+    let out = dir.path().join("results").display().to_string();
+    let run = |args: &[&str]| {
+        let mut all = vec!["retrieval", "--cache-dir", &cache, "--output", &out];
+        all.extend_from_slice(args);
+        inferbench(&all)
+    };
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (
+            vec!["--vectors", &base, "--queries-file", &q2],
+            vec!["dimension mismatch", "q2.txt", "dimension 2", "base.txt"],
+        ),
+        (
+            vec!["--vectors", &base, "--queries", "5", "-k", "50"],
+            vec!["k = 50 is larger than the 15 vectors"],
+        ),
+        (vec!["--vectors", &empty], vec!["empty.txt", "empty"]),
+        (
+            vec!["--vectors", &words],
+            vec!["words.txt", "line 2, value 2", "not a finite number"],
+        ),
+        (
+            vec!["--text", &blank_text],
+            vec!["blank.txt", "no passages"],
+        ),
+        (
+            vec!["--vectors", &base, "--queries", "20"],
+            vec!["too few to hold out 20"],
+        ),
+        (
+            vec!["--n", "100000000000"],
+            vec!["need about", "GiB", "available", "lower --n"],
+        ),
+        (vec!["--n", "100", "-k", "101"], vec!["k = 101 is larger"]),
+        (vec!["--ef", "0,16"], vec!["ef must be at least 1"]),
+        (vec!["--m", "1"], vec!["M must be between 2 and 255"]),
+        (
+            vec!["--spread=-1"],
+            vec!["spread must be a positive number"],
+        ),
+        (vec!["--recall-target", "1.5"], vec!["between 0 and 1"]),
+        (
+            vec!["--queries-file", &q2],
+            vec!["--queries-file goes with --vectors or --text"],
+        ),
+        (vec!["--vectors", &missing], vec!["none.txt", "cannot read"]),
+    ];
+    for (args, expected) in cases {
+        let o = run(&args);
+        assert_clean_failure(&o, &expected);
+    }
+}
