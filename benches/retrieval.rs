@@ -1,6 +1,7 @@
 //! Retrieval under Criterion: HNSW search at the headline ef (the smallest ef of the sweep
-//! that reaches recall@10 >= 0.95) on a cached index, and the distance kernels at dim 384,
-//! ours (16-lane sums, AVX2+FMA picked at run time) beside anndists' scalar ones.
+//! that reaches recall@10 >= 0.95) on a cached index, and the distance kernels at dim 384:
+//! ours on each instruction set the CPU has (portable 16-lane sums, AVX2+FMA, AVX-512; the
+//! index uses the widest) beside anndists' scalar ones.
 //!
 //! Size: INFERBENCH_RETRIEVAL_N vectors (default 1,000,000; the quick size is 100,000),
 //! INFERBENCH_RETRIEVAL_DATA = clustered (default) or hard. The index, ground truth and data
@@ -18,7 +19,7 @@ use std::time::Duration;
 use anndists::dist::{DistCosine, DistDot, DistL2, Distance};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use inferbench::retrieval::dataset::MixtureSpec;
-use inferbench::retrieval::distance::{self, Metric};
+use inferbench::retrieval::distance::{self, Isa, Metric};
 use inferbench::retrieval::index::IndexParams;
 use inferbench::retrieval::{self, sweep, DataChoice, RetrievalRequest, SweepSettings};
 
@@ -40,14 +41,34 @@ fn distances(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
     type Kernel = Box<dyn Fn(&[f32], &[f32]) -> f32>;
-    let kernels: Vec<(&str, &str, Kernel)> = vec![
-        ("l2", "inferbench", Box::new(distance::l2)),
-        ("l2", "anndists", Box::new(|x, y| DistL2.eval(x, y))),
-        ("cosine", "inferbench", Box::new(distance::cosine)),
-        ("cosine", "anndists", Box::new(|x, y| DistCosine.eval(x, y))),
-        ("dot", "inferbench", Box::new(distance::dot_distance)),
-        ("dot", "anndists", Box::new(|x, y| DistDot.eval(x, y))),
+    let mut kernels: Vec<(&str, String, Kernel)> = vec![
+        ("l2", "anndists".into(), Box::new(|x, y| DistL2.eval(x, y))),
+        ("cosine", "inferbench".into(), Box::new(distance::cosine)),
+        (
+            "cosine",
+            "anndists".into(),
+            Box::new(|x, y| DistCosine.eval(x, y)),
+        ),
+        (
+            "dot",
+            "anndists".into(),
+            Box::new(|x, y| DistDot.eval(x, y)),
+        ),
     ];
+    // Our kernels on every instruction set this CPU has (the index uses the widest).
+    for isa in Isa::ALL.into_iter().filter(|i| *i <= distance::isa()) {
+        let name = format!("inferbench-{}", isa.name());
+        kernels.push((
+            "l2",
+            name.clone(),
+            Box::new(move |x, y| distance::squared_l2_on(isa, x, y).sqrt()),
+        ));
+        kernels.push((
+            "dot",
+            name,
+            Box::new(move |x, y| 1.0 - distance::dot_on(isa, x, y)),
+        ));
+    }
     for (metric, implementation, kernel) in &kernels {
         group.bench_function(
             BenchmarkId::new(format!("{metric}/{DIM}"), implementation),

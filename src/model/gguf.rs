@@ -150,7 +150,7 @@ fn should_repack(t: &QTensor, target: GgmlDType) -> bool {
     } else {
         lacks_fast_cpu_kernel(t.dtype())
     };
-    wanted && t.shape().rank() == 2 && t.shape().dims()[1] % target.block_size() == 0
+    wanted && t.shape().rank() == 2 && t.shape().dims()[1].is_multiple_of(target.block_size())
 }
 
 /// The quantisation most weight tensors use ("Q4_1"), as llama.cpp names the model by it.

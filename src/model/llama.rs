@@ -60,7 +60,7 @@ pub fn read_config(path: &Path) -> Result<Config> {
     positive("num_attention_heads", raw.num_attention_heads)?;
     positive("num_key_value_heads", raw.num_key_value_heads())?;
     positive("max_position_embeddings", raw.max_position_embeddings)?;
-    if raw.hidden_size % raw.num_attention_heads != 0 {
+    if !raw.hidden_size.is_multiple_of(raw.num_attention_heads) {
         bail!(
             "{}: field `hidden_size` ({}) must be a multiple of `num_attention_heads` ({})",
             path.display(),
@@ -68,7 +68,10 @@ pub fn read_config(path: &Path) -> Result<Config> {
             raw.num_attention_heads
         );
     }
-    if raw.num_attention_heads % raw.num_key_value_heads() != 0 {
+    if !raw
+        .num_attention_heads
+        .is_multiple_of(raw.num_key_value_heads())
+    {
         bail!(
             "{}: field `num_attention_heads` ({}) must be a multiple of `num_key_value_heads` ({})",
             path.display(),
@@ -76,7 +79,7 @@ pub fn read_config(path: &Path) -> Result<Config> {
             raw.num_key_value_heads()
         );
     }
-    if (raw.hidden_size / raw.num_attention_heads) % 2 != 0 {
+    if !(raw.hidden_size / raw.num_attention_heads).is_multiple_of(2) {
         bail!(
             "{}: head size hidden_size/num_attention_heads = {} must be even for rotary embeddings",
             path.display(),

@@ -22,7 +22,7 @@ impl VectorSet {
         if dim == 0 {
             bail!("vectors of dimension 0");
         }
-        if data.len() % dim != 0 {
+        if !data.len().is_multiple_of(dim) {
             bail!(
                 "{} values do not split into vectors of dimension {dim}",
                 data.len()
