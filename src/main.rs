@@ -699,8 +699,10 @@ fn retrieval(args: RetrievalArgs) -> anyhow::Result<ExitCode> {
             .clone()
             .unwrap_or_else(|| retrieval::cache::default_dir().join("retrieval"))
     });
-    let interrupt = install_interrupt("the current ef, keeping every finished one")?;
-    let outcome = retrieval::run(RetrievalRequest {
+    let interrupt = install_interrupt(
+        "the index build's current batch, or the current ef of the sweep, keeping every finished ef",
+    )?;
+    let outcome = match retrieval::run(RetrievalRequest {
         data,
         file_queries: args.queries,
         seed: args.seed,
@@ -720,7 +722,13 @@ fn retrieval(args: RetrievalArgs) -> anyhow::Result<ExitCode> {
         output: args.output.clone(),
         run_id: args.run_id.clone(),
         interrupt,
-    })?;
+    })? {
+        Some(outcome) => outcome,
+        None => {
+            eprintln!("interrupted before the ef sweep: nothing measured, nothing cached");
+            return Ok(ExitCode::from(EXIT_INTERRUPTED));
+        }
+    };
     println!("{}", report::retrieval::table(&outcome.result));
     eprintln!(
         "results: {} ({})",

@@ -307,6 +307,57 @@ fn ctrl_c_keeps_the_ef_values_measured() {
 }
 
 #[test]
+fn ctrl_c_during_the_build_stops_it_and_leaves_nothing_half_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, out) = (dir.path().join("cache"), dir.path().join("results"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inferbench"))
+        .args([
+            "retrieval",
+            "--n",
+            "300000",
+            "--dim",
+            "16",
+            "--queries",
+            "10",
+        ])
+        .args(["--cache-dir", cache.to_str().unwrap()])
+        .args(["--output", out.to_str().unwrap(), "--run-id", "cut"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The ground truth is cached just before the build starts.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !std::fs::read_dir(&cache).is_ok_and(|mut d| d.next().is_some()) {
+        assert!(child.try_wait().unwrap().is_none(), "exited early");
+        assert!(Instant::now() < deadline, "no ground truth in time");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(
+        asked.elapsed() < Duration::from_secs(30),
+        "the build went on"
+    );
+    assert!(stderr(&o).contains("nothing measured"), "{}", stderr(&o));
+    assert!(!out.join("cut").exists(), "an empty run folder was left");
+    let index_left = std::fs::read_dir(&cache).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("index-")
+    });
+    assert!(!index_left, "a half-built index was cached");
+}
+
+#[test]
 fn bad_input_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, text: &str| {

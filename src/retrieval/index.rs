@@ -3,6 +3,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{anyhow, bail, Context, Result};
 use hnsw_rs::api::AnnT;
@@ -14,10 +15,16 @@ use super::cache::{self, Lookup};
 use super::dataset::VectorSet;
 use super::distance::{Metric, SimdCosine, SimdDot, SimdL2};
 
+/// A build abandoned because the user asked to stop.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted while building the index")]
+pub struct Interrupted;
+
 /// hnsw_rs's layer limit.
 const MAX_LAYERS: usize = 16;
-/// Vectors per parallel insert call: large enough to keep every thread busy.
-const INSERT_CHUNK: usize = 10_000;
+/// Vectors per parallel insert call: enough to keep every thread busy, few enough that
+/// Ctrl-C and the progress bar answer within a second or so.
+const INSERT_CHUNK: usize = 2_048;
 const BASENAME: &str = "index";
 const MANIFEST: &str = "manifest.json";
 
@@ -61,7 +68,14 @@ macro_rules! each {
 
 impl Index {
     /// Insert every vector, all threads; `progress` gets the number inserted so far.
-    pub fn build(data: &VectorSet, params: IndexParams, progress: &dyn Fn(u64)) -> Result<Index> {
+    /// `stop` is checked between batches of inserts: when it turns true the build is
+    /// abandoned with an `Interrupted` error.
+    pub fn build(
+        data: &VectorSet,
+        params: IndexParams,
+        stop: &AtomicBool,
+        progress: &dyn Fn(u64),
+    ) -> Result<Index> {
         params.check()?;
         if data.is_empty() {
             bail!("cannot build an index of no vectors");
@@ -93,6 +107,9 @@ impl Index {
         let rows: Vec<(&[f32], usize)> = data.rows().enumerate().map(|(i, r)| (r, i)).collect();
         let mut done = 0u64;
         for chunk in rows.chunks(INSERT_CHUNK) {
+            if stop.load(Ordering::SeqCst) {
+                return Err(Interrupted.into());
+            }
             let chunk = chunk.to_vec();
             each!(&index, h => h.parallel_insert_slice(&chunk));
             done += chunk.len() as u64;
@@ -281,7 +298,9 @@ mod tests {
             m: 8,
             ef_construction: 64,
         };
-        let index = Index::build(&base, params, &|_| {}).unwrap();
+        let index = Index::build(&base, params, &AtomicBool::new(false), &|_| {}).unwrap();
+        let stopped = Index::build(&base, params, &AtomicBool::new(true), &|_| {});
+        assert!(stopped.is_err_and(|e| e.is::<Interrupted>()));
         assert_eq!((index.len(), index.dim()), (3000, 16));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("idx");

@@ -112,14 +112,11 @@ pub fn prepare(request: &RetrievalRequest) -> Result<Prepared> {
     })
 }
 
-/// Run the whole benchmark, writing run.json and scenarios.csv after every ef.
-pub fn run(request: RetrievalRequest) -> Result<RetrievalOutcome> {
+/// Run the whole benchmark, writing run.json and scenarios.csv after every ef. `None` when
+/// interrupted before the sweep began (nothing measured, no results folder left behind).
+pub fn run(request: RetrievalRequest) -> Result<Option<RetrievalOutcome>> {
     let started_at = crate::suite::now_rfc3339();
-    let prepared = prepare(&request)?;
-    let queries = &prepared.data.queries;
-    let truth = &prepared.truth;
-    let index = &prepared.index;
-
+    // The results folder first: a bad one should fail now, not after a 20-minute build.
     std::fs::create_dir_all(&request.output).with_context(|| {
         format!(
             "results folder {}: cannot create it",
@@ -127,6 +124,19 @@ pub fn run(request: RetrievalRequest) -> Result<RetrievalOutcome> {
         )
     })?;
     let dir = crate::suite::new_run_dir(&request.output, request.run_id.as_deref(), "retrieval")?;
+    let prepared = match prepare(&request) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = std::fs::remove_dir(&dir); // still empty: nothing was measured
+            return match e.downcast::<index::Interrupted>() {
+                Ok(_) => Ok(None),
+                Err(e) => Err(e),
+            };
+        }
+    };
+    let queries = &prepared.data.queries;
+    let truth = &prepared.truth;
+    let index = &prepared.index;
     let machine = crate::device::MachineInfo::collect();
     let mut result = RetrievalRun {
         schema_version: SCHEMA_VERSION,
@@ -186,7 +196,7 @@ pub fn run(request: RetrievalRequest) -> Result<RetrievalOutcome> {
     }
     finish_fields(&mut result, request.recall_target);
     crate::report::retrieval::save(&dir, &result)?;
-    Ok(RetrievalOutcome { dir, result })
+    Ok(Some(RetrievalOutcome { dir, result }))
 }
 
 fn check_request(request: &RetrievalRequest) -> Result<()> {
@@ -607,7 +617,9 @@ fn index_for(request: &RetrievalRequest, data: &PreparedData) -> Result<IndexSte
     }
     let started = Instant::now();
     let bar = Progress::new(data.base.len() as u64, "build");
-    let index = Index::build(&data.base, params, &|done| bar.set(done))?;
+    let index = Index::build(&data.base, params, &request.interrupt, &|done| {
+        bar.set(done)
+    })?;
     bar.finish();
     let build_s = started.elapsed().as_secs_f64();
     info.build_s = Some(build_s);

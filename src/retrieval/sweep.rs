@@ -129,7 +129,7 @@ mod tests {
             m: 8,
             ef_construction: 64,
         };
-        let index = Index::build(&base, params, &|_| {}).unwrap();
+        let index = Index::build(&base, params, &AtomicBool::new(false), &|_| {}).unwrap();
         let settings = SweepSettings {
             efs: vec![10, 200],
             k: 10,
