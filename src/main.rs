@@ -201,8 +201,11 @@ struct RunArgs {
 
 const RETRIEVAL_HELP: &str = "Retrieval benchmark, measured the way ann-benchmarks does: \
 every latency beside the recall it was bought with.\n\n\
-Data (one of): --data clustered (default: a Gaussian mixture of 1000 tight clusters, sd 0.3), \
---data hard (10 clusters as wide as their spread: weak structure, full intrinsic dimension), \
+Data (one of): --data clustered (default: a Gaussian mixture of 1000 clusters, sd 0.3, around \
+centres spread like uniform [0, 1) coordinates; --intrinsic-dim D confines each cluster's \
+noise to a D-dimensional subspace, --centre-sd and --spread move the clusters apart or \
+together), --data hard (10 clusters as wide as their spread: weak structure, \
+full intrinsic dimension), \
 --vectors FILE (one vector per line, numbers separated by spaces or commas), or --text FILE \
 (one passage per line, embedded in-process with all-MiniLM-L6-v2: BERT, mean pooling, \
 L2-normalised). Synthetic sets draw their own queries from the same distribution; files \
@@ -255,10 +258,18 @@ struct RetrievalArgs {
     /// Synthetic data: number of clusters (default 1000 clustered, 10 hard).
     #[arg(long)]
     clusters: Option<usize>,
-    /// Synthetic data: standard deviation around each centre (default 0.3 clustered, 1.0 hard;
-    /// centres are N(0, 1) per coordinate).
+    /// Synthetic data: standard deviation around each centre, per coordinate (default 0.3
+    /// clustered, 1.0 hard).
     #[arg(long)]
     spread: Option<f32>,
+    /// Synthetic data: standard deviation of the cluster centres' coordinates (default
+    /// 0.2887, as uniform [0, 1) coordinates, clustered; 1.0 hard).
+    #[arg(long)]
+    centre_sd: Option<f32>,
+    /// Synthetic data: dimensions the noise spans inside each cluster (a random subspace per
+    /// cluster), or `full` (the default).
+    #[arg(long, value_name = "D|full")]
+    intrinsic_dim: Option<String>,
     /// Seed of the data (and of which file vectors become queries).
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -682,6 +693,14 @@ fn retrieval(args: RetrievalArgs) -> anyhow::Result<ExitCode> {
                     queries: args.queries,
                     clusters: args.clusters.unwrap_or(base.clusters),
                     spread: args.spread.unwrap_or(base.spread),
+                    centre_sd: args.centre_sd.unwrap_or(base.centre_sd),
+                    intrinsic_dim: match args.intrinsic_dim.as_deref() {
+                        None => base.intrinsic_dim,
+                        Some("full") => None,
+                        Some(d) => Some(d.parse().map_err(|_| {
+                            anyhow::anyhow!("--intrinsic-dim {d}: expected a number or `full`")
+                        })?),
+                    },
                     seed: args.seed,
                     ..base
                 },
