@@ -2,44 +2,15 @@
 //! damaged index rebuilt, comparison of two runs, real MiniLM embeddings, Ctrl-C, and every
 //! bad input's error.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{assert_clean_failure, inferbench, load_json, stderr, stdout};
 use inferbench::retrieval::embed::{Embedder, DEFAULT_EMBEDDING_MODEL};
 use serde_json::Value;
-
-fn inferbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_inferbench"))
-        .args(args)
-        .output()
-        .expect("run inferbench")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn assert_clean_failure(o: &Output, expected: &[&str]) {
-    let err = stderr(o);
-    assert!(
-        !o.status.success(),
-        "expected failure:\n{err}\n{}",
-        stdout(o)
-    );
-    assert!(!err.contains("panicked"), "panic: {err}");
-    for e in expected {
-        assert!(err.contains(e), "stderr lacks {e:?}:\n{err}");
-    }
-}
-
-fn load_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -2,26 +2,13 @@
 
 mod common;
 
+use common::{assert_clean_failure, inferbench, load_json, stderr, stdout};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn inferbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_inferbench"))
-        .args(args)
-        .output()
-        .expect("run inferbench")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// A config extending the quick preset with tiny scenarios, so a run takes seconds.
 fn tiny_config(dir: &Path, scenarios: &str) -> PathBuf {
@@ -29,20 +16,6 @@ fn tiny_config(dir: &Path, scenarios: &str) -> PathBuf {
     let text = format!("extends = \"quick\"\n[model]\ndevice = \"cpu\"\n[scenarios]\n{scenarios}");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn load_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()))
-}
-
-fn assert_clean_failure(o: &Output, expected: &[&str]) {
-    let err = stderr(o);
-    assert!(!o.status.success(), "expected failure:\n{err}");
-    assert!(!err.contains("panicked"), "panic: {err}");
-    for e in expected {
-        assert!(err.contains(e), "stderr lacks {e:?}:\n{err}");
-    }
 }
 
 #[test]

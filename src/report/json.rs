@@ -49,14 +49,14 @@ pub fn save_run(dir: &Path, run: &RunResult) -> Result<()> {
     write_atomic(&dir.join(RUN_FILE), &json)
 }
 
-/// Read a run.json back (for --resume and comparisons), refusing unknown schema versions.
-pub fn load_run(path: &Path) -> Result<RunResult> {
+/// A result file as JSON, after checking it declares the schema version this build reads.
+pub fn read_versioned(path: &Path) -> Result<serde_json::Value> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read the run result", path.display()))?;
     let value: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{}: not valid JSON", path.display()))?;
     match value.get("schema_version").and_then(|v| v.as_u64()) {
-        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+        Some(v) if v == u64::from(SCHEMA_VERSION) => Ok(value),
         Some(v) => bail!(
             "{}: schema_version {v}, but this inferbench reads version {SCHEMA_VERSION}",
             path.display()
@@ -66,7 +66,11 @@ pub fn load_run(path: &Path) -> Result<RunResult> {
             path.display()
         ),
     }
-    serde_json::from_value(value)
+}
+
+/// Read a run.json back (for --resume and comparisons), refusing unknown schema versions.
+pub fn load_run(path: &Path) -> Result<RunResult> {
+    serde_json::from_value(read_versioned(path)?)
         .with_context(|| format!("{}: not a valid run result", path.display()))
 }
 

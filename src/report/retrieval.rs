@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::schema::{Reading, RunStatus, SCHEMA_VERSION};
+use super::schema::{Reading, RunStatus};
 use crate::device::MachineInfo;
 use crate::metrics::{LatencySummary, RateSummary};
 
@@ -134,13 +134,9 @@ pub struct Check {
     pub detail: String,
 }
 
-/// The kind a run.json declares, without parsing the rest.
+/// The kind a run.json declares ("inference" when it predates the field).
 pub fn kind_of(path: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read the run result", path.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not valid JSON", path.display()))?;
-    Ok(value
+    Ok(super::json::read_versioned(path)?
         .get("kind")
         .and_then(|k| k.as_str())
         .unwrap_or("inference")
@@ -154,18 +150,8 @@ pub fn save(dir: &Path, run: &RetrievalRun) -> Result<()> {
 }
 
 pub fn load(path: &Path) -> Result<RetrievalRun> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read the run result", path.display()))?;
-    let run: RetrievalRun = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a valid retrieval result", path.display()))?;
-    if run.schema_version != SCHEMA_VERSION {
-        bail!(
-            "{}: schema_version {}, but this inferbench reads version {SCHEMA_VERSION}",
-            path.display(),
-            run.schema_version
-        );
-    }
-    Ok(run)
+    serde_json::from_value(super::json::read_versioned(path)?)
+        .with_context(|| format!("{}: not a valid retrieval result", path.display()))
 }
 
 const CSV_COLUMNS: &[&str] = &[

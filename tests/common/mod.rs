@@ -1,7 +1,10 @@
 //! Shared by the integration tests: the real default model from the Hugging Face cache.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
 
 use inferbench::model::{self, LoadOptions, LoadedModel};
 
@@ -40,4 +43,39 @@ pub fn minilm_tokenizer() -> PathBuf {
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Run the inferbench binary with these arguments, to completion.
+pub fn inferbench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_inferbench"))
+        .args(args)
+        .output()
+        .expect("run inferbench")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn load_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()))
+}
+
+/// A failure must be an error message naming the problem and a non-zero exit, never a panic.
+pub fn assert_clean_failure(o: &Output, expected: &[&str]) {
+    let err = stderr(o);
+    assert!(
+        !o.status.success(),
+        "expected failure:\n{err}\n{}",
+        stdout(o)
+    );
+    assert!(!err.contains("panicked"), "panic: {err}");
+    for e in expected {
+        assert!(err.contains(e), "stderr lacks {e:?}:\n{err}");
+    }
 }
