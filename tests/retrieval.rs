@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_clean_failure, inferbench, load_json, stderr, stdout};
+use common::{assert_clean_failure, inferbench, load_json, stderr, stdout, wait_for_scenarios};
 use inferbench::retrieval::embed::{Embedder, DEFAULT_EMBEDDING_MODEL};
-use serde_json::Value;
 
 fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -249,20 +248,7 @@ fn ctrl_c_keeps_the_ef_values_measured() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let measured = std::fs::read_to_string(&json)
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            .and_then(|v| v["scenarios"].as_array().map(|s| s.len()))
-            .unwrap_or(0);
-        if measured >= 1 {
-            break;
-        }
-        assert!(child.try_wait().unwrap().is_none(), "exited early");
-        assert!(Instant::now() < deadline, "no ef finished in time");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_scenarios(&json, 1, &mut child);
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

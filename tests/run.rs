@@ -2,13 +2,10 @@
 
 mod common;
 
-use common::{assert_clean_failure, inferbench, load_json, stderr, stdout};
+use common::{assert_clean_failure, inferbench, load_json, stderr, stdout, wait_for_scenarios};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use serde_json::Value;
 
 /// A config extending the quick preset with tiny scenarios, so a run takes seconds.
 fn tiny_config(dir: &Path, scenarios: &str) -> PathBuf {
@@ -205,25 +202,6 @@ fn run_writes_every_field_to_json_csv_and_the_table() {
     assert!(lines[1].contains("b1_p8_o4"));
     for l in &lines[1..] {
         assert_eq!(l.split(',').count(), columns, "{l}");
-    }
-}
-
-/// Wait until the run's JSON lists `n` finished scenarios.
-fn wait_for_scenarios(path: &Path, n: usize, child: &mut std::process::Child) {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if let Ok(v) = serde_json::from_str::<Value>(&text) {
-                if v["scenarios"].as_array().is_some_and(|s| s.len() >= n) {
-                    return;
-                }
-            }
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("inferbench exited early: {status}");
-        }
-        assert!(Instant::now() < deadline, "no scenario finished in time");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -77,5 +78,24 @@ pub fn assert_clean_failure(o: &Output, expected: &[&str]) {
     assert!(!err.contains("panicked"), "panic: {err}");
     for e in expected {
         assert!(err.contains(e), "stderr lacks {e:?}:\n{err}");
+    }
+}
+
+/// Wait until the run's JSON lists `n` finished scenarios.
+pub fn wait_for_scenarios(path: &Path, n: usize, child: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                if v["scenarios"].as_array().is_some_and(|s| s.len() >= n) {
+                    return;
+                }
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("inferbench exited early: {status}");
+        }
+        assert!(Instant::now() < deadline, "no scenario finished in time");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
