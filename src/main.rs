@@ -47,6 +47,15 @@ enum Command {
     /// truth, and sweep ef: recall@k beside single-query latency percentiles and batch QPS.
     #[command(long_about = RETRIEVAL_HELP)]
     Retrieval(Box<RetrievalArgs>),
+    /// Load-test a serving endpoint (OpenAI-compatible, TGI or any JSON POST): closed-loop
+    /// concurrency or open-loop request rates, a saturation sweep, a max-throughput probe;
+    /// TTFT, ITL, TPOT, end-to-end latency, tokens/s, goodput and classified errors.
+    #[command(long_about = LOAD_HELP)]
+    Load(Box<LoadArgs>),
+    /// Serve the in-process engine over an OpenAI-compatible HTTP API (completions, chat,
+    /// models, health, Prometheus metrics) on 127.0.0.1.
+    #[command(long_about = SERVE_HELP)]
+    Serve(Box<ServeArgs>),
     /// Compare a run against a baseline and give a verdict: Criterion baselines
     /// (--baseline NAME) or two suite results (BASE CURRENT). Exit 0 no regression, 1
     /// regression, 2 bad input.
@@ -423,6 +432,8 @@ fn main() -> ExitCode {
         }),
         Command::Baseline(cmd) => baseline(cmd),
         Command::Retrieval(args) => retrieval(*args),
+        Command::Load(args) => load(*args),
+        Command::Serve(args) => serve(*args),
     };
     match result {
         Ok(code) => code,
@@ -920,4 +931,404 @@ fn dry_run(resolved: &config::ResolvedConfig, filter: Option<&regex::Regex>) -> 
         );
     }
     Ok(())
+}
+
+const LOAD_HELP: &str = "Load-test a serving endpoint with the metrics of the in-process \
+runs, timed on the client as the bytes arrive.\n\n\
+Backends: openai-completions (/v1/completions, default), openai-chat (/v1/chat/completions), \
+tgi (/generate, /generate_stream with --stream), generic (any JSON POST: --body with \
+\"{prompt}\" where the prompt goes, --path, --units-per-request). With --stream, OpenAI \
+requests ask for usage in the last chunk (stream_options.include_usage). The model name is \
+asked of GET /v1/models when --model is not given. An API key comes from --api-key or \
+OPENAI_API_KEY and is sent as a Bearer token; it is never written anywhere.\n\n\
+Workload: prompts from --prompts (JSONL, one {\"prompt\", \"max_tokens\", \"temperature\"} \
+per line; default fixtures/prompts.jsonl), used in turn; or --input-tokens N \
+--output-tokens M for synthetic prompts of N tokens (by --tokenizer, default the default \
+model's) asking for M tokens (add --ignore-eos for servers that support it, e.g. vLLM).\n\n\
+Load: -c 1,4,16 runs one closed-loop scenario per concurrency (each user sends its next \
+request when the last is answered); --rate 2,8,inf runs one open-loop scenario per rate \
+(req/s; --arrival poisson (default), constant or gamma with --burstiness, below 1 burstier), \
+at most --max-concurrency in flight. Each scenario sends -n requests (default 64) or runs \
+for --duration, after --warmup requests (default: one per user) reported apart. --sweep \
+raises an open-loop rate from --sweep-start by --sweep-factor until throughput grows less \
+than --sweep-min-growth, errors pass 1% or fewer than 90% of requests meet the SLOs: the \
+best step is the saturation point. --probe releases --probe-concurrency requests at once, \
+--probe-runs times, and reports the best output tokens/s (units/s for generic).\n\n\
+Metrics per scenario: TTFT (request to first text), ITL (gaps between reads that carried \
+text), TPOT ((E2E - TTFT) / (tokens - 1)), E2E: min/mean/p50/p90/p95/p99/max/sd from HDR \
+histograms; requests/s, input and output tokens/s (the server's usage when given, else \
+--tokenizer, else stream events); goodput against --slo ttft=200ms,tpot=50ms (also itl, \
+e2e); errors by class: connect, timeout, http_status (with codes), disconnected, malformed \
+(bad JSON or SSE, no [DONE], over --max-response-bytes), server_error (an error object in a \
+2xx answer). Every request is accounted for.\n\n\
+Results go to OUTPUT/RUN_ID/run.json (kind \"http\") and scenarios.csv, rewritten after \
+every scenario; `inferbench compare` compares two such runs (p95 +20% or an error rate over \
+1% fails). Ctrl-C stops sending, lets requests in flight finish, and keeps what was measured.\n\n\
+Exit codes: 0 complete, 1 error, 2 bad command line, 130 interrupted.";
+
+#[derive(Args)]
+struct LoadArgs {
+    /// The server's base address.
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    url: String,
+    /// The API the server speaks.
+    #[arg(long, value_enum, default_value = "openai-completions")]
+    backend: inferbench::http::backend::BackendKind,
+    /// The endpoint path (default: the backend's, e.g. /v1/completions).
+    #[arg(long)]
+    path: Option<String>,
+    /// The `model` field of OpenAI requests (default: the first of GET /v1/models).
+    #[arg(long)]
+    model: Option<String>,
+    /// Stream the answers (SSE): TTFT, ITL and TPOT need it.
+    #[arg(long)]
+    stream: bool,
+    /// API key sent as `Authorization: Bearer`; never written to any output.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Prompts file (JSONL: {"prompt", "max_tokens", "temperature"} per line).
+    #[arg(long, value_name = "FILE", conflicts_with = "input_tokens")]
+    prompts: Option<PathBuf>,
+    /// Synthetic prompts of this many tokens (by --tokenizer) instead of a prompts file.
+    #[arg(long, requires = "output_tokens", value_parser = clap::value_parser!(u32).range(1..))]
+    input_tokens: Option<u32>,
+    /// Tokens each synthetic prompt asks for.
+    #[arg(long, requires = "input_tokens", value_parser = clap::value_parser!(u32).range(1..))]
+    output_tokens: Option<u32>,
+    /// Ask every request for this many tokens (overrides the prompts file's max_tokens;
+    /// default for lines without one: 128).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    max_tokens: Option<u32>,
+    /// Ask the server to generate past end-of-sequence (vLLM's ignore_eos), for fixed
+    /// output lengths.
+    #[arg(long)]
+    ignore_eos: bool,
+    /// Tokenizer to count tokens with when the server reports no usage, and to build
+    /// synthetic prompts: a tokenizer.json or GGUF file, or a model (default for synthetic
+    /// prompts: the default model).
+    #[arg(long, value_name = "FILE|MODEL")]
+    tokenizer: Option<String>,
+    /// Closed loop: concurrent users, one scenario per value.
+    #[arg(short = 'c', long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    concurrency: Vec<u32>,
+    /// Open loop: requests per second, one scenario per value (`inf`: all at once).
+    #[arg(long, value_delimiter = ',')]
+    rate: Vec<f64>,
+    /// Open loop arrivals: poisson, constant or gamma.
+    #[arg(long, value_enum, default_value = "poisson")]
+    arrival: inferbench::http::arrival::ArrivalKind,
+    /// Gamma arrivals' shape: 1 is Poisson, below 1 burstier, above 1 steadier.
+    #[arg(long, default_value_t = 1.0)]
+    burstiness: f64,
+    /// Open loop: most requests in flight; later arrivals wait (and are counted).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    max_concurrency: u32,
+    /// Requests per scenario (per sweep step; per probe run it is the probe concurrency).
+    #[arg(short = 'n', long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    requests: u64,
+    /// Run each scenario this long instead of -n requests (e.g. 30s, 2m).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// Warm-up requests before each scenario, reported apart (default: one per user).
+    #[arg(long)]
+    warmup: Option<u64>,
+    /// Find the saturation point: raise an open-loop rate until throughput stops growing.
+    #[arg(long)]
+    sweep: bool,
+    /// The sweep's first rate (req/s).
+    #[arg(long, default_value_t = 1.0)]
+    sweep_start: f64,
+    /// Each sweep step multiplies the rate by this.
+    #[arg(long, default_value_t = 2.0)]
+    sweep_factor: f64,
+    /// Most sweep steps.
+    #[arg(long, default_value_t = 8)]
+    sweep_steps: u32,
+    /// A step must beat the best throughput so far by this share (0.1 = 10%) to go on.
+    #[arg(long, default_value_t = 0.1)]
+    sweep_min_growth: f64,
+    /// Max-throughput probe: warm-up, then --probe-runs bursts of --probe-concurrency.
+    #[arg(long)]
+    probe: bool,
+    /// Requests released at once per probe run (default: the largest -c, else 16).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    probe_concurrency: Option<u32>,
+    /// Probe runs; the best is reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    probe_runs: u32,
+    /// Service-level objectives for goodput, e.g. ttft=200ms,tpot=50ms (also itl, e2e).
+    #[arg(long)]
+    slo: Option<String>,
+    /// Most time a request may take, first byte to last.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    timeout: std::time::Duration,
+    /// Most time to open a connection.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    connect_timeout: std::time::Duration,
+    /// Largest answer accepted (bytes); a bigger one is a malformed answer.
+    #[arg(long, default_value_t = 16 << 20)]
+    max_response_bytes: usize,
+    /// Generic backend: the JSON body (or @FILE); strings "{prompt}" get the prompt.
+    #[arg(long, value_name = "JSON|@FILE")]
+    body: Option<String>,
+    /// Generic backend: workload units each request carries (images, documents, ...).
+    #[arg(long)]
+    units_per_request: Option<f64>,
+    /// Seed of the arrival schedules.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Folder that holds one folder per run.
+    #[arg(long, short = 'o', default_value = "results")]
+    output: PathBuf,
+    /// Name of this run's folder (default: load-YYYYMMDDTHHMMSSZ).
+    #[arg(long)]
+    run_id: Option<String>,
+}
+
+fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
+    use inferbench::http::{self, arrival::ArrivalProcess, backend::Backend, backend::BackendKind};
+    use inferbench::report::http::LoadShape;
+    use inferbench::workload::prompts;
+    let bad = |msg: String| -> anyhow::Result<ExitCode> {
+        eprintln!("error: {msg}");
+        Ok(ExitCode::from(2))
+    };
+    if args.stream && !args.backend.supports_stream() {
+        return bad("--stream: the generic backend does not stream".into());
+    }
+    if args.backend == BackendKind::Generic && args.body.is_none() {
+        return bad("--backend generic needs --body (the JSON to POST)".into());
+    }
+    if args.backend != BackendKind::Generic
+        && (args.body.is_some() || args.units_per_request.is_some())
+    {
+        return bad("--body and --units-per-request go with --backend generic".into());
+    }
+    if let Some(bad_rate) = args.rate.iter().find(|r| r.is_nan() || **r <= 0.0) {
+        return bad(format!("--rate {bad_rate}: rates must be above 0 (or inf)"));
+    }
+    let body_template = match &args.body {
+        None => None,
+        Some(text) => {
+            let (json, origin) = match text.strip_prefix('@') {
+                Some(path) => (
+                    std::fs::read_to_string(path)
+                        .map_err(|e| anyhow::anyhow!("--body @{path}: cannot read it: {e}"))?,
+                    format!("--body @{path}"),
+                ),
+                None => (text.clone(), "--body".to_string()),
+            };
+            Some(
+                serde_json::from_str::<serde_json::Value>(&json)
+                    .map_err(|e| anyhow::anyhow!("{origin}: not JSON: {e}"))?,
+            )
+        }
+    };
+    let slo = match &args.slo {
+        Some(text) => http::stats::parse_slo(text)?,
+        None => Vec::new(),
+    };
+    let tokenizer_wanted = args.tokenizer.clone().or_else(|| {
+        args.input_tokens
+            .map(|_| inferbench::model::DEFAULT_MODEL.to_string())
+    });
+    let tokenizer = match &tokenizer_wanted {
+        None => None,
+        Some(name) => {
+            let path = std::path::Path::new(name);
+            let t = if path.is_file() {
+                model::load_tokenizer_file(path)?
+            } else {
+                model::load_tokenizer_of(&ModelRef::from_parts(Some(name), None, None))
+                    .map_err(|e| anyhow::anyhow!("--tokenizer {name}: {e:#}"))?
+            };
+            Some((name.clone(), t))
+        }
+    };
+    let count = args.requests.clamp(1, 4096) as usize;
+    let (prompt_list, workload_source) = match (args.input_tokens, args.output_tokens) {
+        (Some(input), Some(output)) => {
+            let (_, t) = tokenizer
+                .as_ref()
+                .expect("synthetic prompts load a tokenizer");
+            (
+                prompts::synthetic(t, input as usize, output, count)?,
+                format!("synthetic: {input} input / {output} output tokens"),
+            )
+        }
+        _ => {
+            let path = args
+                .prompts
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(prompts::DEFAULT_PROMPTS_FILE));
+            let list = prompts::read_jsonl(
+                &path,
+                args.max_tokens.unwrap_or(128),
+                args.max_tokens.is_some(),
+            )?;
+            (list, format!("prompts file {}", path.display()))
+        }
+    };
+    let mut shapes: Vec<LoadShape> = args
+        .concurrency
+        .iter()
+        .map(|&c| LoadShape::Closed { concurrency: c })
+        .collect();
+    shapes.extend(args.rate.iter().map(|&rate| LoadShape::Open {
+        arrival: ArrivalProcess {
+            kind: args.arrival,
+            rate,
+            burstiness: args.burstiness,
+        },
+        max_concurrency: args.max_concurrency,
+    }));
+    if args.probe {
+        shapes.push(LoadShape::Probe {
+            concurrency: args
+                .probe_concurrency
+                .or(args.concurrency.iter().copied().max())
+                .unwrap_or(16),
+            runs: args.probe_runs,
+        });
+    }
+    if shapes.is_empty() && !args.sweep {
+        shapes.push(LoadShape::Closed { concurrency: 1 });
+    }
+    if args.sweep
+        && (args.sweep_start.is_nan()
+            || args.sweep_start <= 0.0
+            || args.sweep_factor.is_nan()
+            || args.sweep_factor <= 1.0)
+    {
+        return bad("--sweep-start must be above 0 and --sweep-factor above 1".into());
+    }
+    let interrupt = install_interrupt(
+        "sending; requests in flight finish (each within --timeout) and every finished scenario is kept",
+    )?;
+    let outcome = http::run(http::LoadRequest {
+        base_url: args.url.clone(),
+        path: args.path.clone(),
+        backend: Backend {
+            kind: args.backend,
+            stream: args.stream,
+            model: args.model.clone().unwrap_or_default(),
+            ignore_eos: args.ignore_eos,
+            body_template,
+        },
+        api_key: args.api_key.clone().filter(|k| !k.is_empty()),
+        prompts: prompt_list,
+        workload_source,
+        tokenizer,
+        units_per_request: args.units_per_request,
+        shapes,
+        requests: args.requests,
+        duration: args.duration,
+        warmup: args.warmup,
+        timeout: args.timeout,
+        connect_timeout: args.connect_timeout,
+        max_response_bytes: args.max_response_bytes,
+        slo,
+        sweep: args.sweep.then_some(http::SweepSettings {
+            start_rate: args.sweep_start,
+            factor: args.sweep_factor,
+            max_steps: args.sweep_steps,
+            min_growth: args.sweep_min_growth,
+            arrival: args.arrival,
+            burstiness: args.burstiness,
+            max_concurrency: args.max_concurrency,
+        }),
+        seed: args.seed,
+        output: args.output.clone(),
+        run_id: args.run_id.clone(),
+        interrupt,
+    })?;
+    println!("{}", report::http::table(&outcome.result));
+    eprintln!(
+        "results: {} ({})",
+        outcome.dir.join(report::json::RUN_FILE).display(),
+        report::json::CSV_FILE
+    );
+    Ok(if outcome.result.status.is_complete() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_INTERRUPTED)
+    })
+}
+
+const SERVE_HELP: &str = "Serve the in-process engine over an OpenAI-compatible HTTP API, \
+for `inferbench load` and any OpenAI client.\n\n\
+Endpoints: POST /v1/completions and /v1/chat/completions (stream: true for SSE chunks \
+ending in data: [DONE]; stream_options.include_usage adds a usage chunk; whole answers \
+carry usage; temperature, top_p, seed, max_tokens, ignore_eos), GET /v1/models, GET \
+/health, GET /metrics (Prometheus: requests by endpoint and status, prompt and generated \
+tokens, queue depth, TTFT / end-to-end / queue-time histograms).\n\n\
+Scheduling: requests are queued and generated one at a time, each as a batch of one, in \
+arrival order (no continuous batching): under concurrent load TTFT includes the wait. At \
+most --max-queue requests wait; more are answered 503 with Retry-After. A client that \
+disconnects stops its generation.\n\n\
+Limits: bodies over --max-body-bytes are answered 413, max_tokens over --max-tokens-limit \
+or past the model's context 400; bad JSON and bad fields 400 with an OpenAI-style error \
+naming the field.\n\n\
+Binds 127.0.0.1:8000 by default (--port 0 picks a free port; the `listening on` line on \
+stderr says which). --mock serves placeholder words with no model, one every \
+--mock-token-delay: a trivial endpoint for measuring the load generator itself.";
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Address to bind; 127.0.0.1 keeps the server on this machine.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to bind (0: any free one).
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    /// The model name /v1/models lists and requests must use (default: the model's).
+    #[arg(long)]
+    served_model_name: Option<String>,
+    /// Most tokens a request may ask for.
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..))]
+    max_tokens_limit: u32,
+    /// Tokens generated when a request gives no max_tokens.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    default_max_tokens: u32,
+    /// Largest request body accepted (bytes).
+    #[arg(long, default_value_t = 1 << 20)]
+    max_body_bytes: usize,
+    /// Most requests waiting for the engine; more are answered 503.
+    #[arg(long, default_value_t = 256)]
+    max_queue: usize,
+    /// Serve placeholder words without a model (for measuring load generators).
+    #[arg(long)]
+    mock: bool,
+    /// --mock: time between generated words.
+    #[arg(long, default_value = "0ms", value_parser = humantime::parse_duration)]
+    mock_token_delay: std::time::Duration,
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    use inferbench::serve::{self, engine::Engine, openai::Limits, ServeOptions};
+    let options = ServeOptions {
+        host: args.host.clone(),
+        port: args.port,
+        served_model_name: args.served_model_name.clone(),
+        limits: Limits {
+            max_tokens: args.max_tokens_limit,
+            default_max_tokens: args.default_max_tokens,
+        },
+        max_body_bytes: args.max_body_bytes,
+    };
+    serve::run(options, |metrics| {
+        if args.mock {
+            Ok(Engine::mock(args.mock_token_delay, metrics))
+        } else {
+            Engine::start(
+                args.model.load_options(),
+                args.model.device,
+                args.max_queue,
+                metrics,
+            )
+        }
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

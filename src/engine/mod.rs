@@ -100,6 +100,21 @@ pub fn generate(
     params: &GenerationParams,
     mut on_step: impl FnMut(&[Option<u32>]),
 ) -> Result<Generation> {
+    generate_while(model, device, prompts, params, |step| {
+        on_step(step);
+        true
+    })
+}
+
+/// As `generate`, but `on_step` returning false stops the generation after that step (a
+/// server whose client went away); the rows then end as MaxTokens.
+pub fn generate_while(
+    model: &mut dyn CausalLm,
+    device: &Device,
+    prompts: &[Vec<u32>],
+    params: &GenerationParams,
+    mut on_step: impl FnMut(&[Option<u32>]) -> bool,
+) -> Result<Generation> {
     let prompt_len = validate_batch(prompts, params)?;
     let batch = prompts.len();
     let flat: Vec<u32> = prompts.iter().flatten().copied().collect();
@@ -135,12 +150,13 @@ pub fn generate(
             emitted[row] = Some(tok);
             live += 1;
         }
+        let mut go_on = true;
         if live > 0 {
             timeline.push(now, live);
-            on_step(&emitted);
+            go_on = on_step(&emitted);
         }
         let all_done = finish.iter().all(Option::is_some);
-        if all_done || step + 1 == params.max_tokens {
+        if all_done || !go_on || step + 1 == params.max_tokens {
             break;
         }
         let input = Tensor::from_vec(next.clone(), (batch, 1), device)?;

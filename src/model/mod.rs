@@ -267,3 +267,27 @@ pub fn load_tokenizer_file(path: &Path) -> Result<TextTokenizer> {
         ),
     }
 }
+
+/// The tokenizer of a model (its tokenizer.json, or a GGUF file's embedded one), without
+/// loading the weights: what the HTTP load generator counts tokens with.
+pub fn load_tokenizer_of(model: &ModelRef) -> Result<TextTokenizer> {
+    match source::resolve(model, Need::Weights)
+        .or_else(|_| source::resolve(model, Need::ConfigOnly))?
+    {
+        ModelFiles::Gguf {
+            tokenizer: Some(t), ..
+        } => TextTokenizer::from_file(&t, None),
+        ModelFiles::Gguf { path, .. } => load_tokenizer_file(&path),
+        ModelFiles::Safetensors {
+            config,
+            tokenizer,
+            tokenizer_config,
+            ..
+        }
+        | ModelFiles::ConfigOnly {
+            config,
+            tokenizer,
+            tokenizer_config,
+        } => tokenizer_beside(&config, &tokenizer, &tokenizer_config),
+    }
+}

@@ -248,6 +248,15 @@ impl TextTokenizer {
         Ok(ids)
     }
 
+    /// Token ids for `text` with no BOS added: how many tokens a generated answer is.
+    pub fn encode_plain(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| anyhow!("tokenizing: {e}"))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
     /// Text for `ids`, special tokens left out.
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         self.inner

@@ -2,6 +2,7 @@
 //! measures.
 
 pub mod csv;
+pub mod http;
 pub mod json;
 pub mod retrieval;
 pub mod schema;

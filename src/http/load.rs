@@ -1,0 +1,177 @@
+//! The two ways of sending load. Closed loop: N users, each sends its next request when its
+//! last one is answered. Open loop: requests leave on an arrival schedule whatever is in
+//! flight, up to a cap. Both stop by themselves: after their request count, at their
+//! deadline, or at Ctrl-C (requests in flight finish, each bounded by --timeout).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::Instant;
+
+use super::client::{self, RequestRecord, Target};
+use crate::retrieval::progress::Progress;
+use crate::workload::prompts::Prompt;
+
+/// Records in flight to the collector; senders wait when it falls behind, so memory stays
+/// bounded.
+const CHANNEL: usize = 4096;
+
+fn progress(requests: u64, duration: Option<Duration>, label: &str) -> Progress {
+    match duration {
+        Some(_) if requests == u64::MAX => Progress::new(0, label),
+        _ => Progress::new(requests, label),
+    }
+}
+
+/// `concurrency` users sending `requests` in all, or until `duration` has passed.
+#[allow(clippy::too_many_arguments)]
+pub async fn closed_loop(
+    target: &Arc<Target>,
+    prompts: &Arc<Vec<Prompt>>,
+    concurrency: u32,
+    requests: u64,
+    duration: Option<Duration>,
+    interrupt: &Arc<AtomicBool>,
+    label: &str,
+    mut on_record: impl FnMut(RequestRecord),
+) {
+    let requests = if duration.is_some() {
+        u64::MAX
+    } else {
+        requests
+    };
+    let bar = progress(requests, duration, label);
+    let (tx, mut rx) = mpsc::channel(CHANNEL);
+    let start = Instant::now();
+    let deadline = duration.map(|d| start + d);
+    let next = Arc::new(AtomicU64::new(0));
+    for _ in 0..concurrency.max(1) {
+        let (tx, target, prompts, next, interrupt) = (
+            tx.clone(),
+            target.clone(),
+            prompts.clone(),
+            next.clone(),
+            interrupt.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                if interrupt.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d)
+                {
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= requests {
+                    break;
+                }
+                let prompt_index = (i % prompts.len() as u64) as usize;
+                let sent_at = start.elapsed();
+                let outcome = client::send(&target, &prompts[prompt_index]).await;
+                let record = RequestRecord {
+                    sent_at,
+                    prompt_index,
+                    outcome,
+                };
+                if tx.send(record).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(tx);
+    while let Some(record) = rx.recv().await {
+        on_record(record);
+        bar.inc(1);
+    }
+    bar.finish();
+}
+
+pub struct OpenLoopOutcome {
+    pub sent: u64,
+    /// First send to last send.
+    pub send_span: Duration,
+    /// Arrivals that found --max-concurrency requests in flight and waited for one to end.
+    pub delayed_by_cap: u64,
+}
+
+/// Requests sent at the arrival schedule `gaps` (the first at once), `requests` in all or
+/// until `duration` has passed, at most `max_concurrency` in flight.
+#[allow(clippy::too_many_arguments)]
+pub async fn open_loop(
+    target: &Arc<Target>,
+    prompts: &Arc<Vec<Prompt>>,
+    mut gaps: Box<dyn Iterator<Item = Duration> + Send>,
+    max_concurrency: u32,
+    requests: u64,
+    duration: Option<Duration>,
+    interrupt: &Arc<AtomicBool>,
+    label: &str,
+    mut on_record: impl FnMut(RequestRecord),
+) -> OpenLoopOutcome {
+    let requests = if duration.is_some() {
+        u64::MAX
+    } else {
+        requests
+    };
+    let bar = progress(requests, duration, label);
+    let (tx, mut rx) = mpsc::channel(CHANNEL);
+    let start = Instant::now();
+    let deadline = duration.map(|d| start + d);
+    let slots = Arc::new(Semaphore::new(max_concurrency.max(1) as usize));
+    let (target, prompts, interrupt) = (target.clone(), prompts.clone(), interrupt.clone());
+    let scheduler = tokio::spawn(async move {
+        let mut due = start;
+        let mut sent = 0u64;
+        let mut delayed = 0u64;
+        let mut last_send = Duration::ZERO;
+        while sent < requests {
+            if deadline.is_some_and(|d| due >= d) {
+                break;
+            }
+            tokio::time::sleep_until(due).await;
+            if interrupt.load(Ordering::SeqCst) {
+                break;
+            }
+            let permit = match slots.clone().try_acquire_owned() {
+                Ok(p) => p,
+                Err(_) => {
+                    delayed += 1;
+                    match slots.clone().acquire_owned().await {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    }
+                }
+            };
+            let prompt_index = (sent % prompts.len() as u64) as usize;
+            let (tx, target, prompts) = (tx.clone(), target.clone(), prompts.clone());
+            let sent_at = start.elapsed();
+            last_send = sent_at;
+            tokio::spawn(async move {
+                let outcome = client::send(&target, &prompts[prompt_index]).await;
+                drop(permit);
+                let _ = tx
+                    .send(RequestRecord {
+                        sent_at,
+                        prompt_index,
+                        outcome,
+                    })
+                    .await;
+            });
+            sent += 1;
+            due += gaps.next().unwrap_or_default();
+        }
+        (sent, last_send, delayed)
+    });
+    while let Some(record) = rx.recv().await {
+        on_record(record);
+        bar.inc(1);
+    }
+    bar.finish();
+    let (sent, send_span, delayed_by_cap) = scheduler.await.unwrap_or_default();
+    OpenLoopOutcome {
+        sent,
+        send_span,
+        delayed_by_cap,
+    }
+}

@@ -1,0 +1,588 @@
+//! The load generator: drives an OpenAI-compatible, TGI or generic JSON server with closed-
+//! or open-loop load, one scenario per concurrency or request rate, and writes the same kind
+//! of result files as every other run (kind "http").
+
+pub mod arrival;
+pub mod backend;
+pub mod client;
+pub mod load;
+pub mod sse;
+pub mod stats;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::model::TextTokenizer;
+use crate::report::http::{
+    self as result, HttpRun, HttpScenario, LoadShape, Slo, SweepSummary, TargetInfo, WorkloadInfo,
+};
+use crate::report::{RunStatus, SCHEMA_VERSION};
+use crate::workload::prompts::Prompt;
+use arrival::{ArrivalKind, ArrivalProcess};
+use backend::Backend;
+
+/// Everything one `inferbench load` needs.
+pub struct LoadRequest {
+    /// The server's base address, e.g. http://127.0.0.1:8000.
+    pub base_url: String,
+    /// The endpoint path; None: the backend's own.
+    pub path: Option<String>,
+    /// The backend; an empty model is asked of the server's /v1/models.
+    pub backend: Backend,
+    pub api_key: Option<String>,
+    pub prompts: Vec<Prompt>,
+    pub workload_source: String,
+    pub tokenizer: Option<(String, TextTokenizer)>,
+    pub units_per_request: Option<f64>,
+    pub shapes: Vec<LoadShape>,
+    /// Requests per scenario (or per sweep step / probe run set).
+    pub requests: u64,
+    /// Or, instead, a time per scenario.
+    pub duration: Option<Duration>,
+    /// Warm-up requests before each scenario; None: as many as the concurrency (closed
+    /// loop), 1 otherwise.
+    pub warmup: Option<u64>,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_response_bytes: usize,
+    pub slo: Vec<Slo>,
+    pub sweep: Option<SweepSettings>,
+    pub seed: u64,
+    pub output: PathBuf,
+    pub run_id: Option<String>,
+    pub interrupt: Arc<AtomicBool>,
+}
+
+/// Raise the request rate step by step until throughput stops growing or a target breaks.
+#[derive(Debug, Clone)]
+pub struct SweepSettings {
+    pub start_rate: f64,
+    pub factor: f64,
+    pub max_steps: u32,
+    /// A step must beat the best throughput so far by this share to count as growth.
+    pub min_growth: f64,
+    pub arrival: ArrivalKind,
+    pub burstiness: f64,
+    pub max_concurrency: u32,
+}
+
+pub struct LoadOutcome {
+    pub dir: PathBuf,
+    pub result: HttpRun,
+}
+
+/// Run every scenario, writing run.json and scenarios.csv after each.
+pub fn run(request: LoadRequest) -> Result<LoadOutcome> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(
+            std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .max(2),
+        )
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run_async(request))
+}
+
+async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
+    let base = reqwest::Url::parse(&request.base_url)
+        .with_context(|| format!("--url {}: not a URL", request.base_url))?;
+    if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
+        bail!(
+            "--url {}: give an http:// or https:// address with a host, e.g. http://127.0.0.1:8000",
+            request.base_url
+        );
+    }
+    let path = request.path.clone().unwrap_or_else(|| {
+        request
+            .backend
+            .kind
+            .default_path(request.backend.stream)
+            .into()
+    });
+    let url = base
+        .join(&path)
+        .with_context(|| format!("--path {path}: cannot join it to {base}"))?;
+    let pool = request
+        .shapes
+        .iter()
+        .map(|s| match s {
+            LoadShape::Closed { concurrency } | LoadShape::Probe { concurrency, .. } => {
+                *concurrency
+            }
+            LoadShape::Open {
+                max_concurrency, ..
+            } => *max_concurrency,
+        })
+        .max()
+        .unwrap_or(1) as usize;
+    let client = client::build_client(request.connect_timeout, pool)?;
+    if request.backend.kind.is_openai() && request.backend.model.is_empty() {
+        request.backend.model = discover_model(
+            &client,
+            &base,
+            request.api_key.as_deref(),
+            request.connect_timeout,
+        )
+        .await?;
+        eprintln!("model: {} (from {}v1/models)", request.backend.model, base);
+    }
+    let target = Arc::new(client::Target {
+        client,
+        url: url.clone(),
+        backend: request.backend.clone(),
+        api_key: request.api_key.clone(),
+        timeout: request.timeout,
+        max_response_bytes: request.max_response_bytes,
+    });
+
+    std::fs::create_dir_all(&request.output).with_context(|| {
+        format!(
+            "results folder {}: cannot create it",
+            request.output.display()
+        )
+    })?;
+    let dir = crate::suite::new_run_dir(&request.output, request.run_id.as_deref(), "load")?;
+    let started_at = crate::suite::now_rfc3339();
+    let prompt_tokens: Vec<Option<u64>> = request
+        .prompts
+        .iter()
+        .map(|p| {
+            request
+                .tokenizer
+                .as_ref()
+                .and_then(|(_, t)| t.encode(&p.text).ok())
+                .map(|ids| ids.len() as u64)
+        })
+        .collect();
+    let mut run = HttpRun {
+        schema_version: SCHEMA_VERSION,
+        kind: result::KIND.into(),
+        run_id: dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        status: RunStatus::Running,
+        started_at: started_at.clone(),
+        updated_at: started_at,
+        finished_at: None,
+        inferbench_version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: crate::build_info::git_commit().into(),
+        crate_versions: crate::build_info::crate_versions(),
+        machine: crate::device::MachineInfo::collect(),
+        target: TargetInfo {
+            url: url.to_string(),
+            backend: request.backend.kind.name().into(),
+            stream: request.backend.stream,
+            model: request
+                .backend
+                .kind
+                .is_openai()
+                .then(|| request.backend.model.clone()),
+            api_key_sent: request.api_key.is_some(),
+            timeout_s: request.timeout.as_secs_f64(),
+            ignore_eos: request.backend.ignore_eos,
+        },
+        workload: WorkloadInfo {
+            source: request.workload_source.clone(),
+            prompts: request.prompts.len(),
+            token_counting: "nothing yet".into(),
+            units_per_request: request.units_per_request,
+            seed: request.seed,
+        },
+        slo: request.slo.clone(),
+        planned_scenarios: request.shapes.iter().map(shape_name).collect(),
+        scenarios: Vec::new(),
+        sweep: None,
+    };
+    result::save(&dir, &run)?;
+
+    let ctx = Context_ {
+        target,
+        prompts: Arc::new(request.prompts.clone()),
+        prompt_tokens,
+        request: &request,
+    };
+    let mut counted_by = std::collections::BTreeMap::new();
+    for shape in &request.shapes {
+        if request.interrupt.load(Ordering::SeqCst) {
+            break;
+        }
+        let scenario = ctx
+            .scenario(shape_name(shape), shape.clone(), &mut counted_by)
+            .await?;
+        record(&mut run, scenario, &counted_by, &dir)?;
+    }
+    if let Some(sweep) = &request.sweep {
+        run_sweep(&ctx, sweep, &mut run, &mut counted_by, &dir).await?;
+    }
+    let interrupted = request.interrupt.load(Ordering::SeqCst);
+    run.status = if interrupted {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Complete
+    };
+    if !interrupted {
+        run.finished_at = Some(crate::suite::now_rfc3339());
+    }
+    run.updated_at = crate::suite::now_rfc3339();
+    result::save(&dir, &run)?;
+    Ok(LoadOutcome { dir, result: run })
+}
+
+fn record(
+    run: &mut HttpRun,
+    scenario: HttpScenario,
+    counted_by: &std::collections::BTreeMap<&'static str, u64>,
+    dir: &std::path::Path,
+) -> Result<()> {
+    eprintln!("{}", summary_line(&scenario));
+    run.scenarios.push(scenario);
+    run.workload.token_counting = if counted_by.is_empty() {
+        "nothing (no successful request)".into()
+    } else {
+        counted_by.keys().copied().collect::<Vec<_>>().join(" + ")
+    };
+    run.updated_at = crate::suite::now_rfc3339();
+    result::save(dir, run)
+}
+
+pub fn shape_name(shape: &LoadShape) -> String {
+    match shape {
+        LoadShape::Closed { concurrency } => format!("c{concurrency}"),
+        LoadShape::Open { arrival, .. } => arrival.label(),
+        LoadShape::Probe { concurrency, .. } => format!("probe-c{concurrency}"),
+    }
+}
+
+fn summary_line(s: &HttpScenario) -> String {
+    let p = |v: &Option<crate::metrics::LatencySummary>| {
+        v.as_ref()
+            .map_or("-".into(), |l| format!("{:.1} ms", l.p50_ms))
+    };
+    format!(
+        "{}: {}/{} ok, {:.2} req/s, {} out tok/s, TTFT p50 {}, E2E p50 {}{}",
+        s.name,
+        s.succeeded,
+        s.requests,
+        s.requests_per_second,
+        s.output_tokens_per_second
+            .map_or("-".into(), |v| format!("{v:.1}")),
+        p(&s.ttft),
+        p(&s.e2e),
+        if s.failed > 0 {
+            format!(
+                ", errors: {}",
+                s.errors
+                    .iter()
+                    .map(|(c, n)| format!("{c} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            String::new()
+        }
+    )
+}
+
+async fn discover_model(
+    client: &reqwest::Client,
+    base: &reqwest::Url,
+    api_key: Option<&str>,
+    timeout: Duration,
+) -> Result<String> {
+    let url = base.join("v1/models")?;
+    let mut req = client
+        .get(url.clone())
+        .timeout(timeout.max(Duration::from_secs(10)));
+    if let Some(key) = api_key {
+        req = req.bearer_auth(key);
+    }
+    let hint = "pass --model NAME";
+    let response = req
+        .send()
+        .await
+        .with_context(|| format!("GET {url} (to find the model name; {hint})"))?;
+    let status = response.status();
+    if !status.is_success() {
+        bail!("GET {url}: HTTP {status} (to find the model name; {hint})");
+    }
+    let v: serde_json::Value = response
+        .json()
+        .await
+        .with_context(|| format!("GET {url}: not a JSON model list; {hint}"))?;
+    v.pointer("/data/0/id")
+        .and_then(|id| id.as_str())
+        .map(String::from)
+        .ok_or_else(|| anyhow::anyhow!("GET {url}: no model listed in `data`; {hint}"))
+}
+
+/// What the scenarios of one run share.
+struct Context_<'a> {
+    target: Arc<client::Target>,
+    prompts: Arc<Vec<Prompt>>,
+    prompt_tokens: Vec<Option<u64>>,
+    request: &'a LoadRequest,
+}
+
+impl Context_<'_> {
+    async fn scenario(
+        &self,
+        name: String,
+        shape: LoadShape,
+        counted_by: &mut std::collections::BTreeMap<&'static str, u64>,
+    ) -> Result<HttpScenario> {
+        let r = self.request;
+        let started_at = crate::suite::now_rfc3339();
+        let (warmup_concurrency, runs, per_run) = match &shape {
+            LoadShape::Closed { concurrency } => (*concurrency, 1, r.requests),
+            LoadShape::Open { .. } => (1, 1, r.requests),
+            LoadShape::Probe { concurrency, runs } => {
+                (*concurrency, *runs, u64::from(*concurrency))
+            }
+        };
+        let warmup = r.warmup.unwrap_or(u64::from(warmup_concurrency));
+        let mut warmup_failed = 0;
+        if warmup > 0 {
+            let mut agg = stats::Aggregator::new();
+            load::closed_loop(
+                &self.target,
+                &self.prompts,
+                warmup_concurrency.min(warmup as u32).max(1),
+                warmup,
+                None,
+                &r.interrupt,
+                &format!("{name} warm-up"),
+                |rec| agg.add(&rec, &self.counting(), &[]),
+            )
+            .await;
+            warmup_failed = agg.requests - agg.succeeded;
+        }
+        let mut agg = stats::Aggregator::new();
+        let mut run_rates = Vec::new();
+        let mut delayed = 0;
+        let mut sent_span = None;
+        for run_index in 0..runs {
+            if r.interrupt.load(Ordering::SeqCst) {
+                break;
+            }
+            let mut this_run = stats::Aggregator::new();
+            let label = if runs > 1 {
+                format!("{name} {}/{runs}", run_index + 1)
+            } else {
+                name.clone()
+            };
+            let counting = self.counting();
+            let mut add = |rec: client::RequestRecord| {
+                agg.add(&rec, &counting, &r.slo);
+                this_run.add(&rec, &counting, &r.slo);
+            };
+            match &shape {
+                LoadShape::Closed { concurrency } | LoadShape::Probe { concurrency, .. } => {
+                    load::closed_loop(
+                        &self.target,
+                        &self.prompts,
+                        *concurrency,
+                        per_run,
+                        r.duration,
+                        &r.interrupt,
+                        &label,
+                        &mut add,
+                    )
+                    .await;
+                }
+                LoadShape::Open {
+                    arrival,
+                    max_concurrency,
+                } => {
+                    let gaps = arrival.gaps(r.seed)?;
+                    let open = load::open_loop(
+                        &self.target,
+                        &self.prompts,
+                        gaps,
+                        *max_concurrency,
+                        per_run,
+                        r.duration,
+                        &r.interrupt,
+                        &label,
+                        &mut add,
+                    )
+                    .await;
+                    delayed = open.delayed_by_cap;
+                    sent_span = Some((open.sent, open.send_span));
+                }
+            }
+            let f = this_run.figures();
+            let seconds = f.duration.as_secs_f64();
+            if seconds > 0.0 {
+                run_rates.push(match r.units_per_request {
+                    Some(u) => f.succeeded as f64 * u / seconds,
+                    None => f.output_tokens as f64 / seconds,
+                });
+            }
+            for (k, n) in this_run.counted_by {
+                *counted_by.entry(k).or_default() += n;
+            }
+        }
+        let f = agg.figures();
+        let seconds = f.duration.as_secs_f64();
+        let per_second = |x: f64| if seconds > 0.0 { x / seconds } else { 0.0 };
+        let tokens_known = f.succeeded > 0 && r.units_per_request.is_none();
+        Ok(HttpScenario {
+            name,
+            interrupted: r.interrupt.load(Ordering::SeqCst),
+            started_at,
+            duration_s: seconds,
+            warmup_requests: warmup,
+            warmup_failed,
+            requests: f.requests,
+            succeeded: f.succeeded,
+            failed: f.failed,
+            error_rate: if f.requests > 0 {
+                f.failed as f64 / f.requests as f64
+            } else {
+                0.0
+            },
+            errors: f.errors,
+            status_codes: f.status_codes,
+            error_examples: f.error_examples,
+            ttft: f.ttft,
+            itl: f.itl,
+            tpot: f.tpot,
+            e2e: f.e2e,
+            histograms: f.histograms,
+            requests_per_second: per_second(f.succeeded as f64),
+            input_tokens: f.input_tokens,
+            output_tokens: f.output_tokens,
+            input_tokens_per_second: (tokens_known && f.input_known)
+                .then(|| per_second(f.input_tokens as f64)),
+            output_tokens_per_second: tokens_known.then(|| per_second(f.output_tokens as f64)),
+            units_per_second: r
+                .units_per_request
+                .map(|u| per_second(f.succeeded as f64 * u)),
+            achieved_rate: sent_span.map(|(sent, span): (u64, Duration)| {
+                if span.as_secs_f64() > 0.0 && sent > 1 {
+                    (sent - 1) as f64 / span.as_secs_f64()
+                } else {
+                    0.0
+                }
+            }),
+            delayed_by_cap: delayed,
+            goodput: agg.goodput(&r.slo, seconds),
+            throughput_runs: matches!(shape, LoadShape::Probe { .. })
+                .then(|| crate::metrics::RateSummary::from_runs(run_rates))
+                .flatten(),
+            shape,
+        })
+    }
+
+    fn counting(&self) -> stats::TokenCounting<'_> {
+        stats::TokenCounting {
+            tokenizer: self.request.tokenizer.as_ref().map(|(_, t)| t),
+            prompt_tokens: &self.prompt_tokens,
+        }
+    }
+}
+
+/// The throughput a sweep climbs: output tokens/s, units/s, or requests/s.
+fn throughput(s: &HttpScenario) -> f64 {
+    s.output_tokens_per_second
+        .or(s.units_per_second)
+        .unwrap_or(s.requests_per_second)
+}
+
+async fn run_sweep(
+    ctx: &Context_<'_>,
+    sweep: &SweepSettings,
+    run: &mut HttpRun,
+    counted_by: &mut std::collections::BTreeMap<&'static str, u64>,
+    dir: &std::path::Path,
+) -> Result<()> {
+    let mut rate = sweep.start_rate;
+    let mut best: Option<(f64, f64)> = None; // (rate, throughput)
+    let mut rates = Vec::new();
+    let mut stopped_because = format!("it reached --sweep-steps {}", sweep.max_steps);
+    for _ in 0..sweep.max_steps {
+        if ctx.request.interrupt.load(Ordering::SeqCst) {
+            stopped_because = "it was interrupted".into();
+            break;
+        }
+        let shape = LoadShape::Open {
+            arrival: ArrivalProcess {
+                kind: sweep.arrival,
+                rate,
+                burstiness: sweep.burstiness,
+            },
+            max_concurrency: sweep.max_concurrency,
+        };
+        let name = format!("sweep-{}", shape_name(&shape));
+        run.planned_scenarios.push(name.clone());
+        let scenario = ctx.scenario(name, shape, counted_by).await?;
+        rates.push(rate);
+        let t = throughput(&scenario);
+        let verdict = sweep_verdict(&scenario, t, best, sweep.min_growth, &ctx.request.slo);
+        record(run, scenario, counted_by, dir)?;
+        match verdict {
+            StepVerdict::Grew => best = Some((rate, t)),
+            StepVerdict::Stop(why) => {
+                stopped_because = why;
+                break;
+            }
+        }
+        rate *= sweep.factor;
+    }
+    run.sweep = Some(SweepSummary {
+        rates,
+        saturation_rate: best.map(|b| b.0),
+        saturation_throughput: best.map(|b| b.1),
+        stopped_because,
+    });
+    Ok(())
+}
+
+enum StepVerdict {
+    Grew,
+    Stop(String),
+}
+
+/// Whether a sweep step still gains: errors over 1% or missed SLOs end the sweep (the
+/// server is past saturation), so does throughput that no longer grows.
+fn sweep_verdict(
+    s: &HttpScenario,
+    throughput: f64,
+    best: Option<(f64, f64)>,
+    min_growth: f64,
+    slo: &[Slo],
+) -> StepVerdict {
+    if s.error_rate > 0.01 {
+        return StepVerdict::Stop(format!(
+            "the error rate reached {:.1}% at {}",
+            s.error_rate * 100.0,
+            s.name
+        ));
+    }
+    if let Some(g) = s
+        .goodput
+        .as_ref()
+        .filter(|g| !slo.is_empty() && g.fraction < 0.9)
+    {
+        return StepVerdict::Stop(format!(
+            "only {:.0}% of requests met the SLOs at {}",
+            g.fraction * 100.0,
+            s.name
+        ));
+    }
+    match best {
+        Some((_, b)) if throughput < b * (1.0 + min_growth) => StepVerdict::Stop(format!(
+            "throughput stopped growing at {} ({throughput:.1} vs best {b:.1}, under +{:.0}%)",
+            s.name,
+            min_growth * 100.0
+        )),
+        _ => StepVerdict::Grew,
+    }
+}

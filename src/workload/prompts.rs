@@ -1,0 +1,138 @@
+//! Prompts for serving benchmarks: a JSONL file (one `{"prompt", "max_tokens",
+//! "temperature"}` object per line) or synthetic prompts of an exact token length.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use crate::model::TextTokenizer;
+
+/// The prompts file used when none is given.
+pub const DEFAULT_PROMPTS_FILE: &str = "fixtures/prompts.jsonl";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prompt {
+    pub text: String,
+    pub max_tokens: u32,
+    /// None: the server's default.
+    pub temperature: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line {
+    prompt: String,
+    max_tokens: Option<u32>,
+    temperature: Option<f64>,
+}
+
+/// Read a JSONL prompts file. `max_tokens` fills in lines without one (and replaces every
+/// line's when `force_max_tokens`). Blank lines are skipped; any other bad line is an error
+/// naming its line number.
+pub fn read_jsonl(
+    path: &Path,
+    default_max_tokens: u32,
+    force_max_tokens: bool,
+) -> Result<Vec<Prompt>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("prompts file {}: cannot read it", path.display()))?;
+    let mut prompts = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let where_ = || format!("{} line {}", path.display(), i + 1);
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let line: Line = serde_json::from_str(raw)
+            .with_context(|| format!("{}: not a prompt object", where_()))?;
+        if line.prompt.trim().is_empty() {
+            bail!("{}: `prompt` is empty", where_());
+        }
+        if line.max_tokens == Some(0) {
+            bail!("{}: `max_tokens` must be at least 1", where_());
+        }
+        if let Some(t) = line.temperature {
+            if !(t.is_finite() && t >= 0.0) {
+                bail!("{}: `temperature` must be >= 0, got {t}", where_());
+            }
+        }
+        prompts.push(Prompt {
+            text: line.prompt,
+            max_tokens: match line.max_tokens {
+                Some(m) if !force_max_tokens => m,
+                _ => default_max_tokens,
+            },
+            temperature: line.temperature,
+        });
+    }
+    if prompts.is_empty() {
+        bail!("prompts file {}: no prompts in it", path.display());
+    }
+    Ok(prompts)
+}
+
+/// `count` distinct prompts of exactly `input_tokens` tokens each (by this tokenizer), each
+/// starting at a different place in the passage so a server's prefix cache does not make
+/// them free.
+pub fn synthetic(
+    tokenizer: &TextTokenizer,
+    input_tokens: usize,
+    output_tokens: u32,
+    count: usize,
+) -> Result<Vec<Prompt>> {
+    let ids = super::synthetic::prompt_of_length(tokenizer, input_tokens + count)?;
+    let start = usize::from(tokenizer.add_bos && tokenizer.bos_token_id.is_some());
+    let body = &ids[start..];
+    let take = input_tokens.saturating_sub(start).max(1);
+    (0..count)
+        .map(|i| {
+            let from = i % body.len().saturating_sub(take).max(1);
+            Ok(Prompt {
+                text: tokenizer.decode(&body[from..from + take])?,
+                max_tokens: output_tokens,
+                temperature: Some(0.0),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn lines_fill_in_defaults_and_skip_blanks() {
+        let f = file(
+            "{\"prompt\": \"a\"}\n\n{\"prompt\": \"b\", \"max_tokens\": 5, \"temperature\": 0.7}\n",
+        );
+        let p = read_jsonl(f.path(), 64, false).unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!((p[0].max_tokens, p[0].temperature), (64, None));
+        assert_eq!((p[1].max_tokens, p[1].temperature), (5, Some(0.7)));
+        let forced = read_jsonl(f.path(), 9, true).unwrap();
+        assert!(forced.iter().all(|p| p.max_tokens == 9));
+    }
+
+    #[test]
+    fn bad_lines_are_named_by_number() {
+        for (text, expect) in [
+            ("{\"prompt\": \"a\"}\n{\"prompt\": 3}\n", "line 2"),
+            ("{\"prompt\": \"a\"}\n\n{oops\n", "line 3"),
+            ("{\"prompt\": \"a\", \"max_token\": 3}\n", "line 1"),
+            ("{\"prompt\": \"  \"}\n", "line 1: `prompt` is empty"),
+            ("{\"prompt\": \"a\", \"max_tokens\": 0}\n", "at least 1"),
+            ("{\"prompt\": \"a\", \"temperature\": -1}\n", ">= 0"),
+            ("\n\n", "no prompts"),
+        ] {
+            let f = file(text);
+            let err = format!("{:#}", read_jsonl(f.path(), 8, false).unwrap_err());
+            assert!(err.contains(expect), "{text:?}: {err}");
+        }
+    }
+}
