@@ -17,6 +17,9 @@ pub struct TokenCounting<'a> {
     pub prompt_tokens: &'a [Option<u64>],
 }
 
+/// Distinct failure messages kept per error class.
+const MAX_EXAMPLES: usize = 5;
+
 #[derive(Default)]
 pub struct Aggregator {
     ttft: LatencyRecorder,
@@ -27,7 +30,7 @@ pub struct Aggregator {
     pub succeeded: u64,
     errors: BTreeMap<ErrorClass, u64>,
     status_codes: BTreeMap<u16, u64>,
-    examples: BTreeMap<ErrorClass, String>,
+    examples: BTreeMap<ErrorClass, Vec<String>>,
     input_tokens: u64,
     input_known: bool,
     output_tokens: u64,
@@ -45,7 +48,7 @@ pub struct Figures {
     pub failed: u64,
     pub errors: BTreeMap<String, u64>,
     pub status_codes: BTreeMap<String, u64>,
-    pub error_examples: BTreeMap<String, String>,
+    pub error_examples: BTreeMap<String, Vec<String>>,
     pub ttft: Option<crate::metrics::LatencySummary>,
     pub itl: Option<crate::metrics::LatencySummary>,
     pub tpot: Option<crate::metrics::LatencySummary>,
@@ -77,9 +80,10 @@ impl Aggregator {
                 if let Some(code) = failure.status {
                     *self.status_codes.entry(code).or_default() += 1;
                 }
-                self.examples
-                    .entry(failure.class)
-                    .or_insert_with(|| failure.message.clone());
+                let examples = self.examples.entry(failure.class).or_default();
+                if examples.len() < MAX_EXAMPLES && !examples.contains(&failure.message) {
+                    examples.push(failure.message.clone());
+                }
             }
             Ok(s) => {
                 self.succeeded += 1;
@@ -150,7 +154,8 @@ impl Aggregator {
                     .flatten()
                     .max()
                     .or(Some(Duration::ZERO).filter(|_| s.ttft.is_some()));
-                if meets("ttft", s.ttft)
+                // An answer with no text (EOS first) made its user wait until the end.
+                if meets("ttft", s.ttft.or(Some(s.e2e)))
                     && meets("tpot", tpot.or(s.ttft.map(|_| Duration::ZERO)))
                     && meets("itl", worst_itl)
                     && meets("e2e", Some(s.e2e))

@@ -1,7 +1,9 @@
 //! The suite's own results (run.json) as benchmarks to compare. Inference runs: per scenario,
 //! the latency distributions (from their stored histograms) and the per-run throughputs.
 //! Retrieval runs: per ef, the query latency distribution, the batch queries/s of each pass,
-//! and the per-query recall (a drop is a loss, like throughput's).
+//! and the per-query recall (a drop is a loss, like throughput's). HTTP runs: per scenario,
+//! the request latency distributions, the error rate, and the throughput (per probe run;
+//! one value otherwise, shown but not tested).
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +12,7 @@ use anyhow::Result;
 use super::stats::Samples;
 use super::{Benchmark, Metric, MetricData};
 use crate::device::MachineInfo;
+use crate::report::http::{self, HttpRun};
 use crate::report::retrieval::{self, RetrievalRun};
 use crate::report::{json, RunResult};
 
@@ -33,7 +36,18 @@ pub struct LoadedRun {
 
 pub fn load(path: &Path) -> Result<LoadedRun> {
     let file = run_file(path);
-    if retrieval::kind_of(&file)? == retrieval::KIND {
+    let kind = retrieval::kind_of(&file)?;
+    if kind == http::KIND {
+        let run = http::load(&file)?;
+        return Ok(LoadedRun {
+            kind: run.kind.clone(),
+            run_id: run.run_id.clone(),
+            git_commit: run.git_commit.clone(),
+            benchmarks: http_benchmarks(&run),
+            machine: run.machine,
+        });
+    }
+    if kind == retrieval::KIND {
         let run = retrieval::load(&file)?;
         return Ok(LoadedRun {
             kind: run.kind.clone(),
@@ -123,6 +137,57 @@ pub fn retrieval_benchmarks(run: &RetrievalRun) -> Vec<Benchmark> {
             }
             Benchmark {
                 name: format!("{}/{}/{}", run.kind, run.dataset.name, s.name),
+                metrics,
+            }
+        })
+        .collect()
+}
+
+/// One benchmark per scenario: "http/c4", "http/rate8-poisson".
+pub fn http_benchmarks(run: &HttpRun) -> Vec<Benchmark> {
+    run.scenarios
+        .iter()
+        .map(|s| {
+            let mut metrics = Vec::new();
+            let h = &s.histograms;
+            for (name, buckets) in [
+                ("ttft", &h.ttft),
+                ("itl", &h.itl),
+                ("tpot", &h.tpot),
+                ("e2e", &h.e2e),
+            ] {
+                if let Some(samples) = Samples::from_weighted(buckets.iter().copied()) {
+                    metrics.push(Metric {
+                        name: name.into(),
+                        unit: "ms".into(),
+                        data: MetricData::Latency(samples),
+                    });
+                }
+            }
+            metrics.push(Metric {
+                name: "errors".into(),
+                unit: "requests".into(),
+                data: MetricData::Errors {
+                    failed: s.failed,
+                    total: s.requests,
+                },
+            });
+            let (name, unit, value) = match (s.output_tokens_per_second, s.units_per_second) {
+                (Some(t), _) => ("output_tokens_per_second", "tok/s", t),
+                (None, Some(u)) => ("units_per_second", "units/s", u),
+                (None, None) => ("requests_per_second", "req/s", s.requests_per_second),
+            };
+            let runs = s
+                .throughput_runs
+                .as_ref()
+                .map_or_else(|| vec![value], |r| r.runs.clone());
+            metrics.push(Metric {
+                name: name.into(),
+                unit: unit.into(),
+                data: MetricData::ThroughputRuns(runs),
+            });
+            Benchmark {
+                name: format!("{}/{}", run.kind, s.name),
                 metrics,
             }
         })

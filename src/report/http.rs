@@ -107,8 +107,8 @@ pub struct HttpScenario {
     pub errors: BTreeMap<String, u64>,
     /// HTTP status codes of the http_status failures.
     pub status_codes: BTreeMap<String, u64>,
-    /// The first few failure messages, one per class.
-    pub error_examples: BTreeMap<String, String>,
+    /// Up to five distinct failure messages per class.
+    pub error_examples: BTreeMap<String, Vec<String>>,
     /// Request sent to the first generated text (streams).
     pub ttft: Option<LatencySummary>,
     /// Gaps between network reads that carried text (streams).

@@ -1,0 +1,479 @@
+//! The load generator against a fault-injecting server on loopback, and against
+//! `inferbench serve` end to end. The fault server picks its misbehaviour from the prompt.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{assert_clean_failure, inferbench, load_json, stderr, stdout};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Each prompt names a behaviour of the fault server.
+const FAULTS: &[&str] = &[
+    "ok",
+    "reset",
+    "stall",
+    "429",
+    "500",
+    "503",
+    "malformed",
+    "nodone",
+    "huge",
+    "error-event",
+    "badjson",
+    "ok",
+];
+
+/// A server that answers OpenAI streaming requests, misbehaving as the prompt says.
+fn start_fault_server() -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                tokio::spawn(connection(socket));
+            }
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// Read one request (head and Content-Length body); None when the client closed.
+async fn read_request(socket: &mut TcpStream) -> Option<(String, String)> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1024];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = socket.read(&mut byte).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&byte[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let n = socket.read(&mut byte).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&byte[..n]);
+    }
+    let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).to_string();
+    Some((head, body))
+}
+
+fn chunk(data: &str) -> Vec<u8> {
+    format!("{:x}\r\n{data}\r\n", data.len()).into_bytes()
+}
+
+const STREAM_HEAD: &str =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+fn text_event(text: &str) -> String {
+    format!("data: {{\"choices\":[{{\"index\":0,\"text\":\"{text}\"}}]}}\n\n")
+}
+
+async fn connection(mut socket: TcpStream) {
+    while let Some((head, body)) = read_request(&mut socket).await {
+        if head.starts_with("GET /v1/models") {
+            let json = r#"{"data":[{"id":"fault-model"}]}"#;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
+                json.len()
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+            continue;
+        }
+        let request: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let fault = request["prompt"].as_str().unwrap_or("ok").to_string();
+        let keep_open = fault_answer(&mut socket, &fault).await;
+        if !keep_open {
+            return;
+        }
+    }
+}
+
+/// Answer one request; false when the connection must not be reused.
+async fn fault_answer(socket: &mut TcpStream, fault: &str) -> bool {
+    let mut out = Vec::new();
+    match fault {
+        "429" | "500" | "503" => {
+            let json = r#"{"error":{"message":"injected"}}"#;
+            let answer = format!(
+                "HTTP/1.1 {fault} Injected\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
+                json.len()
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+            return true;
+        }
+        "reset" => {
+            out.extend_from_slice(STREAM_HEAD.as_bytes());
+            out.extend(chunk(&text_event("a")));
+            let _ = socket.write_all(&out).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            // Linger 0: closing sends RST instead of FIN.
+            let _ = socket.set_zero_linger();
+            return false;
+        }
+        "stall" => {
+            out.extend_from_slice(STREAM_HEAD.as_bytes());
+            out.extend(chunk(&text_event("a")));
+            let _ = socket.write_all(&out).await;
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            return false;
+        }
+        _ => {}
+    }
+    out.extend_from_slice(STREAM_HEAD.as_bytes());
+    let events: Vec<String> = match fault {
+        "malformed" => vec![text_event("a"), "this is not SSE\n\n".into()],
+        "nodone" => vec![text_event("a"), text_event("b")],
+        "huge" => (0..2000).map(|_| text_event(&"x".repeat(100))).collect(),
+        "error-event" => vec![
+            text_event("a"),
+            "data: {\"error\":{\"message\":\"engine fell over\"}}\n\n".into(),
+        ],
+        "badjson" => vec![text_event("a"), "data: {\"choices\": [\n\n".into()],
+        _ => vec![
+            text_event("Hello"),
+            text_event(" there"),
+            text_event(" friend"),
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":3}}\n\n"
+                .into(),
+            "data: [DONE]\n\n".into(),
+        ],
+    };
+    for e in events {
+        out.extend(chunk(&e));
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    socket.write_all(&out).await.is_ok()
+}
+
+fn write_prompts(dir: &Path, prompts: &[&str]) -> std::path::PathBuf {
+    let path = dir.join("prompts.jsonl");
+    let lines: Vec<String> = prompts
+        .iter()
+        .map(|p| serde_json::json!({"prompt": p, "max_tokens": 3}).to_string())
+        .collect();
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path
+}
+
+fn only_run(dir: &Path) -> Value {
+    let runs: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().collect();
+    assert_eq!(runs.len(), 1, "one run folder in {}", dir.display());
+    let run_dir = runs[0].path();
+    assert!(run_dir.join("scenarios.csv").is_file());
+    load_json(&run_dir.join("run.json"))
+}
+
+#[test]
+fn every_fault_is_accounted_for_and_classified() {
+    let addr = start_fault_server();
+    let tmp = tempfile::tempdir().unwrap();
+    let prompts = write_prompts(tmp.path(), FAULTS);
+    let out_dir = tmp.path().join("results");
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &format!("http://{addr}"),
+        "--stream",
+        "--prompts",
+        prompts.to_str().unwrap(),
+        "-c",
+        "4",
+        "-n",
+        &FAULTS.len().to_string(),
+        "--warmup",
+        "0",
+        "--timeout",
+        "1s",
+        "--max-response-bytes",
+        "100000",
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = only_run(&out_dir);
+    assert_eq!(run["kind"], "http");
+    assert_eq!(run["target"]["model"], "fault-model");
+    let s = &run["scenarios"][0];
+    assert_eq!(s["requests"], FAULTS.len());
+    assert_eq!(s["succeeded"], 2, "{s:#}");
+    let errors = &s["errors"];
+    assert_eq!(errors["disconnected"], 1, "{errors}");
+    assert_eq!(errors["timeout"], 1, "{errors}");
+    assert_eq!(errors["http_status"], 3, "{errors}");
+    assert_eq!(errors["malformed"], 4, "{errors}");
+    assert_eq!(errors["server_error"], 1, "{errors}");
+    let codes = &s["status_codes"];
+    assert_eq!(
+        (
+            codes["429"].as_u64(),
+            codes["500"].as_u64(),
+            codes["503"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
+    let examples = s["error_examples"].to_string();
+    for expect in [
+        "[DONE]",
+        "max-response-bytes",
+        "SSE line",
+        "engine fell over",
+    ] {
+        assert!(examples.contains(expect), "{expect} in {examples}");
+    }
+    // The successes were timed: TTFT and the usage's 3 tokens each.
+    assert_eq!(s["output_tokens"], 6);
+    assert_eq!(s["ttft"]["count"], 2);
+    let table = stdout(&o);
+    assert!(
+        table.contains("http_status 3 (429×1 500×1 503×1)"),
+        "{table}"
+    );
+}
+
+#[test]
+fn an_unreachable_server_is_connect_errors_not_a_crash() {
+    // A port nothing listens on: bind, note it, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("results");
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &format!("http://127.0.0.1:{port}"),
+        "--model",
+        "m",
+        "-n",
+        "3",
+        "--warmup",
+        "0",
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = &only_run(&out_dir)["scenarios"][0];
+    assert_eq!(
+        (s["requests"].as_u64(), s["errors"]["connect"].as_u64()),
+        (Some(3), Some(3))
+    );
+}
+
+#[test]
+fn bad_prompt_lines_and_arguments_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("p.jsonl");
+    std::fs::write(
+        &path,
+        "{\"prompt\": \"fine\"}\n{\"prompt\": \"x\", \"max_tokens\": -1}\n",
+    )
+    .unwrap();
+    let o = inferbench(&["load", "--prompts", path.to_str().unwrap(), "--model", "m"]);
+    assert_clean_failure(&o, &["p.jsonl line 2"]);
+    let o = inferbench(&[
+        "load",
+        "--url",
+        "ftp://x",
+        "--model",
+        "m",
+        "-o",
+        tmp.path().to_str().unwrap(),
+    ]);
+    assert_clean_failure(&o, &["--url ftp://x", "http://"]);
+    let o = inferbench(&["load", "--slo", "ttft=soon", "--model", "m"]);
+    assert_clean_failure(&o, &["--slo", "ttft=soon"]);
+    let o = inferbench(&["load", "--backend", "generic"]);
+    assert_clean_failure(&o, &["--body"]);
+}
+
+/// `inferbench serve` on a free port; dropped, it is killed.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_serve(extra: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inferbench"))
+        .args(["serve", "--port", "0"])
+        .args(extra)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("serve exited before listening")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("listening on ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, url }
+}
+
+fn http(method: &str, url: &str, body: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    (status, answer)
+}
+
+#[test]
+fn serve_answers_openai_requests_and_refuses_bad_ones_cleanly() {
+    let server = start_serve(&["--max-body-bytes", "2000", "--max-tokens-limit", "64"]);
+    let base = &server.url;
+    let (status, body) = http("GET", &format!("{base}/health"), "");
+    assert_eq!(status, 200, "{body}");
+    let (_, models) = http("GET", &format!("{base}/v1/models"), "");
+    assert!(models.contains("SmolLM2-135M-Instruct"), "{models}");
+    let (status, body) = http(
+        "POST",
+        &format!("{base}/v1/completions"),
+        r#"{"prompt": "The capital of France is", "max_tokens": 4, "temperature": 0}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("\"completion_tokens\":4") && body.contains("Paris"),
+        "{body}"
+    );
+    for (body, code, expect) in [
+        ("{\"prompt\": ", 400, "not valid JSON"),
+        (r#"{"prompt": "a", "max_tokens": 65}"#, 400, "at most 64"),
+        (r#"{"prompt": "a", "model": "gpt-9"}"#, 404, "gpt-9"),
+    ] {
+        let (status, answer) = http("POST", &format!("{base}/v1/completions"), body);
+        assert_eq!(status, code, "{answer}");
+        assert!(
+            answer.contains(expect) && answer.contains("\"error\""),
+            "{answer}"
+        );
+    }
+    let big = format!("{{\"prompt\": \"{}\"}}", "a ".repeat(2000));
+    let (status, answer) = http("POST", &format!("{base}/v1/completions"), &big);
+    assert_eq!(status, 413, "{answer}");
+    let (_, metrics) = http("GET", &format!("{base}/metrics"), "");
+    assert!(
+        metrics.contains("inferbench_requests_total{endpoint=\"completions\",status=\"200\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("inferbench_generation_tokens_total 4"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn load_against_serve_gives_the_full_table_at_every_concurrency() {
+    let server = start_serve(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("results");
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &server.url,
+        "-c",
+        "1,4",
+        "-n",
+        "8",
+        "--stream",
+        "--max-tokens",
+        "8",
+        "--slo",
+        "ttft=10s",
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = only_run(&out_dir);
+    assert_eq!(run["status"], "complete");
+    let scenarios = run["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 2);
+    for s in scenarios {
+        assert_eq!(
+            (s["requests"].as_u64(), s["succeeded"].as_u64()),
+            (Some(8), Some(8)),
+            "{s:#}"
+        );
+        for metric in ["ttft", "itl", "tpot", "e2e"] {
+            assert!(
+                s[metric]["p95_ms"].as_f64().unwrap() > 0.0,
+                "{metric} in {s:#}"
+            );
+        }
+        assert!(s["output_tokens_per_second"].as_f64().unwrap() > 0.0);
+        assert!(s["input_tokens_per_second"].as_f64().unwrap() > 0.0);
+        assert_eq!(s["goodput"]["fraction"], 1.0);
+    }
+    assert_eq!(run["workload"]["token_counting"], "server usage");
+    // One request at a time: four users wait for each other, so TTFT grows.
+    let ttft = |i: usize| scenarios[i]["ttft"]["p50_ms"].as_f64().unwrap();
+    assert!(ttft(1) > ttft(0), "c4 TTFT {} vs c1 {}", ttft(1), ttft(0));
+    let table = stdout(&o);
+    assert!(
+        table.contains("| c1 ") && table.contains("| c4 "),
+        "{table}"
+    );
+    // The run compares against itself: no regression.
+    let dir = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let d = dir.to_str().unwrap();
+    let o = inferbench(&["compare", d, d]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("http/c4"));
+}
