@@ -8,6 +8,7 @@ pub mod engine;
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod progress;
 pub mod regress;
 pub mod report;
 pub mod retrieval;

@@ -106,6 +106,12 @@ async fn connection(mut socket: TcpStream) {
             let _ = socket.write_all(answer.as_bytes()).await;
             continue;
         }
+        if head.starts_with("POST /generate") {
+            if !tgi_answer(&mut socket, head.starts_with("POST /generate_stream")).await {
+                return;
+            }
+            continue;
+        }
         let request: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
         let fault = request["prompt"].as_str().unwrap_or("ok").to_string();
         let keep_open = fault_answer(&mut socket, &fault).await;
@@ -167,6 +173,31 @@ async fn fault_answer(socket: &mut TcpStream, fault: &str) -> bool {
     };
     for e in events {
         out.extend(chunk(&e));
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    socket.write_all(&out).await.is_ok()
+}
+
+/// TGI's shapes: /generate answers JSON, /generate_stream token events with the details
+/// on the last one (and no [DONE]).
+async fn tgi_answer(socket: &mut TcpStream, stream: bool) -> bool {
+    if !stream {
+        let json = r#"{"generated_text":" Hi there","details":{"finish_reason":"length","generated_tokens":2}}"#;
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
+            json.len()
+        );
+        return socket.write_all(answer.as_bytes()).await.is_ok();
+    }
+    let mut out = STREAM_HEAD.as_bytes().to_vec();
+    for (i, text) in [" Hi", " there", " friend"].iter().enumerate() {
+        let last = i == 2;
+        let event = serde_json::json!({
+            "token": {"id": i, "text": text, "logprob": -0.1, "special": false},
+            "generated_text": if last { Value::from(" Hi there friend") } else { Value::Null },
+            "details": if last { serde_json::json!({"finish_reason": "length", "generated_tokens": 3}) } else { Value::Null },
+        });
+        out.extend(chunk(&format!("data:{event}\n\n")));
     }
     out.extend_from_slice(b"0\r\n\r\n");
     socket.write_all(&out).await.is_ok()
@@ -476,4 +507,140 @@ fn load_against_serve_gives_the_full_table_at_every_concurrency() {
     let o = inferbench(&["compare", d, d]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("http/c4"));
+}
+
+#[test]
+fn tgi_streams_and_whole_answers() {
+    let addr = start_fault_server();
+    let tmp = tempfile::tempdir().unwrap();
+    let prompts = write_prompts(tmp.path(), &["ok"]);
+    for (stream, tokens) in [(true, 3), (false, 2)] {
+        let out_dir = tmp.path().join(format!("results-{stream}"));
+        let mut args = vec![
+            "load",
+            "--backend",
+            "tgi",
+            "-n",
+            "2",
+            "--warmup",
+            "0",
+            "-o",
+            out_dir.to_str().unwrap(),
+            "--prompts",
+            prompts.to_str().unwrap(),
+        ];
+        let url = format!("http://{addr}");
+        args.extend(["--url", &url]);
+        if stream {
+            args.push("--stream");
+        }
+        let o = inferbench(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let run = only_run(&out_dir);
+        let s = &run["scenarios"][0];
+        assert_eq!(s["succeeded"], 2, "{s:#}");
+        assert_eq!(s["output_tokens"], 2 * tokens, "{s:#}");
+        assert_eq!(s["ttft"].is_null(), !stream, "{s:#}");
+        assert_eq!(run["target"]["model"], Value::Null);
+    }
+}
+
+#[test]
+fn open_loop_probe_sweep_and_generic_against_the_mock_server() {
+    let server = start_serve(&["--mock", "--mock-token-delay", "1ms"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("results");
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &server.url,
+        "--stream",
+        "--max-tokens",
+        "4",
+        "-n",
+        "16",
+        "--rate",
+        "50",
+        "--arrival",
+        "gamma",
+        "--burstiness",
+        "0.5",
+        "--probe",
+        "--probe-concurrency",
+        "4",
+        "--probe-runs",
+        "2",
+        "--sweep",
+        "--sweep-start",
+        "20",
+        "--sweep-steps",
+        "2",
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = only_run(&out_dir);
+    let names: Vec<&str> = run["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "rate50-gamma0.5",
+            "probe-c4",
+            "sweep-rate20-gamma0.5",
+            "sweep-rate40-gamma0.5"
+        ]
+    );
+    let open = &run["scenarios"][0];
+    assert_eq!(open["requests"], 16);
+    assert!(open["achieved_rate"].as_f64().unwrap() > 0.0);
+    assert_eq!(open["output_tokens"], 64);
+    let probe = &run["scenarios"][1];
+    assert_eq!(probe["requests"], 8);
+    assert_eq!(
+        probe["throughput_runs"]["runs"].as_array().unwrap().len(),
+        2
+    );
+    let sweep = &run["sweep"];
+    assert_eq!(sweep["rates"], serde_json::json!([20.0, 40.0]));
+    assert!(sweep["saturation_rate"].as_f64().is_some(), "{sweep}");
+    assert!(
+        stdout(&o).contains("sweep: saturation at"),
+        "{}",
+        stdout(&o)
+    );
+
+    let generic_dir = tmp.path().join("generic");
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &server.url,
+        "--backend",
+        "generic",
+        "--path",
+        "/v1/completions",
+        "--body",
+        r#"{"prompt": "{prompt}", "max_tokens": 2}"#,
+        "--units-per-request",
+        "3",
+        "-n",
+        "4",
+        "-o",
+        generic_dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = &only_run(&generic_dir)["scenarios"][0];
+    assert_eq!(s["succeeded"], 4, "{s:#}");
+    let (units, rps) = (
+        s["units_per_second"].as_f64().unwrap(),
+        s["requests_per_second"].as_f64().unwrap(),
+    );
+    assert!(
+        (units - 3.0 * rps).abs() < 1e-6 * units.max(1.0),
+        "{units} vs {rps}"
+    );
 }

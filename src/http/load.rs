@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 
 use super::client::{self, RequestRecord, Target};
-use crate::retrieval::progress::Progress;
+use crate::progress::Progress;
 use crate::workload::prompts::Prompt;
 
 /// Records in flight to the collector; senders wait when it falls behind, so memory stays

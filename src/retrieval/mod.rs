@@ -10,7 +10,6 @@ pub mod embed;
 pub mod ground_truth;
 pub mod index;
 pub mod memory;
-pub mod progress;
 pub mod sweep;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +20,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use crate::progress::Progress;
 use crate::report::retrieval::{
     Check, DatasetInfo, EfScenario, GroundTruthInfo, Headline, IndexInfo, RetrievalRun, KIND,
 };
@@ -30,7 +30,6 @@ use dataset::{MixtureSpec, VectorSet};
 use distance::Metric;
 use ground_truth::GroundTruth;
 use index::{Index, IndexParams};
-use progress::Progress;
 pub use sweep::SweepSettings;
 
 /// Where the vectors come from.

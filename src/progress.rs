@@ -1,4 +1,4 @@
-//! Progress of the long steps: a bar on a terminal, and a plain line every tenth of the way
+//! Progress of long steps (index builds, load runs): a bar on a terminal, and a plain line every tenth of the way
 //! when stderr is a log file (CI) and the step runs past 10 s, so a 20-minute index build
 //! never looks hung.
 
