@@ -83,6 +83,11 @@ pub fn run(options: ServeOptions, load: impl FnOnce(Arc<Metrics>) -> Result<Load
                 .map_or(0, |d| d.as_secs()),
             next_id: AtomicU64::new(1),
         });
+        // Stream chunks are small writes: without TCP_NODELAY, Nagle's algorithm holds each
+        // one until the client's delayed ACK (40 ms on Linux), which would be every ITL.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, router(state))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
