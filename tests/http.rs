@@ -644,3 +644,57 @@ fn open_loop_probe_sweep_and_generic_against_the_mock_server() {
         "{units} vs {rps}"
     );
 }
+
+#[test]
+fn ctrl_c_stops_sending_and_keeps_what_was_measured() {
+    let server = start_serve(&["--mock", "--mock-token-delay", "5ms"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("results");
+    let json = out_dir.join("stop/run.json");
+    // Two scenarios of 5 s each: the first ends at its deadline, the second is cut short.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inferbench"))
+        .args([
+            "load",
+            "--url",
+            &server.url,
+            "--stream",
+            "--max-tokens",
+            "4",
+            "-c",
+            "2,2",
+        ])
+        .args([
+            "--duration",
+            "5s",
+            "--run-id",
+            "stop",
+            "-o",
+            out_dir.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::wait_for_scenarios(&json, 1, &mut child);
+    std::thread::sleep(Duration::from_secs(1)); // into the second scenario, past its warm-up
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    let run = load_json(&json);
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert_eq!(run["status"], "interrupted");
+    assert!(run["finished_at"].is_null());
+    let scenarios = run["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 2, "the cut-short scenario is kept");
+    assert_eq!(scenarios[0]["interrupted"], false);
+    assert_eq!(scenarios[1]["interrupted"], true);
+    for s in scenarios {
+        // Requests in flight at the signal finished and were counted.
+        assert_eq!(s["requests"], s["succeeded"], "{s:#}");
+    }
+    assert!(scenarios[0]["requests"].as_u64().unwrap() > 10);
+    assert!(stdout(&o).contains("c2 (interrupted)"), "{}", stdout(&o));
+}

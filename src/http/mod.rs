@@ -216,6 +216,9 @@ async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
         let scenario = ctx
             .scenario(shape_name(shape), shape.clone(), &mut counted_by)
             .await?;
+        if scenario.requests == 0 && scenario.interrupted {
+            break; // stopped during its warm-up: nothing to keep
+        }
         record(&mut run, scenario, &counted_by, &dir)?;
     }
     if let Some(sweep) = &request.sweep {
@@ -523,6 +526,10 @@ async fn run_sweep(
         let name = format!("sweep-{}", shape_name(&shape));
         run.planned_scenarios.push(name.clone());
         let scenario = ctx.scenario(name, shape, counted_by).await?;
+        if scenario.requests == 0 && scenario.interrupted {
+            stopped_because = "it was interrupted".into();
+            break;
+        }
         rates.push(rate);
         let t = throughput(&scenario);
         let verdict = sweep_verdict(&scenario, t, best, sweep.min_growth, &ctx.request.slo);
