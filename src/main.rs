@@ -1107,6 +1107,9 @@ fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
     if let Some(bad_rate) = args.rate.iter().find(|r| r.is_nan() || **r <= 0.0) {
         return bad(format!("--rate {bad_rate}: rates must be above 0 (or inf)"));
     }
+    if args.ignore_eos && args.backend == BackendKind::Tgi {
+        eprintln!("note: TGI has no ignore_eos; answers may end before max_tokens");
+    }
     let body_template = match &args.body {
         None => None,
         Some(text) => {

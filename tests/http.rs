@@ -14,6 +14,9 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// The API key the fault tests send (and look for in every output).
+const SECRET: &str = "sk-test-not-to-be-written-0451";
+
 /// Each prompt names a behaviour of the fault server.
 const FAULTS: &[&str] = &[
     "ok",
@@ -110,6 +113,16 @@ async fn connection(mut socket: TcpStream) {
             if !tgi_answer(&mut socket, head.starts_with("POST /generate_stream")).await {
                 return;
             }
+            continue;
+        }
+        let auth = head.lines().find_map(|l| {
+            l.strip_prefix("authorization: ")
+                .or(l.strip_prefix("Authorization: "))
+        });
+        if auth.is_some_and(|a| a != format!("Bearer {SECRET}")) {
+            let _ = socket
+                .write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+                .await;
             continue;
         }
         let request: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
@@ -244,6 +257,8 @@ fn every_fault_is_accounted_for_and_classified() {
         "1s",
         "--max-response-bytes",
         "100000",
+        "--api-key",
+        SECRET,
         "-o",
         out_dir.to_str().unwrap(),
     ]);
@@ -251,6 +266,19 @@ fn every_fault_is_accounted_for_and_classified() {
     let run = only_run(&out_dir);
     assert_eq!(run["kind"], "http");
     assert_eq!(run["target"]["model"], "fault-model");
+    assert_eq!(run["target"]["api_key_sent"], true);
+    // The key went to the server (it checks it), and nowhere else.
+    let run_dir = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    for file in ["run.json", "scenarios.csv"] {
+        let text = std::fs::read_to_string(run_dir.join(file)).unwrap();
+        assert!(!text.contains(SECRET), "{file} holds the API key");
+    }
+    assert!(!stdout(&o).contains(SECRET) && !stderr(&o).contains(SECRET));
     let s = &run["scenarios"][0];
     assert_eq!(s["requests"], FAULTS.len());
     assert_eq!(s["succeeded"], 2, "{s:#}");
@@ -285,6 +313,51 @@ fn every_fault_is_accounted_for_and_classified() {
     assert!(
         table.contains("http_status 3 (429×1 500×1 503×1)"),
         "{table}"
+    );
+
+    // Against a clean run of the same shape, the faulty one fails the error-rate rule.
+    let clean_prompts = tmp.path().join("clean");
+    std::fs::create_dir(&clean_prompts).unwrap();
+    let clean_prompts = write_prompts(&clean_prompts, &["ok"]);
+    let clean_dir = tmp.path().join("clean-results");
+    let url = format!("http://{addr}");
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &url,
+        "--stream",
+        "--prompts",
+        clean_prompts.to_str().unwrap(),
+        "-c",
+        "4",
+        "-n",
+        "12",
+        "--warmup",
+        "0",
+        "-o",
+        clean_dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let clean = std::fs::read_dir(&clean_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let o = inferbench(&[
+        "compare",
+        clean.to_str().unwrap(),
+        run_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let verdict = stdout(&o);
+    let errors_row = verdict
+        .lines()
+        .find(|l| l.contains("| errors"))
+        .unwrap_or("");
+    assert!(
+        errors_row.contains("83.33%") && errors_row.contains("FAIL"),
+        "{verdict}"
     );
 }
 
@@ -507,6 +580,42 @@ fn load_against_serve_gives_the_full_table_at_every_concurrency() {
     let o = inferbench(&["compare", d, d]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("http/c4"));
+
+    // Synthetic prompts of a given length, fixed output length (the server honours ignore_eos).
+    let synthetic_dir = tmp.path().join("synthetic");
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &server.url,
+        "--backend",
+        "openai-chat",
+        "--stream",
+        "--input-tokens",
+        "24",
+        "--output-tokens",
+        "5",
+        "--ignore-eos",
+        "-c",
+        "2",
+        "-n",
+        "4",
+        "-o",
+        synthetic_dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = only_run(&synthetic_dir);
+    let s = &run["scenarios"][0];
+    assert_eq!(
+        (s["succeeded"].as_u64(), s["output_tokens"].as_u64()),
+        (Some(4), Some(20)),
+        "{s:#}"
+    );
+    // The chat template wraps each 24-token prompt.
+    assert!(s["input_tokens"].as_u64().unwrap() >= 4 * 24, "{s:#}");
+    assert!(run["workload"]["source"]
+        .as_str()
+        .unwrap()
+        .contains("24 input / 5 output"));
 }
 
 #[test]
