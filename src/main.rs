@@ -670,6 +670,20 @@ fn install_interrupt(what: &'static str) -> anyhow::Result<Arc<AtomicBool>> {
     Ok(interrupt)
 }
 
+/// Say where a run's files are; exit 0 when it completed, 130 when it was interrupted.
+fn results_written(dir: &std::path::Path, header: &report::RunHeader) -> ExitCode {
+    eprintln!(
+        "results: {} ({})",
+        dir.join(report::json::RUN_FILE).display(),
+        report::json::CSV_FILE
+    );
+    if header.status.is_complete() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_INTERRUPTED)
+    }
+}
+
 fn retrieval(args: RetrievalArgs) -> anyhow::Result<ExitCode> {
     use inferbench::retrieval::{
         self, dataset::MixtureSpec, distance::Metric, index::IndexParams, DataChoice,
@@ -760,16 +774,7 @@ fn retrieval(args: RetrievalArgs) -> anyhow::Result<ExitCode> {
         }
     };
     println!("{}", report::retrieval::table(&outcome.result));
-    eprintln!(
-        "results: {} ({})",
-        outcome.dir.join(report::json::RUN_FILE).display(),
-        report::json::CSV_FILE
-    );
-    Ok(if outcome.result.status.is_complete() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_INTERRUPTED)
-    })
+    Ok(results_written(&outcome.dir, &outcome.result.header))
 }
 
 fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
@@ -1246,16 +1251,7 @@ fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         interrupt,
     })?;
     println!("{}", report::http::table(&outcome.result));
-    eprintln!(
-        "results: {} ({})",
-        outcome.dir.join(report::json::RUN_FILE).display(),
-        report::json::CSV_FILE
-    );
-    Ok(if outcome.result.status.is_complete() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_INTERRUPTED)
-    })
+    Ok(results_written(&outcome.dir, &outcome.result.header))
 }
 
 const SERVE_HELP: &str = "Serve the in-process engine over an OpenAI-compatible HTTP API, \

@@ -353,7 +353,7 @@ fn suite_results_compare_by_their_histograms() {
 
     // Bad inputs: exit 2, the file named.
     let v2 = edited(&base, "v2.json", |v| v["schema_version"] = 2.into());
-    let other_kind = edited(&base, "http.json", |v| v["kind"] = "http".into());
+    let other_kind = edited(&base, "other.json", |v| v["kind"] = "embedding".into());
     let truncated = dir.path().join("truncated.json");
     let full = std::fs::read_to_string(&base).unwrap();
     std::fs::write(&truncated, &full[..full.len() / 2]).unwrap();

@@ -786,11 +786,7 @@ fn ctrl_c_stops_sending_and_keeps_what_was_measured() {
         .unwrap();
     common::wait_for_scenarios(&json, 1, &mut child);
     std::thread::sleep(Duration::from_secs(1)); // into the second scenario, past its warm-up
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    common::interrupt(&child);
     let o = child.wait_with_output().unwrap();
     let run = load_json(&json);
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));

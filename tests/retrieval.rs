@@ -249,11 +249,7 @@ fn ctrl_c_keeps_the_ef_values_measured() {
         .spawn()
         .unwrap();
     wait_for_scenarios(&json, 1, &mut child);
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    common::interrupt(&child);
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     let run = load_json(&json);
@@ -292,11 +288,7 @@ fn ctrl_c_during_the_build_stops_it_and_leaves_nothing_half_made() {
     }
     std::thread::sleep(Duration::from_millis(300));
     let asked = Instant::now();
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    common::interrupt(&child);
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     assert!(

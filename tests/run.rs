@@ -226,11 +226,7 @@ fn ctrl_c_keeps_finished_scenarios_and_resume_finishes_the_rest() {
     let json = out.join("t2/run.json");
     let mut child = spawn_run(&config, &out, "t2");
     wait_for_scenarios(&json, 1, &mut child);
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    common::interrupt(&child);
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     assert!(stderr(&o).contains("--resume t2"), "{}", stderr(&o));

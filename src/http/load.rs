@@ -18,42 +18,65 @@ use crate::workload::prompts::Prompt;
 /// bounded.
 const CHANNEL: usize = 4096;
 
-fn progress(requests: u64, duration: Option<Duration>, label: &str) -> Progress {
-    match duration {
-        Some(_) if requests == u64::MAX => Progress::new(0, label),
-        _ => Progress::new(requests, label),
+/// What both loops need: where to send, what, how many, and when to stop.
+pub struct Plan<'a> {
+    pub target: &'a Arc<Target>,
+    pub prompts: &'a Arc<Vec<Prompt>>,
+    /// Requests to send (ignored with a duration).
+    pub requests: u64,
+    /// Send until this much time has passed instead.
+    pub duration: Option<Duration>,
+    pub interrupt: &'a Arc<AtomicBool>,
+    /// The progress bar's label.
+    pub label: &'a str,
+}
+
+impl Plan<'_> {
+    fn limit(&self) -> u64 {
+        if self.duration.is_some() {
+            u64::MAX
+        } else {
+            self.requests
+        }
+    }
+
+    /// A bar of the requests, or a spinner for a duration.
+    fn progress(&self) -> Progress {
+        match self.duration {
+            Some(_) => Progress::new(0, self.label),
+            None => Progress::new(self.requests, self.label),
+        }
     }
 }
 
-/// `concurrency` users sending `requests` in all, or until `duration` has passed.
-#[allow(clippy::too_many_arguments)]
-pub async fn closed_loop(
-    target: &Arc<Target>,
-    prompts: &Arc<Vec<Prompt>>,
-    concurrency: u32,
-    requests: u64,
-    duration: Option<Duration>,
-    interrupt: &Arc<AtomicBool>,
-    label: &str,
+/// Hand every record to `on_record` as it arrives, until every sender is gone.
+async fn collect(
+    mut rx: mpsc::Receiver<RequestRecord>,
+    bar: Progress,
     mut on_record: impl FnMut(RequestRecord),
 ) {
-    let requests = if duration.is_some() {
-        u64::MAX
-    } else {
-        requests
-    };
-    let bar = progress(requests, duration, label);
-    let (tx, mut rx) = mpsc::channel(CHANNEL);
+    while let Some(record) = rx.recv().await {
+        on_record(record);
+        bar.inc(1);
+    }
+    bar.finish();
+}
+
+/// `concurrency` users sending the plan's requests.
+pub async fn closed_loop(plan: &Plan<'_>, concurrency: u32, on_record: impl FnMut(RequestRecord)) {
+    let requests = plan.limit();
+    let bar = plan.progress();
+    let (tx, rx) = mpsc::channel(CHANNEL);
     let start = Instant::now();
-    let deadline = duration.map(|d| start + d);
+    let deadline = plan.duration.map(|d| start + d);
     let next = Arc::new(AtomicU64::new(0));
     for _ in 0..concurrency.max(1) {
         let (tx, target, prompts, next, interrupt) = (
             tx.clone(),
-            target.clone(),
-            prompts.clone(),
+            plan.target.clone(),
+            plan.prompts.clone(),
             next.clone(),
-            interrupt.clone(),
+            plan.interrupt.clone(),
         );
         tokio::spawn(async move {
             loop {
@@ -80,11 +103,7 @@ pub async fn closed_loop(
         });
     }
     drop(tx);
-    while let Some(record) = rx.recv().await {
-        on_record(record);
-        bar.inc(1);
-    }
-    bar.finish();
+    collect(rx, bar, on_record).await;
 }
 
 pub struct OpenLoopOutcome {
@@ -95,31 +114,25 @@ pub struct OpenLoopOutcome {
     pub delayed_by_cap: u64,
 }
 
-/// Requests sent at the arrival schedule `gaps` (the first at once), `requests` in all or
-/// until `duration` has passed, at most `max_concurrency` in flight.
-#[allow(clippy::too_many_arguments)]
+/// The plan's requests sent at the arrival schedule `gaps` (the first at once), at most
+/// `max_concurrency` in flight.
 pub async fn open_loop(
-    target: &Arc<Target>,
-    prompts: &Arc<Vec<Prompt>>,
+    plan: &Plan<'_>,
     mut gaps: Box<dyn Iterator<Item = Duration> + Send>,
     max_concurrency: u32,
-    requests: u64,
-    duration: Option<Duration>,
-    interrupt: &Arc<AtomicBool>,
-    label: &str,
-    mut on_record: impl FnMut(RequestRecord),
+    on_record: impl FnMut(RequestRecord),
 ) -> OpenLoopOutcome {
-    let requests = if duration.is_some() {
-        u64::MAX
-    } else {
-        requests
-    };
-    let bar = progress(requests, duration, label);
-    let (tx, mut rx) = mpsc::channel(CHANNEL);
+    let requests = plan.limit();
+    let bar = plan.progress();
+    let (tx, rx) = mpsc::channel(CHANNEL);
     let start = Instant::now();
-    let deadline = duration.map(|d| start + d);
+    let deadline = plan.duration.map(|d| start + d);
     let slots = Arc::new(Semaphore::new(max_concurrency.max(1) as usize));
-    let (target, prompts, interrupt) = (target.clone(), prompts.clone(), interrupt.clone());
+    let (target, prompts, interrupt) = (
+        plan.target.clone(),
+        plan.prompts.clone(),
+        plan.interrupt.clone(),
+    );
     let scheduler = tokio::spawn(async move {
         let mut due = start;
         let mut sent = 0u64;
@@ -163,11 +176,7 @@ pub async fn open_loop(
         }
         (sent, last_send, delayed)
     });
-    while let Some(record) = rx.recv().await {
-        on_record(record);
-        bar.inc(1);
-    }
-    bar.finish();
+    collect(rx, bar, on_record).await;
     let (sent, send_span, delayed_by_cap) = scheduler.await.unwrap_or_default();
     OpenLoopOutcome {
         sent,

@@ -20,7 +20,7 @@ use crate::model::TextTokenizer;
 use crate::report::http::{
     self as result, HttpRun, HttpScenario, LoadShape, Slo, SweepSummary, TargetInfo, WorkloadInfo,
 };
-use crate::report::{RunStatus, SCHEMA_VERSION};
+use crate::report::RunHeader;
 use crate::workload::prompts::Prompt;
 use arrival::{ArrivalKind, ArrivalProcess};
 use backend::Backend;
@@ -148,7 +148,6 @@ async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
         )
     })?;
     let dir = crate::suite::new_run_dir(&request.output, request.run_id.as_deref(), "load")?;
-    let started_at = crate::suite::now_rfc3339();
     let prompt_tokens: Vec<Option<u64>> = request
         .prompts
         .iter()
@@ -161,20 +160,7 @@ async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
         })
         .collect();
     let mut run = HttpRun {
-        schema_version: SCHEMA_VERSION,
-        kind: result::KIND.into(),
-        run_id: dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        status: RunStatus::Running,
-        started_at: started_at.clone(),
-        updated_at: started_at,
-        finished_at: None,
-        inferbench_version: env!("CARGO_PKG_VERSION").into(),
-        git_commit: crate::build_info::git_commit().into(),
-        crate_versions: crate::build_info::crate_versions(),
-        machine: crate::device::MachineInfo::collect(),
+        header: RunHeader::start(result::KIND, &dir, crate::suite::now_rfc3339()),
         target: TargetInfo {
             url: url.to_string(),
             backend: request.backend.kind.name().into(),
@@ -224,16 +210,7 @@ async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
     if let Some(sweep) = &request.sweep {
         run_sweep(&ctx, sweep, &mut run, &mut counted_by, &dir).await?;
     }
-    let interrupted = request.interrupt.load(Ordering::SeqCst);
-    run.status = if interrupted {
-        RunStatus::Interrupted
-    } else {
-        RunStatus::Complete
-    };
-    if !interrupted {
-        run.finished_at = Some(crate::suite::now_rfc3339());
-    }
-    run.updated_at = crate::suite::now_rfc3339();
+    run.header.end(request.interrupt.load(Ordering::SeqCst));
     result::save(&dir, &run)?;
     Ok(LoadOutcome { dir, result: run })
 }
@@ -251,7 +228,7 @@ fn record(
     } else {
         counted_by.keys().copied().collect::<Vec<_>>().join(" + ")
     };
-    run.updated_at = crate::suite::now_rfc3339();
+    run.header.touch();
     result::save(dir, run)
 }
 
@@ -353,17 +330,16 @@ impl Context_<'_> {
         let mut warmup_failed = 0;
         if warmup > 0 {
             let mut agg = stats::Aggregator::new();
-            load::closed_loop(
-                &self.target,
-                &self.prompts,
-                warmup_concurrency.min(warmup as u32).max(1),
-                warmup,
-                None,
-                &r.interrupt,
-                &format!("{name} warm-up"),
-                |rec| agg.add(&rec, &self.counting(), &[]),
-            )
-            .await;
+            let plan = load::Plan {
+                target: &self.target,
+                prompts: &self.prompts,
+                requests: warmup,
+                duration: None,
+                interrupt: &r.interrupt,
+                label: &format!("{name} warm-up"),
+            };
+            let users = warmup_concurrency.min(warmup as u32).max(1);
+            load::closed_loop(&plan, users, |rec| agg.add(&rec, &self.counting(), &[])).await;
             warmup_failed = agg.requests - agg.succeeded;
         }
         let mut agg = stats::Aggregator::new();
@@ -385,37 +361,24 @@ impl Context_<'_> {
                 agg.add(&rec, &counting, &r.slo);
                 this_run.add(&rec, &counting, &r.slo);
             };
+            let plan = load::Plan {
+                target: &self.target,
+                prompts: &self.prompts,
+                requests: per_run,
+                duration: r.duration,
+                interrupt: &r.interrupt,
+                label: &label,
+            };
             match &shape {
                 LoadShape::Closed { concurrency } | LoadShape::Probe { concurrency, .. } => {
-                    load::closed_loop(
-                        &self.target,
-                        &self.prompts,
-                        *concurrency,
-                        per_run,
-                        r.duration,
-                        &r.interrupt,
-                        &label,
-                        &mut add,
-                    )
-                    .await;
+                    load::closed_loop(&plan, *concurrency, &mut add).await;
                 }
                 LoadShape::Open {
                     arrival,
                     max_concurrency,
                 } => {
                     let gaps = arrival.gaps(r.seed)?;
-                    let open = load::open_loop(
-                        &self.target,
-                        &self.prompts,
-                        gaps,
-                        *max_concurrency,
-                        per_run,
-                        r.duration,
-                        &r.interrupt,
-                        &label,
-                        &mut add,
-                    )
-                    .await;
+                    let open = load::open_loop(&plan, gaps, *max_concurrency, &mut add).await;
                     delayed = open.delayed_by_cap;
                     sent_span = Some((open.sent, open.send_span));
                 }

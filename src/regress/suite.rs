@@ -14,7 +14,7 @@ use super::{Benchmark, Metric, MetricData};
 use crate::device::MachineInfo;
 use crate::report::http::{self, HttpRun};
 use crate::report::retrieval::{self, RetrievalRun};
-use crate::report::{json, RunResult};
+use crate::report::{json, LatencyHistograms, RunHeader, RunResult};
 
 /// A run.json, or a run folder holding one.
 pub fn run_file(path: &Path) -> PathBuf {
@@ -34,28 +34,34 @@ pub struct LoadedRun {
     pub benchmarks: Vec<Benchmark>,
 }
 
+impl LoadedRun {
+    fn from_header(header: RunHeader, benchmarks: Vec<Benchmark>) -> Self {
+        LoadedRun {
+            kind: header.kind,
+            run_id: header.run_id,
+            git_commit: header.git_commit,
+            machine: header.machine,
+            benchmarks,
+        }
+    }
+}
+
 pub fn load(path: &Path) -> Result<LoadedRun> {
     let file = run_file(path);
     let kind = retrieval::kind_of(&file)?;
     if kind == http::KIND {
         let run = http::load(&file)?;
-        return Ok(LoadedRun {
-            kind: run.kind.clone(),
-            run_id: run.run_id.clone(),
-            git_commit: run.git_commit.clone(),
-            benchmarks: http_benchmarks(&run),
-            machine: run.machine,
-        });
+        return Ok(LoadedRun::from_header(
+            run.header.clone(),
+            http_benchmarks(&run),
+        ));
     }
     if kind == retrieval::KIND {
         let run = retrieval::load(&file)?;
-        return Ok(LoadedRun {
-            kind: run.kind.clone(),
-            run_id: run.run_id.clone(),
-            git_commit: run.git_commit.clone(),
-            benchmarks: retrieval_benchmarks(&run),
-            machine: run.machine,
-        });
+        return Ok(LoadedRun::from_header(
+            run.header.clone(),
+            retrieval_benchmarks(&run),
+        ));
     }
     let run = json::load_run(&file)?;
     Ok(LoadedRun {
@@ -67,26 +73,30 @@ pub fn load(path: &Path) -> Result<LoadedRun> {
     })
 }
 
+/// TTFT, ITL, TPOT and end-to-end latency, from their stored histograms.
+fn latency_metrics(h: &LatencyHistograms) -> Vec<Metric> {
+    [
+        ("ttft", &h.ttft),
+        ("itl", &h.itl),
+        ("tpot", &h.tpot),
+        ("e2e", &h.e2e),
+    ]
+    .into_iter()
+    .filter_map(|(name, buckets)| {
+        Samples::from_weighted(buckets.iter().copied()).map(|samples| Metric {
+            name: name.into(),
+            unit: "ms".into(),
+            data: MetricData::Latency(samples),
+        })
+    })
+    .collect()
+}
+
 pub fn benchmarks(run: &RunResult) -> Vec<Benchmark> {
     run.scenarios
         .iter()
         .map(|s| {
-            let mut metrics = Vec::new();
-            let h = &s.histograms;
-            for (name, buckets) in [
-                ("ttft", &h.ttft),
-                ("itl", &h.itl),
-                ("tpot", &h.tpot),
-                ("e2e", &h.e2e),
-            ] {
-                if let Some(samples) = Samples::from_weighted(buckets.iter().copied()) {
-                    metrics.push(Metric {
-                        name: name.into(),
-                        unit: "ms".into(),
-                        data: MetricData::Latency(samples),
-                    });
-                }
-            }
+            let mut metrics = latency_metrics(&s.histograms);
             for (name, rate) in [
                 ("decode_tokens_per_second", &s.decode_tokens_per_second),
                 ("e2e_tokens_per_second", &s.e2e_tokens_per_second),
@@ -136,7 +146,7 @@ pub fn retrieval_benchmarks(run: &RetrievalRun) -> Vec<Benchmark> {
                 });
             }
             Benchmark {
-                name: format!("{}/{}/{}", run.kind, run.dataset.name, s.name),
+                name: format!("{}/{}/{}", run.header.kind, run.dataset.name, s.name),
                 metrics,
             }
         })
@@ -148,22 +158,7 @@ pub fn http_benchmarks(run: &HttpRun) -> Vec<Benchmark> {
     run.scenarios
         .iter()
         .map(|s| {
-            let mut metrics = Vec::new();
-            let h = &s.histograms;
-            for (name, buckets) in [
-                ("ttft", &h.ttft),
-                ("itl", &h.itl),
-                ("tpot", &h.tpot),
-                ("e2e", &h.e2e),
-            ] {
-                if let Some(samples) = Samples::from_weighted(buckets.iter().copied()) {
-                    metrics.push(Metric {
-                        name: name.into(),
-                        unit: "ms".into(),
-                        data: MetricData::Latency(samples),
-                    });
-                }
-            }
+            let mut metrics = latency_metrics(&s.histograms);
             metrics.push(Metric {
                 name: "errors".into(),
                 unit: "requests".into(),
@@ -187,7 +182,7 @@ pub fn http_benchmarks(run: &HttpRun) -> Vec<Benchmark> {
                 data: MetricData::ThroughputRuns(runs),
             });
             Benchmark {
-                name: format!("{}/{}", run.kind, s.name),
+                name: format!("{}/{}", run.header.kind, s.name),
                 metrics,
             }
         })

@@ -8,8 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::schema::{LatencyHistograms, RunStatus};
-use crate::device::MachineInfo;
+use super::schema::{LatencyHistograms, RunHeader};
 use crate::http::arrival::ArrivalProcess;
 use crate::metrics::{LatencySummary, RateSummary};
 
@@ -17,19 +16,9 @@ pub const KIND: &str = "http";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HttpRun {
-    pub schema_version: u32,
-    /// Always "http".
-    pub kind: String,
-    pub run_id: String,
-    pub status: RunStatus,
-    pub started_at: String,
-    pub updated_at: String,
-    pub finished_at: Option<String>,
-    pub inferbench_version: String,
-    pub git_commit: String,
-    pub crate_versions: BTreeMap<String, String>,
-    /// The machine the generator ran on (the server may be elsewhere).
-    pub machine: MachineInfo,
+    /// kind "http"; the machine is the generator's (the server may be elsewhere).
+    #[serde(flatten)]
+    pub header: RunHeader,
     pub target: TargetInfo,
     pub workload: WorkloadInfo,
     /// Service-level objectives goodput counts against.

@@ -9,6 +9,6 @@ pub mod schema;
 pub mod table;
 
 pub use schema::{
-    DeviceUsed, EnergySummary, LatencyHistograms, Reading, RunResult, RunStatus, ScenarioResult,
-    TargetsUsed, WarmupSummary, SCHEMA_VERSION,
+    DeviceUsed, EnergySummary, LatencyHistograms, Reading, RunHeader, RunResult, RunStatus,
+    ScenarioResult, TargetsUsed, WarmupSummary, SCHEMA_VERSION,
 };

@@ -2,32 +2,21 @@
 //! (version, commit, machine, status, times), then the data set, the index, and one scenario
 //! per ef of the sweep with recall beside its latency, ann-benchmarks style.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::schema::{Reading, RunStatus};
-use crate::device::MachineInfo;
+use super::schema::{Reading, RunHeader, RunStatus};
 use crate::metrics::{LatencySummary, RateSummary};
 
 pub const KIND: &str = "retrieval";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RetrievalRun {
-    pub schema_version: u32,
-    /// Always "retrieval".
-    pub kind: String,
-    pub run_id: String,
-    pub status: RunStatus,
-    pub started_at: String,
-    pub updated_at: String,
-    pub finished_at: Option<String>,
-    pub inferbench_version: String,
-    pub git_commit: String,
-    pub crate_versions: BTreeMap<String, String>,
-    pub machine: MachineInfo,
+    /// kind "retrieval".
+    #[serde(flatten)]
+    pub header: RunHeader,
     /// Threads the parallel phases (generation, ground truth, build, batch queries) used.
     pub threads: usize,
     pub dataset: DatasetInfo,
@@ -244,7 +233,7 @@ pub fn table(run: &RetrievalRun) -> String {
         ]);
     }
     let done = run.scenarios.len();
-    let status = match run.status {
+    let status = match run.header.status {
         RunStatus::Complete => format!("complete, {done} ef values"),
         RunStatus::Interrupted => {
             format!("interrupted: {done} of {} ef values", run.planned_efs.len())
@@ -253,7 +242,7 @@ pub fn table(run: &RetrievalRun) -> String {
     };
     let mut out = format!(
         "run {} [{status}] | {} | {} threads\n\n",
-        run.run_id, run.machine.cpu_model, run.threads
+        run.header.run_id, run.header.machine.cpu_model, run.threads
     );
     out += &super::table::markdown(&header, &rows);
     let d = &run.dataset;

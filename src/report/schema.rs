@@ -234,3 +234,59 @@ impl ScenarioResult {
         }
     }
 }
+
+/// What every result file of a non-inference kind (retrieval, http) starts with: identity,
+/// status and times, provenance, machine. Flattened into the file, so the fields sit at
+/// the top level as in an inference run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunHeader {
+    pub schema_version: u32,
+    pub kind: String,
+    pub run_id: String,
+    pub status: RunStatus,
+    pub started_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+    pub inferbench_version: String,
+    pub git_commit: String,
+    pub crate_versions: BTreeMap<String, String>,
+    /// The machine that measured (for HTTP runs: the generator's; the server may be elsewhere).
+    pub machine: MachineInfo,
+}
+
+impl RunHeader {
+    /// A new run of `kind` in folder `dir` (its name is the run id), running, on this machine.
+    pub fn start(kind: &str, dir: &std::path::Path, started_at: String) -> Self {
+        RunHeader {
+            schema_version: SCHEMA_VERSION,
+            kind: kind.into(),
+            run_id: dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            status: RunStatus::Running,
+            updated_at: started_at.clone(),
+            started_at,
+            finished_at: None,
+            inferbench_version: env!("CARGO_PKG_VERSION").into(),
+            git_commit: crate::build_info::git_commit().into(),
+            crate_versions: crate::build_info::crate_versions(),
+            machine: MachineInfo::collect(),
+        }
+    }
+
+    pub fn touch(&mut self) {
+        self.updated_at = crate::suite::now_rfc3339();
+    }
+
+    /// The run ended: complete (with a finish time) or interrupted.
+    pub fn end(&mut self, interrupted: bool) {
+        self.touch();
+        if interrupted {
+            self.status = RunStatus::Interrupted;
+        } else {
+            self.status = RunStatus::Complete;
+            self.finished_at = Some(self.updated_at.clone());
+        }
+    }
+}

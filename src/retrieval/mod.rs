@@ -24,7 +24,7 @@ use crate::progress::Progress;
 use crate::report::retrieval::{
     Check, DatasetInfo, EfScenario, GroundTruthInfo, Headline, IndexInfo, RetrievalRun, KIND,
 };
-use crate::report::{Reading, RunStatus, SCHEMA_VERSION};
+use crate::report::{Reading, RunHeader};
 use cache::Lookup;
 use dataset::{MixtureSpec, VectorSet};
 use distance::Metric;
@@ -136,22 +136,8 @@ pub fn run(request: RetrievalRequest) -> Result<Option<RetrievalOutcome>> {
     let queries = &prepared.data.queries;
     let truth = &prepared.truth;
     let index = &prepared.index;
-    let machine = crate::device::MachineInfo::collect();
     let mut result = RetrievalRun {
-        schema_version: SCHEMA_VERSION,
-        kind: KIND.into(),
-        run_id: dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        status: RunStatus::Running,
-        started_at: started_at.clone(),
-        updated_at: started_at,
-        finished_at: None,
-        inferbench_version: env!("CARGO_PKG_VERSION").into(),
-        git_commit: crate::build_info::git_commit().into(),
-        crate_versions: crate::build_info::crate_versions(),
-        machine,
+        header: RunHeader::start(KIND, &dir, started_at),
         threads: rayon::current_num_threads(),
         dataset: prepared.data.info.clone(),
         ground_truth: prepared.truth_info.clone(),
@@ -184,15 +170,7 @@ pub fn run(request: RetrievalRequest) -> Result<Option<RetrievalOutcome>> {
         finish_fields(&mut result, request.recall_target);
         crate::report::retrieval::save(&dir, &result)?;
     }
-    let interrupted = request.interrupt.load(Ordering::SeqCst);
-    result.status = if interrupted {
-        RunStatus::Interrupted
-    } else {
-        RunStatus::Complete
-    };
-    if !interrupted {
-        result.finished_at = Some(crate::suite::now_rfc3339());
-    }
+    result.header.end(request.interrupt.load(Ordering::SeqCst));
     finish_fields(&mut result, request.recall_target);
     crate::report::retrieval::save(&dir, &result)?;
     Ok(Some(RetrievalOutcome { dir, result }))
@@ -646,7 +624,7 @@ fn index_for(request: &RetrievalRequest, data: &PreparedData) -> Result<IndexSte
 
 /// The headline and targets, from the scenarios measured so far.
 fn finish_fields(result: &mut RetrievalRun, recall_target: f64) {
-    result.updated_at = crate::suite::now_rfc3339();
+    result.header.touch();
     result.headline = headline(&result.scenarios, recall_target);
     result.targets = targets(&result.scenarios, &result.headline, result.ground_truth.k);
 }

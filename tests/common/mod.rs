@@ -99,3 +99,12 @@ pub fn wait_for_scenarios(path: &Path, n: usize, child: &mut std::process::Child
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Ctrl-C, as a terminal sends it: SIGINT to the child.
+pub fn interrupt(child: &std::process::Child) {
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(kill.success(), "kill -INT {} failed", child.id());
+}
