@@ -947,7 +947,7 @@ requests ask for usage in the last chunk (stream_options.include_usage). The mod
 asked of GET /v1/models when --model is not given. An API key comes from --api-key or \
 OPENAI_API_KEY and is sent as a Bearer token; it is never written anywhere.\n\n\
 Workload: prompts from --prompts (JSONL, one {\"prompt\", \"max_tokens\", \"temperature\"} \
-per line; default fixtures/prompts.jsonl), used in turn; or --input-tokens N \
+per line; default: fixtures/prompts.jsonl, built in), used in turn; or --input-tokens N \
 --output-tokens M for synthetic prompts of N tokens (by --tokenizer, default the default \
 model's) asking for M tokens (add --ignore-eos for servers that support it, e.g. vLLM).\n\n\
 Load: -c 1,4,16 runs one closed-loop scenario per concurrency (each user sends its next \
@@ -1165,16 +1165,22 @@ fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
             )
         }
         _ => {
-            let path = args
-                .prompts
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(prompts::DEFAULT_PROMPTS_FILE));
-            let list = prompts::read_jsonl(
-                &path,
-                args.max_tokens.unwrap_or(128),
-                args.max_tokens.is_some(),
-            )?;
-            (list, format!("prompts file {}", path.display()))
+            let (max_tokens, force) = (args.max_tokens.unwrap_or(128), args.max_tokens.is_some());
+            match &args.prompts {
+                Some(path) => (
+                    prompts::read_jsonl(path, max_tokens, force)?,
+                    format!("prompts file {}", path.display()),
+                ),
+                None => (
+                    prompts::parse_jsonl(
+                        prompts::DEFAULT_PROMPTS,
+                        prompts::DEFAULT_PROMPTS_NAME,
+                        max_tokens,
+                        force,
+                    )?,
+                    prompts::DEFAULT_PROMPTS_NAME.to_string(),
+                ),
+            }
         }
     };
     let mut shapes: Vec<LoadShape> = args

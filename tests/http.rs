@@ -722,6 +722,7 @@ fn open_loop_probe_sweep_and_generic_against_the_mock_server() {
         "{}",
         stdout(&o)
     );
+    assert!(stdout(&o).contains("probe-c4: best run"), "{}", stdout(&o));
 
     let generic_dir = tmp.path().join("generic");
     let o = inferbench(&[

@@ -152,6 +152,11 @@ pub fn load(path: &Path) -> Result<HttpRun> {
 
 const LATENCIES: [&str; 4] = ["ttft", "itl", "tpot", "e2e"];
 
+/// The statistics of each latency the CSV carries.
+const CSV_STATISTICS: [&str; 9] = [
+    "min", "mean", "p50", "p90", "p95", "p99", "p999", "max", "sd",
+];
+
 fn latency<'a>(s: &'a HttpScenario, name: &str) -> Option<&'a LatencySummary> {
     match name {
         "ttft" => s.ttft.as_ref(),
@@ -182,7 +187,7 @@ pub fn csv(run: &HttpRun) -> String {
     .map(|s| s.to_string())
     .collect();
     for l in LATENCIES {
-        for stat in ["mean", "p50", "p90", "p95", "p99", "max"] {
+        for stat in CSV_STATISTICS {
             header.push(format!("{l}_{stat}_ms"));
         }
     }
@@ -216,7 +221,7 @@ pub fn csv(run: &HttpRun) -> String {
         ];
         for l in LATENCIES {
             let summary = latency(s, l);
-            for stat in ["mean", "p50", "p90", "p95", "p99", "max"] {
+            for stat in CSV_STATISTICS {
                 fields.push(opt(summary.and_then(|x| x.statistic(stat))));
             }
         }
@@ -328,6 +333,22 @@ pub fn table(run: &HttpRun) -> String {
         run.workload.token_counting,
     );
     out += &super::table::markdown(&header, &rows);
+    for s in &run.scenarios {
+        if let Some(r) = &s.throughput_runs {
+            let unit = if s.units_per_second.is_some() {
+                "units/s"
+            } else {
+                "out tok/s"
+            };
+            let runs: Vec<String> = r.runs.iter().map(|v| format!("{v:.1}")).collect();
+            out += &format!(
+                "\n{}: best run {:.1} {unit} (runs: {})\n",
+                s.name,
+                r.max,
+                runs.join(", ")
+            );
+        }
+    }
     if let Some(sweep) = &run.sweep {
         out += &format!(
             "\nsweep: {}; stopped because {}\n",

@@ -8,8 +8,10 @@ use serde::Deserialize;
 
 use crate::model::TextTokenizer;
 
-/// The prompts file used when none is given.
-pub const DEFAULT_PROMPTS_FILE: &str = "fixtures/prompts.jsonl";
+/// The prompts used when no file is given: fixtures/prompts.jsonl, built in so `load` works
+/// from any folder.
+pub const DEFAULT_PROMPTS: &str = include_str!("../../fixtures/prompts.jsonl");
+pub const DEFAULT_PROMPTS_NAME: &str = "built-in fixtures/prompts.jsonl";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prompt {
@@ -37,9 +39,24 @@ pub fn read_jsonl(
 ) -> Result<Vec<Prompt>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("prompts file {}: cannot read it", path.display()))?;
+    parse_jsonl(
+        &text,
+        &path.display().to_string(),
+        default_max_tokens,
+        force_max_tokens,
+    )
+}
+
+/// As `read_jsonl`, for text already read; `name` names it in errors.
+pub fn parse_jsonl(
+    text: &str,
+    name: &str,
+    default_max_tokens: u32,
+    force_max_tokens: bool,
+) -> Result<Vec<Prompt>> {
     let mut prompts = Vec::new();
     for (i, raw) in text.lines().enumerate() {
-        let where_ = || format!("{} line {}", path.display(), i + 1);
+        let where_ = || format!("{name} line {}", i + 1);
         if raw.trim().is_empty() {
             continue;
         }
@@ -66,7 +83,7 @@ pub fn read_jsonl(
         });
     }
     if prompts.is_empty() {
-        bail!("prompts file {}: no prompts in it", path.display());
+        bail!("prompts file {name}: no prompts in it");
     }
     Ok(prompts)
 }
@@ -117,6 +134,12 @@ mod tests {
         assert_eq!((p[1].max_tokens, p[1].temperature), (5, Some(0.7)));
         let forced = read_jsonl(f.path(), 9, true).unwrap();
         assert!(forced.iter().all(|p| p.max_tokens == 9));
+    }
+
+    #[test]
+    fn the_built_in_prompts_parse() {
+        let p = parse_jsonl(DEFAULT_PROMPTS, DEFAULT_PROMPTS_NAME, 128, false).unwrap();
+        assert_eq!(p.len(), 32);
     }
 
     #[test]
