@@ -507,13 +507,30 @@ fn serve_answers_openai_requests_and_refuses_bad_ones_cleanly() {
     let big = format!("{{\"prompt\": \"{}\"}}", "a ".repeat(2000));
     let (status, answer) = http("POST", &format!("{base}/v1/completions"), &big);
     assert_eq!(status, 413, "{answer}");
+    // A streamed chat: role chunk, text, finish, usage, [DONE].
+    let (status, stream) = http(
+        "POST",
+        &format!("{base}/v1/chat/completions"),
+        r#"{"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3, "stream": true,
+            "stream_options": {"include_usage": true}, "ignore_eos": true}"#,
+    );
+    assert_eq!(status, 200, "{stream}");
+    assert!(stream.contains("text/event-stream"), "{stream}");
+    assert!(stream.contains("\"role\":\"assistant\""), "{stream}");
+    assert!(stream.contains("\"completion_tokens\":3"), "{stream}");
+    assert!(stream.contains("data: [DONE]"), "{stream}");
     let (_, metrics) = http("GET", &format!("{base}/metrics"), "");
     assert!(
         metrics.contains("inferbench_requests_total{endpoint=\"completions\",status=\"200\"} 1"),
         "{metrics}"
     );
+    // Both generations reached the TTFT histogram, the streamed chat included.
     assert!(
-        metrics.contains("inferbench_generation_tokens_total 4"),
+        metrics.contains("inferbench_time_to_first_token_seconds_count 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("inferbench_generation_tokens_total 7"),
         "{metrics}"
     );
 }

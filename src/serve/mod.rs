@@ -273,10 +273,11 @@ fn sse(value: &Value) -> Bytes {
     Bytes::from(format!("data: {value}\n\n"))
 }
 
-/// Where a stream is: before its first chunk, sending text, or finished.
+/// Where a stream is: before its first chunk, sending (and whether text went out yet, for
+/// the TTFT metric), or finished.
 enum Stage {
     Opening,
-    Streaming,
+    Streaming { text_sent: bool },
     Closed,
 }
 
@@ -288,13 +289,11 @@ fn stream(
     received: Instant,
 ) -> Response {
     let created = now_secs();
-    let mut first_text = true;
     let body =
         futures_util::stream::unfold((Stage::Opening, events), move |(stage, mut events)| {
             let state = state.clone();
             let id = id.clone();
             let request = request.clone();
-            let first = std::mem::replace(&mut first_text, false);
             async move {
                 let shapes = Shapes {
                     id: &id,
@@ -308,17 +307,17 @@ fn stream(
                     Stage::Opening if request.chat => {
                         return Some((
                             Ok::<Bytes, Infallible>(sse(&shapes.chunk(None, None))),
-                            (Stage::Streaming, events),
+                            (Stage::Streaming { text_sent: false }, events),
                         ))
                     }
-                    Stage::Opening | Stage::Streaming => match events.recv().await {
+                    Stage::Opening | Stage::Streaming { .. } => match events.recv().await {
                         Some(Event::Text(piece)) => {
-                            if first {
+                            if !matches!(stage, Stage::Streaming { text_sent: true }) {
                                 state.metrics.ttft.observe(received.elapsed());
                             }
                             return Some((
                                 Ok(sse(&shapes.chunk(Some(&piece), None))),
-                                (Stage::Streaming, events),
+                                (Stage::Streaming { text_sent: true }, events),
                             ));
                         }
                         Some(Event::Done {
