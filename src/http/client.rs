@@ -90,6 +90,17 @@ pub struct RequestRecord {
     pub outcome: Result<Success, Failure>,
 }
 
+impl RequestRecord {
+    /// When the answer ended (or the request failed), from the start of the scenario.
+    pub fn ended_at(&self) -> Duration {
+        self.sent_at
+            + match &self.outcome {
+                Ok(s) => s.e2e,
+                Err(f) => f.after,
+            }
+    }
+}
+
 pub fn build_client(
     connect_timeout: Duration,
     pool_size: usize,

@@ -188,7 +188,7 @@ async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
     };
     result::save(&dir, &run)?;
 
-    let ctx = Context_ {
+    let ctx = RunContext {
         target,
         prompts: Arc::new(request.prompts.clone()),
         prompt_tokens,
@@ -303,14 +303,14 @@ async fn discover_model(
 }
 
 /// What the scenarios of one run share.
-struct Context_<'a> {
+struct RunContext<'a> {
     target: Arc<client::Target>,
     prompts: Arc<Vec<Prompt>>,
     prompt_tokens: Vec<Option<u64>>,
     request: &'a LoadRequest,
 }
 
-impl Context_<'_> {
+impl RunContext<'_> {
     async fn scenario(
         &self,
         name: String,
@@ -350,7 +350,9 @@ impl Context_<'_> {
             if r.interrupt.load(Ordering::SeqCst) {
                 break;
             }
-            let mut this_run = stats::Aggregator::new();
+            // This run's share of the scenario's totals, for the probe's per-run throughput.
+            let before = (agg.succeeded, agg.output_tokens);
+            let mut span: Option<(Duration, Duration)> = None;
             let label = if runs > 1 {
                 format!("{name} {}/{runs}", run_index + 1)
             } else {
@@ -358,8 +360,9 @@ impl Context_<'_> {
             };
             let counting = self.counting();
             let mut add = |rec: client::RequestRecord| {
+                let (sent, ended) = (rec.sent_at, rec.ended_at());
+                span = Some(span.map_or((sent, ended), |(a, b)| (a.min(sent), b.max(ended))));
                 agg.add(&rec, &counting, &r.slo);
-                this_run.add(&rec, &counting, &r.slo);
             };
             let plan = load::Plan {
                 target: &self.target,
@@ -383,17 +386,17 @@ impl Context_<'_> {
                     sent_span = Some((open.sent, open.send_span));
                 }
             }
-            let f = this_run.figures();
-            let seconds = f.duration.as_secs_f64();
+            let seconds = span.map_or(0.0, |(first, last)| (last - first).as_secs_f64());
             if seconds > 0.0 {
+                let (succeeded, tokens) = (agg.succeeded - before.0, agg.output_tokens - before.1);
                 run_rates.push(match r.units_per_request {
-                    Some(u) => f.succeeded as f64 * u / seconds,
-                    None => f.output_tokens as f64 / seconds,
+                    Some(u) => succeeded as f64 * u / seconds,
+                    None => tokens as f64 / seconds,
                 });
             }
-            for (k, n) in this_run.counted_by {
-                *counted_by.entry(k).or_default() += n;
-            }
+        }
+        for (k, n) in &agg.counted_by {
+            *counted_by.entry(*k).or_default() += n;
         }
         let f = agg.figures();
         let seconds = f.duration.as_secs_f64();
@@ -463,7 +466,7 @@ fn throughput(s: &HttpScenario) -> f64 {
 }
 
 async fn run_sweep(
-    ctx: &Context_<'_>,
+    ctx: &RunContext<'_>,
     sweep: &SweepSettings,
     run: &mut HttpRun,
     counted_by: &mut std::collections::BTreeMap<&'static str, u64>,

@@ -33,7 +33,7 @@ pub struct Aggregator {
     examples: BTreeMap<ErrorClass, Vec<String>>,
     input_tokens: u64,
     input_known: bool,
-    output_tokens: u64,
+    pub output_tokens: u64,
     good: u64,
     first_sent: Option<Duration>,
     last_end: Duration,
@@ -73,9 +73,9 @@ impl Aggregator {
         self.requests += 1;
         let sent = record.sent_at;
         self.first_sent = Some(self.first_sent.map_or(sent, |f| f.min(sent)));
+        self.last_end = self.last_end.max(record.ended_at());
         match &record.outcome {
             Err(failure) => {
-                self.last_end = self.last_end.max(sent + failure.after);
                 *self.errors.entry(failure.class).or_default() += 1;
                 if let Some(code) = failure.status {
                     *self.status_codes.entry(code).or_default() += 1;
@@ -87,7 +87,6 @@ impl Aggregator {
             }
             Ok(s) => {
                 self.succeeded += 1;
-                self.last_end = self.last_end.max(sent + s.e2e);
                 let output = match (s.usage.completion_tokens, &s.text_for_counting) {
                     (Some(n), _) => {
                         *self.counted_by.entry("server usage").or_default() += 1;
@@ -119,12 +118,14 @@ impl Aggregator {
                     None => self.input_known = false,
                 }
                 let _ = self.e2e.record(s.e2e);
-                let mut previous = s.ttft;
-                for &at in &s.arrivals {
-                    if let Some(p) = previous {
-                        let _ = self.itl.record(at.saturating_sub(p));
-                    }
-                    previous = Some(at);
+                // Text arrivals: the first (TTFT) and every later one; ITL is their gaps.
+                let texts: Vec<Duration> = s.ttft.iter().chain(&s.arrivals).copied().collect();
+                let gaps: Vec<Duration> = texts
+                    .windows(2)
+                    .map(|w| w[1].saturating_sub(w[0]))
+                    .collect();
+                for &gap in &gaps {
+                    let _ = self.itl.record(gap);
                 }
                 let tpot = match s.ttft {
                     Some(ttft) if output > 1 => {
@@ -143,17 +144,11 @@ impl Aggregator {
                         .filter(|o| o.metric == metric)
                         .all(|o| value.is_some_and(|v| v.as_secs_f64() * 1e3 <= o.max_ms))
                 };
-                let worst_itl = s
-                    .arrivals
+                let worst_itl = gaps
                     .iter()
-                    .scan(s.ttft, |prev, &at| {
-                        let gap = prev.map(|p| at.saturating_sub(p));
-                        *prev = Some(at);
-                        Some(gap)
-                    })
-                    .flatten()
+                    .copied()
                     .max()
-                    .or(Some(Duration::ZERO).filter(|_| s.ttft.is_some()));
+                    .or(s.ttft.map(|_| Duration::ZERO));
                 // An answer with no text (EOS first) made its user wait until the end.
                 if meets("ttft", s.ttft.or(Some(s.e2e)))
                     && meets("tpot", tpot.or(s.ttft.map(|_| Duration::ZERO)))
