@@ -1,16 +1,20 @@
 //! inferbench: benchmarks for LLM inference and retrieval, in-process and over HTTP.
-//! See DESIGN.md for the layout: config -> workload -> engine/http -> metrics -> report.
+//! Data flows one way: config -> workload -> engine/http -> metrics+telemetry -> results ->
+//! report -> regress; `cli` sits on top and `main` only dispatches. Modules import downward.
 
 pub mod build_info;
+pub mod cli;
 pub mod config;
 pub mod device;
 pub mod engine;
+pub mod exit;
 pub mod http;
 pub mod metrics;
 pub mod model;
 pub mod progress;
 pub mod regress;
 pub mod report;
+pub mod results;
 pub mod retrieval;
 pub mod serve;
 pub mod suite;

@@ -1,4 +1,4 @@
-//! Progress of long steps (index builds, load runs): a bar on a terminal, and a plain line every tenth of the way
+//! Progress of long steps (scenarios, index builds, load runs): a bar on a terminal, and a plain line every tenth of the way
 //! when stderr is a log file (CI) and the step runs past 10 s, so a 20-minute index build
 //! never looks hung.
 
@@ -36,7 +36,7 @@ impl Progress {
         let template = if total == 0 {
             "{prefix:>8} {spinner} {elapsed}"
         } else {
-            "{prefix:>8} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})"
+            "{prefix:>8} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta}) {msg}"
         };
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));
@@ -68,6 +68,11 @@ impl Progress {
         let position = self.position.fetch_add(delta, Ordering::Relaxed) + delta;
         self.bar.set_position(position);
         self.report_plain(position);
+    }
+
+    /// What the step is doing now, shown after the bar on a terminal.
+    pub fn set_message(&self, message: String) {
+        self.bar.set_message(message);
     }
 
     pub fn finish(&self) {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::TargetRule;
+use crate::metrics::parse_latency_metric;
 
 /// The throughput metrics a rule may name.
 const RATES: &[&str] = &[
@@ -11,24 +11,56 @@ const RATES: &[&str] = &[
     "e2e_tokens_per_second",
     "prompt_tokens_per_second",
 ];
-/// Latency metrics are `{latency}_{statistic}_ms`.
-pub const LATENCIES: &[&str] = &["ttft", "itl", "tpot", "e2e"];
-pub const STATISTICS: &[&str] = &[
-    "min", "mean", "p50", "p90", "p95", "p99", "p999", "max", "sd",
-];
 
 pub const METRIC_HELP: &str = "decode_tokens_per_second, e2e_tokens_per_second, \
      prompt_tokens_per_second, or {ttft,itl,tpot,e2e}_{min,mean,p50,p90,p95,p99,p999,max,sd}_ms";
 
-/// Split a latency metric name into (latency, statistic): "ttft_p50_ms" -> ("ttft", "p50").
-pub fn parse_latency_metric(name: &str) -> Option<(&str, &str)> {
-    let (latency, statistic) = name.strip_suffix("_ms")?.split_once('_')?;
-    (LATENCIES.contains(&latency) && STATISTICS.contains(&statistic))
-        .then_some((latency, statistic))
-}
-
+/// A throughput, or a latency statistic named as `{latency}_{statistic}_ms`.
 pub fn is_known_metric(name: &str) -> bool {
     RATES.contains(&name) || parse_latency_metric(name).is_some()
+}
+
+/// One target: a metric of each scenario (optionally only some scenarios) against a bound.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetRule {
+    /// A scenario metric: decode_tokens_per_second, e2e_tokens_per_second,
+    /// prompt_tokens_per_second, or {ttft,itl,tpot,e2e}_{min,mean,p50,p90,p95,p99,p999,max}_ms.
+    pub metric: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// Apply only to scenarios of this batch size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<u32>,
+    /// Apply only to scenarios of this prompt length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u32>,
+}
+
+impl TargetRule {
+    /// "decode_tokens_per_second >= 10 (batch 1)".
+    pub fn describe(&self) -> String {
+        let mut s = self.metric.clone();
+        if let Some(min) = self.min {
+            s += &format!(" >= {min}");
+        }
+        if let Some(max) = self.max {
+            s += &format!(" <= {max}");
+        }
+        let mut only = Vec::new();
+        if let Some(b) = self.batch {
+            only.push(format!("batch {b}"));
+        }
+        if let Some(p) = self.prompt_tokens {
+            only.push(format!("prompt {p}"));
+        }
+        if !only.is_empty() {
+            s += &format!(" ({})", only.join(", "));
+        }
+        s
+    }
 }
 
 /// One rule checked against one scenario.
@@ -160,7 +192,6 @@ mod tests {
         assert!(is_known_metric("decode_tokens_per_second"));
         assert!(is_known_metric("ttft_p50_ms"));
         assert!(is_known_metric("e2e_p999_ms"));
-        assert_eq!(parse_latency_metric("itl_p95_ms"), Some(("itl", "p95")));
         assert!(!is_known_metric("ttft_p50"));
         assert!(!is_known_metric("ttft_p42_ms"));
         assert!(!is_known_metric("speed"));

@@ -1,36 +1,9 @@
 //! The `inferbench` binary as a user runs it: answers, timings, and every bad input's error.
 
-mod common;
-
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn inferbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_inferbench"))
-        .args(args)
-        .output()
-        .expect("run inferbench")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-/// A failure must be an error message with a non-zero exit, never a panic.
-fn assert_clean_failure(o: &Output, expected: &[&str]) {
-    let (stdout, stderr) = text(o);
-    assert!(
-        !o.status.success(),
-        "expected failure; stdout: {stdout}\nstderr: {stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "panic: {stderr}");
-    for e in expected {
-        assert!(stderr.contains(e), "stderr lacks {e:?}:\n{stderr}");
-    }
-}
+use crate::common::{assert_clean_failure, inferbench, text};
 
 const QUESTION: &str = "What is the capital of France?";
 
@@ -128,8 +101,8 @@ fn info_describes_the_machine() {
 
 #[test]
 fn dummy_weights_run_from_a_config() {
-    let config = common::repo_root().join("fixtures/tiny-llama/config.json");
-    let gguf = common::smollm_gguf();
+    let config = crate::common::repo_root().join("fixtures/tiny-llama/config.json");
+    let gguf = crate::common::smollm_gguf();
     let o = inferbench(&[
         "generate",
         "--model",
@@ -196,7 +169,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
 #[test]
 fn truncated_gguf_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let full = std::fs::read(common::smollm_gguf()).unwrap();
+    let full = std::fs::read(crate::common::smollm_gguf()).unwrap();
     let cut = write(dir.path(), "cut.gguf", &full[..full.len() / 2]);
     let o = inferbench(&["generate", "--model", &cut, "--prompt", "x"]);
     assert_clean_failure(&o, &[&cut, "truncated"]);
@@ -217,8 +190,9 @@ fn a_file_that_is_no_model_is_named() {
 #[test]
 fn config_with_a_missing_or_wrong_field_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let good = std::fs::read_to_string(common::repo_root().join("fixtures/tiny-llama/config.json"))
-        .unwrap();
+    let good =
+        std::fs::read_to_string(crate::common::repo_root().join("fixtures/tiny-llama/config.json"))
+            .unwrap();
     let cases = [
         (
             "missing.json",
@@ -256,7 +230,7 @@ fn config_with_a_missing_or_wrong_field_is_named() {
 
 #[test]
 fn another_models_tokenizer_is_refused() {
-    let tok = common::minilm_tokenizer();
+    let tok = crate::common::minilm_tokenizer();
     let o = inferbench(&[
         "generate",
         "--tokenizer",

@@ -2,24 +2,10 @@
 //! Criterion's stored runs and on suite results, the outputs, and every bad input.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn inferbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_inferbench"))
-        .args(args)
-        .output()
-        .expect("run inferbench")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use crate::common::{all_text as text, inferbench};
 
 /// One Criterion benchmark folder as criterion 0.8 writes it: 10 samples of `ns` per
 /// iteration, spread by ±`spread` (a fraction) in a fixed pattern.
@@ -359,7 +345,7 @@ fn suite_results_compare_by_their_histograms() {
     std::fs::write(&truncated, &full[..full.len() / 2]).unwrap();
     for (file, expected) in [
         (v2, "schema_version 2"),
-        (other_kind, "not comparable"),
+        (other_kind, "unknown kind \"embedding\""),
         (truncated.clone(), "not valid JSON"),
         (dir.path().join("missing.json"), "missing.json"),
     ] {

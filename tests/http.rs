@@ -1,15 +1,13 @@
 //! The load generator against a fault-injecting server on loopback, and against
 //! `inferbench serve` end to end. The fault server picks its misbehaviour from the prompt.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{assert_clean_failure, inferbench, load_json, stderr, stdout};
+use crate::common::{assert_clean_failure, inferbench, load_json, stderr, stdout};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -802,9 +800,9 @@ fn ctrl_c_stops_sending_and_keeps_what_was_measured() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    common::wait_for_scenarios(&json, 1, &mut child);
+    crate::common::wait_for_scenarios(&json, 1, &mut child);
     std::thread::sleep(Duration::from_secs(1)); // into the second scenario, past its warm-up
-    common::interrupt(&child);
+    crate::common::interrupt(&child);
     let o = child.wait_with_output().unwrap();
     let run = load_json(&json);
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));

@@ -1,7 +1,5 @@
 //! Llama models from config.json: random (dummy) weights, and real safetensors files.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -18,7 +16,7 @@ fn options(model: &Path, weights: WeightsMode) -> LoadOptions {
         },
         weights,
         dtype: Some(DType::F32),
-        tokenizer: Some(common::smollm_gguf()),
+        tokenizer: Some(crate::common::smollm_gguf()),
         ..LoadOptions::default()
     }
 }
@@ -48,7 +46,7 @@ fn generate_fixed(m: &mut LoadedModel, batch: usize, tokens: usize) -> Vec<Vec<u
 
 #[test]
 fn dummy_weights_follow_the_config_shapes_and_generate() {
-    let config = common::repo_root().join("fixtures/tiny-llama/config.json");
+    let config = crate::common::repo_root().join("fixtures/tiny-llama/config.json");
     let mut m = model::load(&options(&config, WeightsMode::Dummy), &Device::Cpu).unwrap();
     assert_eq!(m.info.format, "dummy");
     assert_eq!(m.info.vocab_size, 49152);
@@ -65,7 +63,7 @@ fn dummy_weights_follow_the_config_shapes_and_generate() {
 
 /// Write the dummy model's weights as a real safetensors checkpoint.
 fn write_checkpoint(dir: &Path, config_text: &str) {
-    let config = common::repo_root().join("fixtures/tiny-llama/config.json");
+    let config = crate::common::repo_root().join("fixtures/tiny-llama/config.json");
     let cfg = model::llama::read_config(&config).unwrap();
     let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
     let kv = cfg.num_key_value_heads * h / cfg.num_attention_heads;
@@ -104,7 +102,7 @@ fn write_checkpoint(dir: &Path, config_text: &str) {
 fn safetensors_checkpoint_loads_and_generates_deterministically() {
     let dir = tempfile::tempdir().unwrap();
     let config_text =
-        std::fs::read_to_string(common::repo_root().join("fixtures/tiny-llama/config.json"))
+        std::fs::read_to_string(crate::common::repo_root().join("fixtures/tiny-llama/config.json"))
             .unwrap();
     write_checkpoint(dir.path(), &config_text);
     let mut m = model::load(&options(dir.path(), WeightsMode::Real), &Device::Cpu).unwrap();
@@ -123,7 +121,7 @@ fn safetensors_checkpoint_loads_and_generates_deterministically() {
 fn safetensors_that_disagree_with_the_config_are_refused_by_tensor_name() {
     let dir = tempfile::tempdir().unwrap();
     let config_text =
-        std::fs::read_to_string(common::repo_root().join("fixtures/tiny-llama/config.json"))
+        std::fs::read_to_string(crate::common::repo_root().join("fixtures/tiny-llama/config.json"))
             .unwrap();
     write_checkpoint(
         dir.path(),

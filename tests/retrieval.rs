@@ -2,13 +2,13 @@
 //! damaged index rebuilt, comparison of two runs, real MiniLM embeddings, Ctrl-C, and every
 //! bad input's error.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_clean_failure, inferbench, load_json, stderr, stdout, wait_for_scenarios};
+use crate::common::{
+    assert_clean_failure, inferbench, load_json, stderr, stdout, wait_for_scenarios,
+};
 use inferbench::retrieval::embed::{Embedder, DEFAULT_EMBEDDING_MODEL};
 
 fn fixture(name: &str) -> String {
@@ -249,7 +249,7 @@ fn ctrl_c_keeps_the_ef_values_measured() {
         .spawn()
         .unwrap();
     wait_for_scenarios(&json, 1, &mut child);
-    common::interrupt(&child);
+    crate::common::interrupt(&child);
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     let run = load_json(&json);
@@ -288,7 +288,7 @@ fn ctrl_c_during_the_build_stops_it_and_leaves_nothing_half_made() {
     }
     std::thread::sleep(Duration::from_millis(300));
     let asked = Instant::now();
-    common::interrupt(&child);
+    crate::common::interrupt(&child);
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     assert!(

@@ -1,8 +1,8 @@
 //! `inferbench run` as a user runs it: the files it writes, Ctrl-C, --resume, and bad input.
 
-mod common;
-
-use common::{assert_clean_failure, inferbench, load_json, stderr, stdout, wait_for_scenarios};
+use crate::common::{
+    assert_clean_failure, inferbench, load_json, stderr, stdout, wait_for_scenarios,
+};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -226,7 +226,7 @@ fn ctrl_c_keeps_finished_scenarios_and_resume_finishes_the_rest() {
     let json = out.join("t2/run.json");
     let mut child = spawn_run(&config, &out, "t2");
     wait_for_scenarios(&json, 1, &mut child);
-    common::interrupt(&child);
+    crate::common::interrupt(&child);
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     assert!(stderr(&o).contains("--resume t2"), "{}", stderr(&o));
@@ -339,26 +339,32 @@ fn bad_input_is_a_clear_error() {
     );
     let small = tiny_config(d, "batch_sizes = [1]\nprompt_tokens = [8]\noutput_tokens = [2]\nwarmup_runs = 0\nmeasured_runs = 1\n");
     let small = small.to_str().unwrap();
-    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+    // Exit 2 for a bad flag, 1 for a bad file (README, Errors).
+    let cases: Vec<(Vec<&str>, Vec<&str>, i32)> = vec![
         (
             vec!["run", "--preset", "nope"],
             vec!["--preset nope", "no such preset", "quick"],
+            2,
         ),
         (
             vec!["run", "--config", &unknown],
             vec!["unknown.toml", "unknown field `batch`"],
+            1,
         ),
         (
             vec!["run", "--config", &zero],
             vec!["zero.toml", "scenarios.batch_sizes", "at least 1"],
+            1,
         ),
         (
             vec!["run", "--config", &a],
             vec!["extends cycle", "a.toml", "b.toml"],
+            1,
         ),
         (
             vec!["run", "--config", "/no/such.toml"],
             vec!["/no/such.toml", "no such file"],
+            2,
         ),
         (
             vec!["run", "--config", &long, "--output", out],
@@ -367,26 +373,32 @@ fn bad_input_is_a_clear_error() {
                 "scenarios.prompt_tokens 9000",
                 "context length",
             ],
+            1,
         ),
         (
             vec!["run", "--config", small, "--output", &under_a_file],
             vec!["results folder", "plain-file"],
+            1,
         ),
         (
             vec!["run", "--filter", "b99", "--output", out],
             vec!["--filter b99", "b1_p32_o64"],
+            2,
         ),
         (
             vec!["run", "--filter", "(", "--output", out],
             vec!["--filter", "regular expression"],
+            2,
         ),
         (
             vec!["run", "--resume", "nothing-here", "--output", out],
             vec!["--resume nothing-here", "run.json"],
+            2,
         ),
         (
             vec!["run", "--device", "tpu", "--dry-run"],
             vec!["--device", "tpu"],
+            2,
         ),
         (
             vec![
@@ -399,12 +411,13 @@ fn bad_input_is_a_clear_error() {
                 out,
             ],
             vec!["--run-id"],
+            2,
         ),
     ];
-    for (args, expected) in cases {
+    for (args, expected, code) in cases {
         let o = inferbench(&args);
         assert_clean_failure(&o, &expected);
-        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
     }
     // A resumed run must be a run: a corrupt run.json is named.
     let bad_run = d.join("results/broken");

@@ -1,7 +1,5 @@
 //! The real SmolLM2-135M-Instruct GGUF, loaded through the Hugging Face cache, end to end.
 
-mod common;
-
 use candle_core::Device;
 use inferbench::engine::{self, FinishReason, GenerationParams, SamplingParams};
 use inferbench::model::{LoadedModel, Repack};
@@ -23,7 +21,7 @@ fn chat_prompt(m: &LoadedModel, question: &str) -> Vec<u32> {
 
 #[test]
 fn loads_the_default_model_from_the_hub_cache() {
-    let m = common::load_smollm();
+    let m = crate::common::load_smollm();
     assert_eq!(m.info.format, "gguf");
     assert_eq!(m.info.architecture, "llama");
     // candle computes Q4_1 in scalar code; on CPU the default repacks it, and says so.
@@ -43,7 +41,7 @@ fn loads_the_default_model_from_the_hub_cache() {
 
 #[test]
 fn tokenizer_round_trips_varied_text() {
-    let m = common::load_smollm();
+    let m = crate::common::load_smollm();
     let texts = [
         "The capital of France is Paris.",
         "  leading and trailing spaces  ",
@@ -65,7 +63,7 @@ fn tokenizer_round_trips_varied_text() {
 
 #[test]
 fn chat_template_wraps_the_user_turn() {
-    let m = common::load_smollm();
+    let m = crate::common::load_smollm();
     let text = m.tokenizer.apply_chat_template("Hi there").unwrap();
     assert!(
         text.contains("<|im_start|>user\nHi there<|im_end|>"),
@@ -79,7 +77,7 @@ fn chat_template_wraps_the_user_turn() {
 /// this prompt and the 135M model wanders off: see `quantised_answers_stay_on_topic`.)
 #[test]
 fn greedy_answer_names_paris_and_batch_rows_agree() {
-    let mut reference = common::load_smollm_with(Repack::F32);
+    let mut reference = crate::common::load_smollm_with(Repack::F32);
     assert!(
         reference.info.dtype.contains("repacked to F32"),
         "{}",
@@ -98,7 +96,7 @@ fn greedy_answer_names_paris_and_batch_rows_agree() {
     let answer = reference.tokenizer.decode(&out.tokens[0]).unwrap();
     assert!(answer.contains("Paris"), "f32 reference answer: {answer}");
 
-    let mut m = common::load_smollm();
+    let mut m = crate::common::load_smollm();
     let prompt = chat_prompt(&m, "What is the capital of France?");
     let p = params(&m, 30, SamplingParams::default());
 
@@ -128,7 +126,7 @@ fn greedy_answer_names_paris_and_batch_rows_agree() {
 #[test]
 fn quantised_answers_stay_on_topic() {
     for repack in [Repack::None, Repack::Q8_0] {
-        let mut m = common::load_smollm_with(repack);
+        let mut m = crate::common::load_smollm_with(repack);
         let prompt = chat_prompt(&m, "What is the capital of Germany?");
         let p = params(&m, 30, SamplingParams::default());
         let out = engine::generate(m.model.as_mut(), &Device::Cpu, &[prompt], &p, |_| {}).unwrap();
@@ -139,7 +137,7 @@ fn quantised_answers_stay_on_topic() {
 
 #[test]
 fn stops_at_max_tokens_or_eos() {
-    let mut m = common::load_smollm();
+    let mut m = crate::common::load_smollm();
     let prompt = chat_prompt(&m, "Write a long story about a dragon.");
     let p = params(&m, 5, SamplingParams::default());
     let out = engine::generate(m.model.as_mut(), &Device::Cpu, &[prompt], &p, |_| {}).unwrap();
@@ -160,7 +158,7 @@ fn stops_at_max_tokens_or_eos() {
 
 #[test]
 fn seeded_sampling_repeats_and_seeds_differ() {
-    let mut m = common::load_smollm();
+    let mut m = crate::common::load_smollm();
     let prompt = chat_prompt(&m, "Name a colour.");
     let sampled = |m: &mut LoadedModel, seed| {
         let p = params(
@@ -191,7 +189,7 @@ fn seeded_sampling_repeats_and_seeds_differ() {
 
 #[test]
 fn rejects_a_batch_that_overflows_the_context() {
-    let mut m = common::load_smollm();
+    let mut m = crate::common::load_smollm();
     let p = params(&m, m.info.context_length, SamplingParams::default());
     let err = engine::generate(m.model.as_mut(), &Device::Cpu, &[vec![1, 2, 3]], &p, |_| {})
         .unwrap_err()
@@ -202,7 +200,7 @@ fn rejects_a_batch_that_overflows_the_context() {
 #[test]
 fn tokenizer_json_truncation_is_switched_off() {
     // all-MiniLM's tokenizer.json truncates at 128 tokens; a prompt must never be cut.
-    let tok = inferbench::model::load_tokenizer_file(&common::minilm_tokenizer()).unwrap();
+    let tok = inferbench::model::load_tokenizer_file(&crate::common::minilm_tokenizer()).unwrap();
     let text = "benchmark ".repeat(500);
     assert!(tok.encode(&text).unwrap().len() >= 500);
 }

@@ -3,15 +3,16 @@
 //! key by key; any other value (arrays included) replaces the parent's.
 
 pub mod presets;
+pub mod regress;
 mod schema;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-pub use schema::{
-    Config, ModelSection, ScenarioSection, TargetRule, TargetsSection, TelemetrySection,
-};
+pub use crate::targets::TargetRule;
+pub use regress::RegressSection;
+pub use schema::{Config, ModelSection, ScenarioSection, TargetsSection, TelemetrySection};
 
 /// A configuration after `extends:` resolution, with the files it came from.
 #[derive(Debug, Clone)]
@@ -91,10 +92,10 @@ impl Source {
 /// Load a built-in preset by name.
 pub fn load_preset(name: &str) -> Result<ResolvedConfig> {
     let preset = presets::name(name).ok_or_else(|| {
-        anyhow!(
+        crate::exit::usage(format!(
             "--preset {name}: no such preset; the presets are: {}",
             presets::names().join(", ")
-        )
+        ))
     })?;
     resolve(Source::Preset(preset), preset.to_string())
 }
@@ -102,7 +103,10 @@ pub fn load_preset(name: &str) -> Result<ResolvedConfig> {
 /// Load the user's config file (which may extend a preset or another file).
 pub fn load_file(path: &Path) -> Result<ResolvedConfig> {
     if !path.is_file() {
-        bail!("--config {}: no such file", path.display());
+        return Err(crate::exit::usage(format!(
+            "--config {}: no such file",
+            path.display()
+        )));
     }
     let name = path
         .file_stem()

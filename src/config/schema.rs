@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 
+use super::regress::RegressSection;
 use crate::device::DeviceRequest;
 use crate::model::{self, LoadOptions, ModelRef, Repack, WeightsMode};
-use crate::regress::RegressSection;
+use crate::targets::TargetRule;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -132,49 +133,6 @@ impl Default for TargetsSection {
             profile: "auto".into(),
             rules: Vec::new(),
         }
-    }
-}
-
-/// One target: a metric of each scenario (optionally only some scenarios) against a bound.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TargetRule {
-    /// A scenario metric: decode_tokens_per_second, e2e_tokens_per_second,
-    /// prompt_tokens_per_second, or {ttft,itl,tpot,e2e}_{min,mean,p50,p90,p95,p99,p999,max}_ms.
-    pub metric: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max: Option<f64>,
-    /// Apply only to scenarios of this batch size.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub batch: Option<u32>,
-    /// Apply only to scenarios of this prompt length.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prompt_tokens: Option<u32>,
-}
-
-impl TargetRule {
-    /// "decode_tokens_per_second >= 10 (batch 1)".
-    pub fn describe(&self) -> String {
-        let mut s = self.metric.clone();
-        if let Some(min) = self.min {
-            s += &format!(" >= {min}");
-        }
-        if let Some(max) = self.max {
-            s += &format!(" <= {max}");
-        }
-        let mut only = Vec::new();
-        if let Some(b) = self.batch {
-            only.push(format!("batch {b}"));
-        }
-        if let Some(p) = self.prompt_tokens {
-            only.push(format!("prompt {p}"));
-        }
-        if !only.is_empty() {
-            s += &format!(" ({})", only.join(", "));
-        }
-        s
     }
 }
 

@@ -3,52 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use super::backend::{Backend, ReadError, Usage};
 use super::sse::SseParser;
+pub use crate::report::http::ErrorClass;
 use crate::workload::prompts::Prompt;
-
-/// Why a request failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorClass {
-    /// No connection: refused, unreachable, DNS, TLS handshake.
-    Connect,
-    /// No complete answer within --timeout (a stalled stream included).
-    Timeout,
-    /// The server answered with a non-2xx status.
-    HttpStatus,
-    /// The connection broke after it was made (reset, closed mid-answer).
-    Disconnected,
-    /// The answer is not what the API defines: bad JSON or SSE, a stream without its end
-    /// marker, an answer over --max-response-bytes.
-    Malformed,
-    /// A 2xx answer that carries an error object.
-    ServerError,
-}
-
-impl ErrorClass {
-    pub const ALL: [ErrorClass; 6] = [
-        ErrorClass::Connect,
-        ErrorClass::Timeout,
-        ErrorClass::HttpStatus,
-        ErrorClass::Disconnected,
-        ErrorClass::Malformed,
-        ErrorClass::ServerError,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorClass::Connect => "connect",
-            ErrorClass::Timeout => "timeout",
-            ErrorClass::HttpStatus => "http_status",
-            ErrorClass::Disconnected => "disconnected",
-            ErrorClass::Malformed => "malformed",
-            ErrorClass::ServerError => "server_error",
-        }
-    }
-}
 
 /// What every request of a run shares.
 pub struct Target {

@@ -2,7 +2,6 @@
 //! or open-loop load, one scenario per concurrency or request rate, and writes the same kind
 //! of result files as every other run (kind "http").
 
-pub mod arrival;
 pub mod backend;
 pub mod client;
 pub mod load;
@@ -16,13 +15,15 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use crate::device::MachineInfo;
+use crate::exit::usage;
 use crate::model::TextTokenizer;
 use crate::report::http::{
     self as result, HttpRun, HttpScenario, LoadShape, Slo, SweepSummary, TargetInfo, WorkloadInfo,
 };
-use crate::report::RunHeader;
+use crate::results::{now_rfc3339, RunDir, RunHeader};
+use crate::workload::arrival::{ArrivalKind, ArrivalProcess};
 use crate::workload::prompts::Prompt;
-use arrival::{ArrivalKind, ArrivalProcess};
 use backend::Backend;
 
 /// Everything one `inferbench load` needs.
@@ -91,12 +92,12 @@ pub fn run(request: LoadRequest) -> Result<LoadOutcome> {
 
 async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
     let base = reqwest::Url::parse(&request.base_url)
-        .with_context(|| format!("--url {}: not a URL", request.base_url))?;
+        .map_err(|e| usage(format!("--url {}: not a URL ({e})", request.base_url)))?;
     if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
-        bail!(
+        return Err(usage(format!(
             "--url {}: give an http:// or https:// address with a host, e.g. http://127.0.0.1:8000",
             request.base_url
-        );
+        )));
     }
     let path = request.path.clone().unwrap_or_else(|| {
         request
@@ -141,13 +142,7 @@ async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
         max_response_bytes: request.max_response_bytes,
     });
 
-    std::fs::create_dir_all(&request.output).with_context(|| {
-        format!(
-            "results folder {}: cannot create it",
-            request.output.display()
-        )
-    })?;
-    let dir = crate::suite::new_run_dir(&request.output, request.run_id.as_deref(), "load")?;
+    let dir = RunDir::create(&request.output, request.run_id.as_deref(), "load")?;
     let prompt_tokens: Vec<Option<u64>> = request
         .prompts
         .iter()
@@ -160,7 +155,12 @@ async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
         })
         .collect();
     let mut run = HttpRun {
-        header: RunHeader::start(result::KIND, &dir, crate::suite::now_rfc3339()),
+        header: RunHeader::start(
+            result::KIND,
+            &dir.run_id(),
+            now_rfc3339(),
+            MachineInfo::collect(),
+        ),
         target: TargetInfo {
             url: url.to_string(),
             backend: request.backend.kind.name().into(),
@@ -186,7 +186,7 @@ async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
         scenarios: Vec::new(),
         sweep: None,
     };
-    result::save(&dir, &run)?;
+    dir.save(&mut run)?;
 
     let ctx = RunContext {
         target,
@@ -210,16 +210,18 @@ async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
     if let Some(sweep) = &request.sweep {
         run_sweep(&ctx, sweep, &mut run, &mut counted_by, &dir).await?;
     }
-    run.header.end(request.interrupt.load(Ordering::SeqCst));
-    result::save(&dir, &run)?;
-    Ok(LoadOutcome { dir, result: run })
+    dir.finish(&mut run, request.interrupt.load(Ordering::SeqCst))?;
+    Ok(LoadOutcome {
+        dir: dir.path().to_path_buf(),
+        result: run,
+    })
 }
 
 fn record(
     run: &mut HttpRun,
     scenario: HttpScenario,
     counted_by: &std::collections::BTreeMap<&'static str, u64>,
-    dir: &std::path::Path,
+    dir: &RunDir,
 ) -> Result<()> {
     eprintln!("{}", summary_line(&scenario));
     run.scenarios.push(scenario);
@@ -228,8 +230,7 @@ fn record(
     } else {
         counted_by.keys().copied().collect::<Vec<_>>().join(" + ")
     };
-    run.header.touch();
-    result::save(dir, run)
+    dir.save(run)
 }
 
 pub fn shape_name(shape: &LoadShape) -> String {
@@ -318,7 +319,7 @@ impl RunContext<'_> {
         counted_by: &mut std::collections::BTreeMap<&'static str, u64>,
     ) -> Result<HttpScenario> {
         let r = self.request;
-        let started_at = crate::suite::now_rfc3339();
+        let started_at = now_rfc3339();
         let (warmup_concurrency, runs, per_run) = match &shape {
             LoadShape::Closed { concurrency } => (*concurrency, 1, r.requests),
             LoadShape::Open { .. } => (1, 1, r.requests),
@@ -470,7 +471,7 @@ async fn run_sweep(
     sweep: &SweepSettings,
     run: &mut HttpRun,
     counted_by: &mut std::collections::BTreeMap<&'static str, u64>,
-    dir: &std::path::Path,
+    dir: &RunDir,
 ) -> Result<()> {
     let mut rate = sweep.start_rate;
     let mut best: Option<(f64, f64)> = None; // (rate, throughput)

@@ -7,6 +7,12 @@ use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+mod names;
+mod reading;
+
+pub use names::{latency_metric_name, parse_latency_metric, Latency, Statistic};
+pub use reading::Reading;
+
 /// Highest latency the histogram holds: one hour, in microseconds.
 const MAX_MICROS: u64 = 3_600_000_000;
 
@@ -123,20 +129,19 @@ pub struct LatencySummary {
 }
 
 impl LatencySummary {
-    /// A statistic by name: min, mean, p50, p90, p95, p99, p999, max or sd (milliseconds).
-    pub fn statistic(&self, name: &str) -> Option<f64> {
-        Some(match name {
-            "min" => self.min_ms,
-            "mean" => self.mean_ms,
-            "p50" => self.p50_ms,
-            "p90" => self.p90_ms,
-            "p95" => self.p95_ms,
-            "p99" => self.p99_ms,
-            "p999" => self.p999_ms,
-            "max" => self.max_ms,
-            "sd" => self.sd_ms,
-            _ => return None,
-        })
+    /// One statistic, in milliseconds.
+    pub fn statistic(&self, statistic: Statistic) -> f64 {
+        match statistic {
+            Statistic::Min => self.min_ms,
+            Statistic::Mean => self.mean_ms,
+            Statistic::P50 => self.p50_ms,
+            Statistic::P90 => self.p90_ms,
+            Statistic::P95 => self.p95_ms,
+            Statistic::P99 => self.p99_ms,
+            Statistic::P999 => self.p999_ms,
+            Statistic::Max => self.max_ms,
+            Statistic::Sd => self.sd_ms,
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::criterion::find_baseline_dirs;
 use crate::device::MachineInfo;
-use crate::report::json::check_plain_name;
+use crate::results::check_plain_name;
 
 /// What must match for two measurements to be comparable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,7 +35,7 @@ impl Fingerprint {
             compiled_features: machine.compiled_features.clone(),
             crate_versions: crate::build_info::crate_versions(),
             git_commit: crate::build_info::git_commit().into(),
-            saved_at: crate::suite::now_rfc3339(),
+            saved_at: crate::results::now_rfc3339(),
         }
     }
 
@@ -135,7 +135,7 @@ pub fn save(
     }
     let run_saved = match run {
         Some(path) => {
-            let file = super::suite::run_file(path);
+            let file = crate::results::run_file(path);
             super::suite::load(&file)?; // a valid result of either kind, or a clear error
             let dst = dir.join("runs").join(format!("{name}.json"));
             std::fs::create_dir_all(dst.parent().expect("a parent"))
@@ -155,7 +155,7 @@ pub fn save(
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     let fp = serde_json::to_vec_pretty(&Fingerprint::of(machine))?;
-    crate::report::json::write_atomic(&profile_fingerprint_path(&dir, name), &fp)?;
+    crate::results::write_atomic(&profile_fingerprint_path(&dir, name), &fp)?;
     Ok(Saved {
         criterion_benchmarks,
         run: run_saved,
@@ -204,6 +204,27 @@ pub fn list_profiles(store: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// Every saved profile with the names of its baselines, both sorted.
+pub fn list(store: &Path) -> Result<Vec<(String, Vec<String>)>> {
+    let mut listed = Vec::new();
+    for profile in list_profiles(store) {
+        let dir = store.join(&profile);
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .with_context(|| format!("{}: cannot list", dir.display()))?
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .strip_suffix(".fingerprint.json")
+                    .map(String::from)
+            })
+            .collect();
+        names.sort();
+        listed.push((profile, names));
+    }
+    Ok(listed)
 }
 
 pub fn read_fingerprint(path: &Path) -> Result<Fingerprint> {

@@ -7,12 +7,15 @@ pub mod baseline;
 pub mod criterion;
 pub mod render;
 pub mod rules;
+pub mod sides;
 pub mod stats;
 pub mod suite;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::regress::LATENCY_STATISTICS;
 pub use rules::{RegressRule, RegressSection, Significance, Verdict};
+pub use sides::{CompareInput, Sides};
 use stats::{RatioEstimate, Samples, Statistic};
 
 /// One benchmark's measurements, ready to compare.
@@ -198,13 +201,14 @@ fn compare_metric(
     let (conf, n) = (settings.confidence, settings.resamples);
     match (&base.data, &cur.data) {
         (MetricData::Latency(b), MetricData::Latency(c)) => {
-            for statistic in ["p50", "p90", "p95", "p99", "mean"] {
+            for latency_statistic in LATENCY_STATISTICS {
+                let statistic = latency_statistic.name();
                 if applicable(statistic).is_empty() {
                     continue;
                 }
-                let stat = match statistic {
-                    "mean" => Statistic::Mean,
-                    p => Statistic::Quantile(p[1..].parse::<f64>().unwrap_or(50.0) / 100.0),
+                let stat = match latency_statistic.quantile() {
+                    Some(q) => Statistic::Quantile(q),
+                    None => Statistic::Mean,
                 };
                 let e = stats::bootstrap_ratio(b, c, stat, conf, n, seed(statistic));
                 push(

@@ -5,91 +5,61 @@
 //! the request latency distributions, the error rate, and the throughput (per probe run;
 //! one value otherwise, shown but not tested).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use super::stats::Samples;
 use super::{Benchmark, Metric, MetricData};
-use crate::device::MachineInfo;
-use crate::report::http::{self, HttpRun};
-use crate::report::retrieval::{self, RetrievalRun};
-use crate::report::{json, LatencyHistograms, RunHeader, RunResult};
-
-/// A run.json, or a run folder holding one.
-pub fn run_file(path: &Path) -> PathBuf {
-    if path.is_dir() {
-        path.join(json::RUN_FILE)
-    } else {
-        path.to_path_buf()
-    }
-}
+use crate::metrics::Latency;
+use crate::report::http::HttpRun;
+use crate::report::retrieval::RetrievalRun;
+use crate::report::{LatencyHistograms, RunResult};
+use crate::results::{kind_of, run_file, RunFile, RunHeader};
 
 /// What a comparison needs of a run, whatever its kind.
 pub struct LoadedRun {
-    pub kind: String,
-    pub run_id: String,
-    pub git_commit: String,
-    pub machine: MachineInfo,
+    pub header: RunHeader,
     pub benchmarks: Vec<Benchmark>,
 }
 
-impl LoadedRun {
-    fn from_header(header: RunHeader, benchmarks: Vec<Benchmark>) -> Self {
-        LoadedRun {
-            kind: header.kind,
-            run_id: header.run_id,
-            git_commit: header.git_commit,
-            machine: header.machine,
-            benchmarks,
-        }
-    }
-}
-
+/// A run.json (or its folder) of any kind, as benchmarks.
 pub fn load(path: &Path) -> Result<LoadedRun> {
     let file = run_file(path);
-    let kind = retrieval::kind_of(&file)?;
-    if kind == http::KIND {
-        let run = http::load(&file)?;
-        return Ok(LoadedRun::from_header(
-            run.header.clone(),
-            http_benchmarks(&run),
-        ));
+    fn loaded<R: RunFile>(file: &Path, benchmarks: fn(&R) -> Vec<Benchmark>) -> Result<LoadedRun> {
+        let run = R::load(file)?;
+        Ok(LoadedRun {
+            benchmarks: benchmarks(&run),
+            header: run.header().clone(),
+        })
     }
-    if kind == retrieval::KIND {
-        let run = retrieval::load(&file)?;
-        return Ok(LoadedRun::from_header(
-            run.header.clone(),
-            retrieval_benchmarks(&run),
-        ));
+    match kind_of(&file)?.0.as_str() {
+        RunResult::KIND => loaded(&file, benchmarks),
+        RetrievalRun::KIND => loaded(&file, retrieval_benchmarks),
+        HttpRun::KIND => loaded(&file, http_benchmarks),
+        other => bail!(
+            "{}: unknown kind {other:?} (this inferbench reads {}, {} and {} runs)",
+            file.display(),
+            RunResult::KIND,
+            RetrievalRun::KIND,
+            HttpRun::KIND
+        ),
     }
-    let run = json::load_run(&file)?;
-    Ok(LoadedRun {
-        kind: run.kind.clone(),
-        run_id: run.run_id.clone(),
-        git_commit: run.git_commit.clone(),
-        benchmarks: benchmarks(&run),
-        machine: run.machine,
-    })
 }
 
 /// TTFT, ITL, TPOT and end-to-end latency, from their stored histograms.
 fn latency_metrics(h: &LatencyHistograms) -> Vec<Metric> {
-    [
-        ("ttft", &h.ttft),
-        ("itl", &h.itl),
-        ("tpot", &h.tpot),
-        ("e2e", &h.e2e),
-    ]
-    .into_iter()
-    .filter_map(|(name, buckets)| {
-        Samples::from_weighted(buckets.iter().copied()).map(|samples| Metric {
-            name: name.into(),
-            unit: "ms".into(),
-            data: MetricData::Latency(samples),
+    Latency::ALL
+        .into_iter()
+        .filter_map(|latency| {
+            let buckets = h.of(latency);
+            Samples::from_weighted(buckets.iter().copied()).map(|samples| Metric {
+                name: latency.name().into(),
+                unit: "ms".into(),
+                data: MetricData::Latency(samples),
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
 pub fn benchmarks(run: &RunResult) -> Vec<Benchmark> {
@@ -111,7 +81,7 @@ pub fn benchmarks(run: &RunResult) -> Vec<Benchmark> {
                 }
             }
             Benchmark {
-                name: format!("{}/{}", run.kind, s.name),
+                name: format!("{}/{}", run.header.kind, s.name),
                 metrics,
             }
         })

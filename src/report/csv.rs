@@ -1,133 +1,28 @@
-//! One CSV row per scenario, every statistic in its own column; empty where unmeasured.
+//! CSV files: columns declared once as (name, value of a row), so a header cannot drift from
+//! its values; one row per scenario, empty cells where unmeasured.
 
-use super::schema::{Reading, RunResult, ScenarioResult};
-use crate::metrics::{LatencySummary, RateSummary};
-use crate::targets::{LATENCIES, STATISTICS};
+use super::columns::{column, grid, Column};
+use super::schema::{RunResult, ScenarioResult};
+use crate::metrics::{
+    latency_metric_name, Latency, LatencySummary, RateSummary, Reading, Statistic,
+};
+use crate::results::RunFile;
 
-pub fn scenarios(run: &RunResult) -> String {
-    let mut header: Vec<String> = [
-        "run_id",
-        "model",
-        "dtype",
-        "device",
-        "scenario",
-        "batch",
-        "prompt_tokens",
-        "output_tokens",
-        "measured_runs",
-        "requests",
-        "generated_tokens",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    for latency in LATENCIES {
-        for stat in STATISTICS {
-            header.push(format!("{latency}_{stat}_ms"));
-        }
-        header.push(format!("{latency}_spike_rate"));
-    }
-    for rate in ["decode", "e2e", "prompt"] {
-        for stat in ["mean", "median", "sd"] {
-            header.push(format!("{rate}_tokens_per_second_{stat}"));
-        }
-    }
-    header.extend(
-        [
-            "peak_host_rss_bytes",
-            "peak_device_memory_bytes",
-            "energy_source",
-            "gpu_joules",
-            "cpu_joules",
-            "prefill_joules",
-            "decode_joules",
-            "joules_per_token",
-            "tokens_per_joule",
-            "targets_met",
-            "targets_checked",
-        ]
-        .map(String::from),
-    );
-    let mut out = line(&header);
-    for s in &run.scenarios {
-        out += &line(&row(run, s));
+/// The header line, then one line per row.
+pub(crate) fn write<'r, R: 'r>(
+    columns: &[Column<'_, R>],
+    rows: impl IntoIterator<Item = &'r R>,
+) -> String {
+    let (names, rows) = grid(columns, rows);
+    let mut out = line(&names);
+    for cells in rows {
+        out += &line(&cells);
     }
     out
 }
 
-fn row(run: &RunResult, s: &ScenarioResult) -> Vec<String> {
-    let mut cells = vec![
-        run.run_id.clone(),
-        run.model.name.clone(),
-        run.model.dtype.clone(),
-        run.device.name.clone(),
-        s.name.clone(),
-        s.batch.to_string(),
-        s.prompt_tokens.to_string(),
-        s.output_tokens.to_string(),
-        s.measured_runs.to_string(),
-        s.requests.to_string(),
-        s.generated_tokens.to_string(),
-    ];
-    for summary in [&s.ttft, &s.itl, &s.tpot, &s.e2e] {
-        cells.extend(latency_cells(summary.as_ref()));
-    }
-    for rate in [
-        &s.decode_tokens_per_second,
-        &s.e2e_tokens_per_second,
-        &s.prompt_tokens_per_second,
-    ] {
-        cells.extend(rate_cells(rate.as_ref()));
-    }
-    cells.push(reading(&s.peak_host_rss_bytes));
-    cells.push(reading(&s.peak_device_memory_bytes));
-    let e = &s.energy;
-    cells.push(e.source.clone());
-    for r in [
-        &e.gpu_joules,
-        &e.cpu_joules,
-        &e.prefill_joules,
-        &e.decode_joules,
-        &e.joules_per_token,
-        &e.tokens_per_joule,
-    ] {
-        cells.push(reading(r));
-    }
-    cells.push(s.targets.iter().filter(|t| t.met).count().to_string());
-    cells.push(s.targets.len().to_string());
-    cells
-}
-
-fn latency_cells(summary: Option<&LatencySummary>) -> Vec<String> {
-    let mut cells: Vec<String> = STATISTICS
-        .iter()
-        .map(|stat| number(summary.and_then(|s| s.statistic(stat))))
-        .collect();
-    cells.push(number(summary.map(|s| s.spike_rate)));
-    cells
-}
-
-fn rate_cells(rate: Option<&RateSummary>) -> Vec<String> {
-    [
-        rate.map(|r| r.mean),
-        rate.map(|r| r.median),
-        rate.map(|r| r.sd),
-    ]
-    .into_iter()
-    .map(number)
-    .collect()
-}
-
-fn reading<T: Copy + ToString>(r: &Reading<T>) -> String {
-    r.value().map(|v| v.to_string()).unwrap_or_default()
-}
-
-fn number(v: Option<f64>) -> String {
-    v.map(|v| format!("{v:.4}")).unwrap_or_default()
-}
-
 /// One CSV line; fields with a comma, quote or line break are quoted (RFC 4180).
-pub(crate) fn line(cells: &[String]) -> String {
+fn line(cells: &[String]) -> String {
     let quoted: Vec<String> = cells
         .iter()
         .map(|c| {
@@ -141,6 +36,128 @@ pub(crate) fn line(cells: &[String]) -> String {
     quoted.join(",") + "\n"
 }
 
+/// A number to 4 decimals, or an empty cell.
+pub(crate) fn number(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.4}")).unwrap_or_default()
+}
+
+/// `{latency}_{statistic}_ms` for every statistic of these latencies.
+pub(crate) fn latency_columns<'a, R>(
+    latencies: &[Latency],
+    summary: impl Fn(&R, Latency) -> Option<&LatencySummary> + Copy + 'a,
+    spike_rate: bool,
+) -> Vec<Column<'a, R>> {
+    let mut columns = Vec::new();
+    for &l in latencies {
+        for s in Statistic::ALL {
+            columns.push(column(latency_metric_name(l, s), move |r: &R| {
+                number(summary(r, l).map(|x| x.statistic(s)))
+            }));
+        }
+        if spike_rate {
+            columns.push(column(format!("{l}_spike_rate"), move |r: &R| {
+                number(summary(r, l).map(|x| x.spike_rate))
+            }));
+        }
+    }
+    columns
+}
+
+impl RunFile for RunResult {
+    const KIND: &'static str = super::schema::KIND;
+    const WHAT: &'static str = "run result";
+
+    fn header(&self) -> &crate::results::RunHeader {
+        &self.header
+    }
+
+    fn header_mut(&mut self) -> &mut crate::results::RunHeader {
+        &mut self.header
+    }
+
+    fn csv(&self) -> String {
+        write(&inference_columns(self), &self.scenarios)
+    }
+}
+
+fn inference_columns(run: &RunResult) -> Vec<Column<'_, ScenarioResult>> {
+    type Row = ScenarioResult;
+    let mut columns = vec![
+        column("run_id", |_: &Row| run.header.run_id.clone()),
+        column("model", |_: &Row| run.model.name.clone()),
+        column("dtype", |_: &Row| run.model.dtype.clone()),
+        column("device", |_: &Row| run.device.name.clone()),
+        column("scenario", |s: &Row| s.name.clone()),
+        column("batch", |s: &Row| s.batch.to_string()),
+        column("prompt_tokens", |s: &Row| s.prompt_tokens.to_string()),
+        column("output_tokens", |s: &Row| s.output_tokens.to_string()),
+        column("measured_runs", |s: &Row| s.measured_runs.to_string()),
+        column("requests", |s: &Row| s.requests.to_string()),
+        column("generated_tokens", |s: &Row| s.generated_tokens.to_string()),
+    ];
+    columns.extend(latency_columns(
+        &Latency::ALL,
+        |s: &Row, l| s.latency(l),
+        true,
+    ));
+    type RateOf = fn(&Row) -> Option<&RateSummary>;
+    type StatOf = fn(&RateSummary) -> f64;
+    let rates: [(&str, RateOf); 3] = [
+        ("decode", |s| s.decode_tokens_per_second.as_ref()),
+        ("e2e", |s| s.e2e_tokens_per_second.as_ref()),
+        ("prompt", |s| s.prompt_tokens_per_second.as_ref()),
+    ];
+    for (rate, of) in rates {
+        let stats: [(&str, StatOf); 3] = [
+            ("mean", |r| r.mean),
+            ("median", |r| r.median),
+            ("sd", |r| r.sd),
+        ];
+        for (stat, value) in stats {
+            columns.push(column(
+                format!("{rate}_tokens_per_second_{stat}"),
+                move |s: &Row| number(of(s).map(value)),
+            ));
+        }
+    }
+    columns.push(column("peak_host_rss_bytes", |s: &Row| {
+        reading(&s.peak_host_rss_bytes)
+    }));
+    columns.push(column("peak_device_memory_bytes", |s: &Row| {
+        reading(&s.peak_device_memory_bytes)
+    }));
+    columns.push(column("energy_source", |s: &Row| s.energy.source.clone()));
+    columns.push(column("gpu_joules", |s: &Row| {
+        reading(&s.energy.gpu_joules)
+    }));
+    columns.push(column("cpu_joules", |s: &Row| {
+        reading(&s.energy.cpu_joules)
+    }));
+    columns.push(column("prefill_joules", |s: &Row| {
+        reading(&s.energy.prefill_joules)
+    }));
+    columns.push(column("decode_joules", |s: &Row| {
+        reading(&s.energy.decode_joules)
+    }));
+    columns.push(column("joules_per_token", |s: &Row| {
+        reading(&s.energy.joules_per_token)
+    }));
+    columns.push(column("tokens_per_joule", |s: &Row| {
+        reading(&s.energy.tokens_per_joule)
+    }));
+    columns.push(column("targets_met", |s: &Row| {
+        s.targets.iter().filter(|t| t.met).count().to_string()
+    }));
+    columns.push(column("targets_checked", |s: &Row| {
+        s.targets.len().to_string()
+    }));
+    columns
+}
+
+fn reading<T: Copy + ToString>(r: &Reading<T>) -> String {
+    r.value().map(|v| v.to_string()).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +166,15 @@ mod tests {
     fn quotes_only_what_needs_it() {
         let cells = ["plain", "a,b", "say \"hi\""].map(String::from);
         assert_eq!(line(&cells), "plain,\"a,b\",\"say \"\"hi\"\"\"\n");
+    }
+
+    #[test]
+    fn header_and_rows_come_from_one_list() {
+        let columns = vec![
+            column("n", |r: &(u32, &str)| r.0.to_string()),
+            column("name", |r: &(u32, &str)| r.1.to_string()),
+        ];
+        let rows = [(1, "a"), (2, "b,c")];
+        assert_eq!(write(&columns, &rows), "n,name\n1,a\n2,\"b,c\"\n");
     }
 }

@@ -3,16 +3,58 @@
 //! TPOT and end-to-end latency, throughput, goodput and classified errors.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::schema::{LatencyHistograms, RunHeader};
-use crate::http::arrival::ArrivalProcess;
-use crate::metrics::{LatencySummary, RateSummary};
+use super::columns::{column, Column};
+use super::csv::{self, number};
+use super::schema::LatencyHistograms;
+use crate::metrics::{Latency, LatencySummary, RateSummary, Statistic};
+use crate::results::{RunFile, RunHeader};
+use crate::workload::arrival::ArrivalProcess;
 
 pub const KIND: &str = "http";
+
+/// Why a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// No connection: refused, unreachable, DNS, TLS handshake.
+    Connect,
+    /// No complete answer within --timeout (a stalled stream included).
+    Timeout,
+    /// The server answered with a non-2xx status.
+    HttpStatus,
+    /// The connection broke after it was made (reset, closed mid-answer).
+    Disconnected,
+    /// The answer is not what the API defines: bad JSON or SSE, a stream without its end
+    /// marker, an answer over --max-response-bytes.
+    Malformed,
+    /// A 2xx answer that carries an error object.
+    ServerError,
+}
+
+impl ErrorClass {
+    pub const ALL: [ErrorClass; 6] = [
+        ErrorClass::Connect,
+        ErrorClass::Timeout,
+        ErrorClass::HttpStatus,
+        ErrorClass::Disconnected,
+        ErrorClass::Malformed,
+        ErrorClass::ServerError,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::Connect => "connect",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::HttpStatus => "http_status",
+            ErrorClass::Disconnected => "disconnected",
+            ErrorClass::Malformed => "malformed",
+            ErrorClass::ServerError => "server_error",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HttpRun {
@@ -139,182 +181,125 @@ pub struct SweepSummary {
     pub stopped_because: String,
 }
 
-pub fn save(dir: &Path, run: &HttpRun) -> Result<()> {
-    let json = serde_json::to_vec_pretty(run).context("serialising the HTTP result")?;
-    super::json::write_atomic(&dir.join(super::json::CSV_FILE), csv(run).as_bytes())?;
-    super::json::write_atomic(&dir.join(super::json::RUN_FILE), &json)
+impl RunFile for HttpRun {
+    const KIND: &'static str = KIND;
+    const WHAT: &'static str = "HTTP load result";
+
+    fn header(&self) -> &RunHeader {
+        &self.header
+    }
+
+    fn header_mut(&mut self) -> &mut RunHeader {
+        &mut self.header
+    }
+
+    fn csv(&self) -> String {
+        csv::write(&csv_columns(), &self.scenarios)
+    }
 }
 
-pub fn load(path: &Path) -> Result<HttpRun> {
-    serde_json::from_value(super::json::read_versioned(path)?)
-        .with_context(|| format!("{}: not a valid HTTP load result", path.display()))
-}
-
-const LATENCIES: [&str; 4] = ["ttft", "itl", "tpot", "e2e"];
-
-/// The statistics of each latency the CSV carries.
-const CSV_STATISTICS: [&str; 9] = [
-    "min", "mean", "p50", "p90", "p95", "p99", "p999", "max", "sd",
-];
-
-fn latency<'a>(s: &'a HttpScenario, name: &str) -> Option<&'a LatencySummary> {
-    match name {
-        "ttft" => s.ttft.as_ref(),
-        "itl" => s.itl.as_ref(),
-        "tpot" => s.tpot.as_ref(),
-        _ => s.e2e.as_ref(),
+impl HttpScenario {
+    pub fn latency(&self, latency: Latency) -> Option<&LatencySummary> {
+        match latency {
+            Latency::Ttft => self.ttft.as_ref(),
+            Latency::Itl => self.itl.as_ref(),
+            Latency::Tpot => self.tpot.as_ref(),
+            Latency::E2e => self.e2e.as_ref(),
+        }
     }
 }
 
 /// One row per scenario.
-pub fn csv(run: &HttpRun) -> String {
-    let mut header: Vec<String> = [
-        "scenario",
-        "mode",
-        "concurrency",
-        "rate",
-        "requests",
-        "succeeded",
-        "failed",
-        "error_rate",
-        "duration_s",
-        "requests_per_second",
-        "input_tokens_per_second",
-        "output_tokens_per_second",
-        "goodput_rps",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    for l in LATENCIES {
-        for stat in CSV_STATISTICS {
-            header.push(format!("{l}_{stat}_ms"));
-        }
+fn csv_columns<'a>() -> Vec<Column<'a, HttpScenario>> {
+    type Row = HttpScenario;
+    let mode = |s: &Row| match &s.shape {
+        LoadShape::Closed { concurrency } => ("closed", concurrency.to_string(), String::new()),
+        LoadShape::Open { arrival, .. } => ("open", String::new(), arrival.rate.to_string()),
+        LoadShape::Probe { concurrency, .. } => ("probe", concurrency.to_string(), String::new()),
+    };
+    let mut columns = vec![
+        column("scenario", |s: &Row| s.name.clone()),
+        column("mode", move |s: &Row| mode(s).0.to_string()),
+        column("concurrency", move |s: &Row| mode(s).1),
+        column("rate", move |s: &Row| mode(s).2),
+        column("requests", |s: &Row| s.requests.to_string()),
+        column("succeeded", |s: &Row| s.succeeded.to_string()),
+        column("failed", |s: &Row| s.failed.to_string()),
+        column("error_rate", |s: &Row| format!("{:.4}", s.error_rate)),
+        column("duration_s", |s: &Row| format!("{:.3}", s.duration_s)),
+        column("requests_per_second", |s: &Row| {
+            format!("{:.4}", s.requests_per_second)
+        }),
+        column("input_tokens_per_second", |s: &Row| {
+            number(s.input_tokens_per_second)
+        }),
+        column("output_tokens_per_second", |s: &Row| {
+            number(s.output_tokens_per_second)
+        }),
+        column("goodput_rps", |s: &Row| {
+            number(s.goodput.as_ref().map(|g| g.requests_per_second))
+        }),
+    ];
+    columns.extend(csv::latency_columns(
+        &Latency::ALL,
+        |s: &Row, l| s.latency(l),
+        false,
+    ));
+    for class in ErrorClass::ALL {
+        columns.push(column(
+            format!("errors_{}", class.name()),
+            move |s: &Row| s.errors.get(class.name()).copied().unwrap_or(0).to_string(),
+        ));
     }
-    for class in crate::http::client::ErrorClass::ALL {
-        header.push(format!("errors_{}", class.name()));
-    }
-    let mut out = super::csv::line(&header);
-    let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
-    for s in &run.scenarios {
-        let (mode, concurrency, rate) = match &s.shape {
-            LoadShape::Closed { concurrency } => ("closed", concurrency.to_string(), String::new()),
-            LoadShape::Open { arrival, .. } => ("open", String::new(), arrival.rate.to_string()),
-            LoadShape::Probe { concurrency, .. } => {
-                ("probe", concurrency.to_string(), String::new())
-            }
-        };
-        let mut fields = vec![
-            s.name.clone(),
-            mode.into(),
-            concurrency,
-            rate,
-            s.requests.to_string(),
-            s.succeeded.to_string(),
-            s.failed.to_string(),
-            format!("{:.4}", s.error_rate),
-            format!("{:.3}", s.duration_s),
-            format!("{:.4}", s.requests_per_second),
-            opt(s.input_tokens_per_second),
-            opt(s.output_tokens_per_second),
-            opt(s.goodput.as_ref().map(|g| g.requests_per_second)),
-        ];
-        for l in LATENCIES {
-            let summary = latency(s, l);
-            for stat in CSV_STATISTICS {
-                fields.push(opt(summary.and_then(|x| x.statistic(stat))));
-            }
-        }
-        for class in crate::http::client::ErrorClass::ALL {
-            fields.push(s.errors.get(class.name()).copied().unwrap_or(0).to_string());
-        }
-        out += &super::csv::line(&fields);
-    }
-    out
+    columns
 }
 
 /// The terminal table: one row per scenario.
 pub fn table(run: &HttpRun) -> String {
-    let header = [
-        "scenario",
-        "ok/total",
-        "err %",
-        "req/s",
-        "out tok/s",
-        "TTFT p50",
-        "TTFT p95",
-        "ITL p50",
-        "ITL p95",
-        "TPOT p50",
-        "E2E p50",
-        "E2E p95",
-        "E2E p99",
-        "goodput",
-        "errors",
-    ];
-    let ms = |v: Option<&LatencySummary>, stat: &str| {
-        v.and_then(|x| x.statistic(stat))
-            .map_or("-".into(), |v| format!("{v:.1} ms"))
+    type Row = HttpScenario;
+    let latency = |latency: Latency, statistic: Statistic| {
+        column(
+            format!("{} {statistic}", latency.label()),
+            move |s: &Row| {
+                s.latency(latency)
+                    .map_or("-".into(), |x| format!("{:.1} ms", x.statistic(statistic)))
+            },
+        )
     };
-    let rows: Vec<Vec<String>> = run
-        .scenarios
-        .iter()
-        .map(|s| {
-            let errors: Vec<String> = s
-                .errors
-                .iter()
-                .filter(|(_, n)| **n > 0)
-                .map(|(class, n)| {
-                    let codes: Vec<String> = if class == "http_status" {
-                        s.status_codes
-                            .iter()
-                            .map(|(c, n)| format!("{c}×{n}"))
-                            .collect()
-                    } else {
-                        Vec::new()
-                    };
-                    if codes.is_empty() {
-                        format!("{class} {n}")
-                    } else {
-                        format!("{class} {n} ({})", codes.join(" "))
-                    }
-                })
-                .collect();
-            vec![
+    let columns = [
+        column("scenario", |s: &Row| {
+            let note = if s.interrupted { " (interrupted)" } else { "" };
+            format!("{}{note}", s.name)
+        }),
+        column("ok/total", |s: &Row| {
+            format!("{}/{}", s.succeeded, s.requests)
+        }),
+        column("err %", |s: &Row| format!("{:.1}", s.error_rate * 100.0)),
+        column("req/s", |s: &Row| format!("{:.2}", s.requests_per_second)),
+        column("out tok/s", |s: &Row| {
+            s.output_tokens_per_second
+                .or(s.units_per_second)
+                .map_or("-".into(), |v| format!("{v:.1}"))
+        }),
+        latency(Latency::Ttft, Statistic::P50),
+        latency(Latency::Ttft, Statistic::P95),
+        latency(Latency::Itl, Statistic::P50),
+        latency(Latency::Itl, Statistic::P95),
+        latency(Latency::Tpot, Statistic::P50),
+        latency(Latency::E2e, Statistic::P50),
+        latency(Latency::E2e, Statistic::P95),
+        latency(Latency::E2e, Statistic::P99),
+        column("goodput", |s: &Row| {
+            s.goodput.as_ref().map_or("-".into(), |g| {
                 format!(
-                    "{}{}",
-                    s.name,
-                    if s.interrupted { " (interrupted)" } else { "" }
-                ),
-                format!("{}/{}", s.succeeded, s.requests),
-                format!("{:.1}", s.error_rate * 100.0),
-                format!("{:.2}", s.requests_per_second),
-                s.output_tokens_per_second
-                    .or(s.units_per_second)
-                    .map_or("-".into(), |v| format!("{v:.1}")),
-                ms(s.ttft.as_ref(), "p50"),
-                ms(s.ttft.as_ref(), "p95"),
-                ms(s.itl.as_ref(), "p50"),
-                ms(s.itl.as_ref(), "p95"),
-                ms(s.tpot.as_ref(), "p50"),
-                ms(s.e2e.as_ref(), "p50"),
-                ms(s.e2e.as_ref(), "p95"),
-                ms(s.e2e.as_ref(), "p99"),
-                s.goodput.as_ref().map_or("-".into(), |g| {
-                    format!(
-                        "{:.2}/s ({:.0}%)",
-                        g.requests_per_second,
-                        g.fraction * 100.0
-                    )
-                }),
-                if errors.is_empty() {
-                    "-".into()
-                } else {
-                    errors.join(", ")
-                },
-            ]
-        })
-        .collect();
+                    "{:.2}/s ({:.0}%)",
+                    g.requests_per_second,
+                    g.fraction * 100.0
+                )
+            })
+        }),
+        column("errors", error_words),
+    ];
     let mut out = format!(
         "{} {} ({}{}), {}; tokens counted by {}\n\n",
         run.target.backend,
@@ -332,7 +317,7 @@ pub fn table(run: &HttpRun) -> String {
         run.workload.source,
         run.workload.token_counting,
     );
-    out += &super::table::markdown(&header, &rows);
+    out += &super::table::markdown_of(&columns, &run.scenarios);
     for s in &run.scenarios {
         if let Some(r) = &s.throughput_runs {
             let unit = if s.units_per_second.is_some() {
@@ -368,4 +353,34 @@ pub fn table(run: &HttpRun) -> String {
         out += &format!("\ngoodput counts requests with {}\n", slo.join(", "));
     }
     out
+}
+
+/// A scenario's failures by class, with the status codes of http_status ones: "timeout 2,
+/// http_status 3 (503×3)"; "-" when none failed.
+fn error_words(s: &HttpScenario) -> String {
+    let errors: Vec<String> = s
+        .errors
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(class, n)| {
+            let codes: Vec<String> = if class == "http_status" {
+                s.status_codes
+                    .iter()
+                    .map(|(c, n)| format!("{c}×{n}"))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            if codes.is_empty() {
+                format!("{class} {n}")
+            } else {
+                format!("{class} {n} ({})", codes.join(" "))
+            }
+        })
+        .collect();
+    if errors.is_empty() {
+        "-".into()
+    } else {
+        errors.join(", ")
+    }
 }

@@ -1,14 +1,14 @@
-//! The result schema and its writers. A writer formats what a runner measured; it never
+//! The result schemas and their writers. A writer formats what a runner measured; it never
 //! measures.
 
+mod columns;
 pub mod csv;
 pub mod http;
-pub mod json;
 pub mod retrieval;
 pub mod schema;
 pub mod table;
 
 pub use schema::{
-    DeviceUsed, EnergySummary, LatencyHistograms, Reading, RunHeader, RunResult, RunStatus,
-    ScenarioResult, TargetsUsed, WarmupSummary, SCHEMA_VERSION,
+    DeviceUsed, EnergySummary, LatencyHistograms, RunResult, ScenarioResult, TargetsUsed,
+    WarmupSummary,
 };

@@ -2,13 +2,12 @@
 //! (version, commit, machine, status, times), then the data set, the index, and one scenario
 //! per ef of the sweep with recall beside its latency, ann-benchmarks style.
 
-use std::path::Path;
-
-use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::schema::{Reading, RunHeader, RunStatus};
-use crate::metrics::{LatencySummary, RateSummary};
+use super::columns::{column, Column};
+use super::csv;
+use crate::metrics::{LatencySummary, RateSummary, Reading};
+use crate::results::{RunFile, RunHeader, RunStatus};
 
 pub const KIND: &str = "retrieval";
 
@@ -123,115 +122,83 @@ pub struct Check {
     pub detail: String,
 }
 
-/// The kind a run.json declares ("inference" when it predates the field).
-pub fn kind_of(path: &Path) -> Result<String> {
-    Ok(super::json::read_versioned(path)?
-        .get("kind")
-        .and_then(|k| k.as_str())
-        .unwrap_or("inference")
-        .to_string())
-}
+impl RunFile for RetrievalRun {
+    const KIND: &'static str = KIND;
+    const WHAT: &'static str = "retrieval result";
 
-pub fn save(dir: &Path, run: &RetrievalRun) -> Result<()> {
-    let json = serde_json::to_vec_pretty(run).context("serialising the retrieval result")?;
-    super::json::write_atomic(&dir.join(super::json::CSV_FILE), csv(run).as_bytes())?;
-    super::json::write_atomic(&dir.join(super::json::RUN_FILE), &json)
-}
+    fn header(&self) -> &RunHeader {
+        &self.header
+    }
 
-pub fn load(path: &Path) -> Result<RetrievalRun> {
-    serde_json::from_value(super::json::read_versioned(path)?)
-        .with_context(|| format!("{}: not a valid retrieval result", path.display()))
-}
+    fn header_mut(&mut self) -> &mut RunHeader {
+        &mut self.header
+    }
 
-const CSV_COLUMNS: &[&str] = &[
-    "dataset",
-    "vectors",
-    "dim",
-    "metric",
-    "m",
-    "ef_construction",
-    "ef",
-    "k",
-    "queries",
-    "recall",
-    "recall_min",
-    "p50_ms",
-    "p90_ms",
-    "p95_ms",
-    "p99_ms",
-    "max_ms",
-    "mean_ms",
-    "single_thread_qps",
-    "batch_qps",
-    "batch_threads",
-];
+    fn csv(&self) -> String {
+        csv::write(&csv_columns(self), &self.scenarios)
+    }
+}
 
 /// One row per ef.
-pub fn csv(run: &RetrievalRun) -> String {
-    let mut out = CSV_COLUMNS.join(",") + "\n";
-    for s in &run.scenarios {
-        let l = &s.latency;
-        let fields = [
-            run.dataset.name.clone(),
-            run.dataset.vectors.to_string(),
-            run.dataset.dim.to_string(),
-            run.dataset.metric.clone(),
-            run.index.m.to_string(),
-            run.index.ef_construction.to_string(),
-            s.ef.to_string(),
-            s.k.to_string(),
-            s.queries.to_string(),
-            format!("{:.4}", s.recall),
-            format!("{:.4}", s.recall_min),
-            format!("{:.4}", l.p50_ms),
-            format!("{:.4}", l.p90_ms),
-            format!("{:.4}", l.p95_ms),
-            format!("{:.4}", l.p99_ms),
-            format!("{:.4}", l.max_ms),
-            format!("{:.4}", l.mean_ms),
-            format!("{:.1}", s.single_thread_qps),
+fn csv_columns(run: &RetrievalRun) -> Vec<Column<'_, EfScenario>> {
+    type Row = EfScenario;
+    let (data, index) = (&run.dataset, &run.index);
+    let ms = |v: f64| format!("{v:.4}");
+    vec![
+        column("dataset", |_: &Row| data.name.clone()),
+        column("vectors", |_: &Row| data.vectors.to_string()),
+        column("dim", |_: &Row| data.dim.to_string()),
+        column("metric", |_: &Row| data.metric.clone()),
+        column("m", |_: &Row| index.m.to_string()),
+        column("ef_construction", |_: &Row| {
+            index.ef_construction.to_string()
+        }),
+        column("ef", |s: &Row| s.ef.to_string()),
+        column("k", |s: &Row| s.k.to_string()),
+        column("queries", |s: &Row| s.queries.to_string()),
+        column("recall", |s: &Row| format!("{:.4}", s.recall)),
+        column("recall_min", |s: &Row| format!("{:.4}", s.recall_min)),
+        column("p50_ms", move |s: &Row| ms(s.latency.p50_ms)),
+        column("p90_ms", move |s: &Row| ms(s.latency.p90_ms)),
+        column("p95_ms", move |s: &Row| ms(s.latency.p95_ms)),
+        column("p99_ms", move |s: &Row| ms(s.latency.p99_ms)),
+        column("max_ms", move |s: &Row| ms(s.latency.max_ms)),
+        column("mean_ms", move |s: &Row| ms(s.latency.mean_ms)),
+        column("single_thread_qps", |s: &Row| {
+            format!("{:.1}", s.single_thread_qps)
+        }),
+        column("batch_qps", |s: &Row| {
             s.batch_qps
                 .as_ref()
                 .map(|r| format!("{:.1}", r.median))
-                .unwrap_or_default(),
-            s.batch_threads.to_string(),
-        ];
-        out += &super::csv::line(&fields);
-    }
-    out
+                .unwrap_or_default()
+        }),
+        column("batch_threads", |s: &Row| s.batch_threads.to_string()),
+    ]
 }
 
 /// The ef sweep as a Markdown table, then the headline and targets.
 pub fn table(run: &RetrievalRun) -> String {
-    let header = [
-        "ef",
-        "recall@k",
-        "min recall",
-        "p50 ms",
-        "p95 ms",
-        "p99 ms",
-        "max ms",
-        "QPS 1 thread",
-        "QPS all threads",
-    ];
-    let mut rows = Vec::new();
-    for s in &run.scenarios {
-        let l = &s.latency;
-        rows.push(vec![
-            s.ef.to_string(),
-            format!("{:.4}", s.recall),
-            format!("{:.2}", s.recall_min),
-            format!("{:.3}", l.p50_ms),
-            format!("{:.3}", l.p95_ms),
-            format!("{:.3}", l.p99_ms),
-            format!("{:.3}", l.max_ms),
-            format!("{:.0}", s.single_thread_qps),
+    type Row = EfScenario;
+    let ms = |v: f64| format!("{v:.3}");
+    let columns = [
+        column("ef", |s: &Row| s.ef.to_string()),
+        column("recall@k", |s: &Row| format!("{:.4}", s.recall)),
+        column("min recall", |s: &Row| format!("{:.2}", s.recall_min)),
+        column("p50 ms", move |s: &Row| ms(s.latency.p50_ms)),
+        column("p95 ms", move |s: &Row| ms(s.latency.p95_ms)),
+        column("p99 ms", move |s: &Row| ms(s.latency.p99_ms)),
+        column("max ms", move |s: &Row| ms(s.latency.max_ms)),
+        column("QPS 1 thread", |s: &Row| {
+            format!("{:.0}", s.single_thread_qps)
+        }),
+        column("QPS all threads", |s: &Row| {
             s.batch_qps
                 .as_ref()
                 .map(|r| format!("{:.0} ({}t)", r.median, s.batch_threads))
-                .unwrap_or_else(|| "-".into()),
-        ]);
-    }
+                .unwrap_or_else(|| "-".into())
+        }),
+    ];
     let done = run.scenarios.len();
     let status = match run.header.status {
         RunStatus::Complete => format!("complete, {done} ef values"),
@@ -244,7 +211,7 @@ pub fn table(run: &RetrievalRun) -> String {
         "run {} [{status}] | {} | {} threads\n\n",
         run.header.run_id, run.header.machine.cpu_model, run.threads
     );
-    out += &super::table::markdown(&header, &rows);
+    out += &super::table::markdown_of(&columns, &run.scenarios);
     let d = &run.dataset;
     let i = &run.index;
     out += &format!(

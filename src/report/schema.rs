@@ -1,99 +1,24 @@
 //! The result schema every runner fills and every writer and comparison reads. Versioned:
 //! a reader refuses a schema_version it does not know.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, TargetRule};
-use crate::device::MachineInfo;
-use crate::metrics::{LatencySummary, RateSummary};
+use crate::metrics::{parse_latency_metric, Latency, LatencySummary, RateSummary, Reading};
 use crate::model::ModelInfo;
 use crate::targets::{GradeSummary, TargetOutcome};
 use crate::telemetry::PhaseTelemetry;
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub use crate::results::{RunHeader, RunStatus, SCHEMA_VERSION};
 
-/// A value that may not be measurable on this machine: never a silent 0.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum Reading<T> {
-    Measured {
-        value: T,
-    },
-    /// Derived indirectly (e.g. energy integrated from power samples); `method` says how.
-    Estimated {
-        value: T,
-        method: String,
-    },
-    Unavailable {
-        reason: String,
-    },
-}
-
-impl<T: Copy> Reading<T> {
-    /// The same kind of reading with its value transformed.
-    pub fn map<U>(&self, f: impl FnOnce(T) -> U) -> Reading<U> {
-        match self {
-            Reading::Measured { value } => Reading::Measured { value: f(*value) },
-            Reading::Estimated { value, method } => Reading::Estimated {
-                value: f(*value),
-                method: method.clone(),
-            },
-            Reading::Unavailable { reason } => Reading::Unavailable {
-                reason: reason.clone(),
-            },
-        }
-    }
-
-    pub fn value(&self) -> Option<T> {
-        match self {
-            Reading::Measured { value } | Reading::Estimated { value, .. } => Some(*value),
-            Reading::Unavailable { .. } => None,
-        }
-    }
-
-    pub fn unavailable(reason: impl Into<String>) -> Self {
-        Reading::Unavailable {
-            reason: reason.into(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    /// Being measured, or the process died while it was: the scenarios listed are finished.
-    Running,
-    /// Stopped by the user (Ctrl-C) after the scenarios listed.
-    Interrupted,
-    Complete,
-}
-
-impl RunStatus {
-    pub fn is_complete(self) -> bool {
-        self == RunStatus::Complete
-    }
-}
+pub const KIND: &str = "inference";
 
 /// One run of the suite: everything needed to read, reproduce and compare it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResult {
-    pub schema_version: u32,
-    /// "inference" for in-process runs (later also "retrieval", "http").
-    pub kind: String,
-    pub run_id: String,
-    pub status: RunStatus,
-    /// RFC 3339, UTC.
-    pub started_at: String,
-    pub updated_at: String,
-    pub finished_at: Option<String>,
-    pub inferbench_version: String,
-    /// The commit the binary was built from ("-dirty" when the tree had changes).
-    pub git_commit: String,
-    /// Versions of the crates that do the measured work.
-    pub crate_versions: BTreeMap<String, String>,
-    pub machine: MachineInfo,
+    /// kind "inference".
+    #[serde(flatten)]
+    pub header: RunHeader,
     pub config_name: String,
     /// The config files, the one asked for first and then what it extends.
     pub config_sources: Vec<String>,
@@ -205,6 +130,17 @@ pub struct LatencyHistograms {
     pub e2e: Vec<(f64, u64)>,
 }
 
+impl LatencyHistograms {
+    pub fn of(&self, latency: Latency) -> &[(f64, u64)] {
+        match latency {
+            Latency::Ttft => &self.ttft,
+            Latency::Itl => &self.itl,
+            Latency::Tpot => &self.tpot,
+            Latency::E2e => &self.e2e,
+        }
+    }
+}
+
 /// The untimed runs before the measured ones, reported apart.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct WarmupSummary {
@@ -214,79 +150,26 @@ pub struct WarmupSummary {
 }
 
 impl ScenarioResult {
+    pub fn latency(&self, latency: Latency) -> Option<&LatencySummary> {
+        match latency {
+            Latency::Ttft => self.ttft.as_ref(),
+            Latency::Itl => self.itl.as_ref(),
+            Latency::Tpot => self.tpot.as_ref(),
+            Latency::E2e => self.e2e.as_ref(),
+        }
+    }
+
     /// A metric by the name target rules use (see `targets::METRIC_HELP`).
     pub fn metric(&self, name: &str) -> Option<f64> {
+        let mean = |rate: &Option<RateSummary>| rate.as_ref().map(|r| r.mean);
         match name {
-            "decode_tokens_per_second" => self.decode_tokens_per_second.as_ref().map(|r| r.mean),
-            "e2e_tokens_per_second" => self.e2e_tokens_per_second.as_ref().map(|r| r.mean),
-            "prompt_tokens_per_second" => self.prompt_tokens_per_second.as_ref().map(|r| r.mean),
+            "decode_tokens_per_second" => mean(&self.decode_tokens_per_second),
+            "e2e_tokens_per_second" => mean(&self.e2e_tokens_per_second),
+            "prompt_tokens_per_second" => mean(&self.prompt_tokens_per_second),
             _ => {
-                let (latency, statistic) = crate::targets::parse_latency_metric(name)?;
-                let summary = match latency {
-                    "ttft" => &self.ttft,
-                    "itl" => &self.itl,
-                    "tpot" => &self.tpot,
-                    "e2e" => &self.e2e,
-                    _ => return None,
-                };
-                summary.as_ref().and_then(|s| s.statistic(statistic))
+                let (latency, statistic) = parse_latency_metric(name)?;
+                Some(self.latency(latency)?.statistic(statistic))
             }
-        }
-    }
-}
-
-/// What every result file of a non-inference kind (retrieval, http) starts with: identity,
-/// status and times, provenance, machine. Flattened into the file, so the fields sit at
-/// the top level as in an inference run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunHeader {
-    pub schema_version: u32,
-    pub kind: String,
-    pub run_id: String,
-    pub status: RunStatus,
-    pub started_at: String,
-    pub updated_at: String,
-    pub finished_at: Option<String>,
-    pub inferbench_version: String,
-    pub git_commit: String,
-    pub crate_versions: BTreeMap<String, String>,
-    /// The machine that measured (for HTTP runs: the generator's; the server may be elsewhere).
-    pub machine: MachineInfo,
-}
-
-impl RunHeader {
-    /// A new run of `kind` in folder `dir` (its name is the run id), running, on this machine.
-    pub fn start(kind: &str, dir: &std::path::Path, started_at: String) -> Self {
-        RunHeader {
-            schema_version: SCHEMA_VERSION,
-            kind: kind.into(),
-            run_id: dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            status: RunStatus::Running,
-            updated_at: started_at.clone(),
-            started_at,
-            finished_at: None,
-            inferbench_version: env!("CARGO_PKG_VERSION").into(),
-            git_commit: crate::build_info::git_commit().into(),
-            crate_versions: crate::build_info::crate_versions(),
-            machine: MachineInfo::collect(),
-        }
-    }
-
-    pub fn touch(&mut self) {
-        self.updated_at = crate::suite::now_rfc3339();
-    }
-
-    /// The run ended: complete (with a finish time) or interrupted.
-    pub fn end(&mut self, interrupted: bool) {
-        self.touch();
-        if interrupted {
-            self.status = RunStatus::Interrupted;
-        } else {
-            self.status = RunStatus::Complete;
-            self.finished_at = Some(self.updated_at.clone());
         }
     }
 }

@@ -1,15 +1,17 @@
 //! The terminal table: one Markdown row per scenario (pastes into an issue as it is), under a
 //! header that says what was measured where, and the grade under it.
 
+use super::columns::{column, grid, Column};
 use super::schema::{RunResult, ScenarioResult};
-use crate::metrics::LatencySummary;
+use crate::metrics::{Latency, Reading, Statistic};
+use crate::results::RunStatus;
 
 pub fn render(run: &RunResult) -> String {
     let mut out = String::new();
     let m = &run.model;
     out += &format!(
         "run {} [{}] | model {} ({}, {:.0}M params) | device {}{} | {} threads | config {}\n\n",
-        run.run_id,
+        run.header.run_id,
         status_word(run),
         m.name,
         m.dtype,
@@ -20,7 +22,7 @@ pub fn render(run: &RunResult) -> String {
             .as_deref()
             .map(|g| format!(" ({g})"))
             .unwrap_or_default(),
-        run.machine.compute_threads,
+        run.header.machine.compute_threads,
         run.config_name,
     );
     let show_energy = run
@@ -31,34 +33,7 @@ pub fn render(run: &RunResult) -> String {
         .scenarios
         .iter()
         .any(|s| s.peak_device_memory_bytes.value().is_some());
-    let mut header = vec![
-        "scenario",
-        "batch",
-        "prompt",
-        "out",
-        "TTFT p50 ms",
-        "TTFT p99 ms",
-        "ITL p50 ms",
-        "ITL p99 ms",
-        "TPOT p50 ms",
-        "E2E p50 ms",
-        "prompt tok/s",
-        "decode tok/s",
-        "peak RSS MiB",
-    ];
-    if show_gpu_memory {
-        header.push("GPU mem MiB");
-    }
-    if show_energy {
-        header.push("J/token");
-    }
-    header.push("targets");
-    let rows: Vec<Vec<String>> = run
-        .scenarios
-        .iter()
-        .map(|s| row(s, show_gpu_memory, show_energy))
-        .collect();
-    out += &markdown(&header, &rows);
+    out += &markdown_of(&columns(show_gpu_memory, show_energy), &run.scenarios);
     if run.scenarios.is_empty() {
         out += "(no scenario finished)\n";
     }
@@ -102,70 +77,90 @@ pub fn render(run: &RunResult) -> String {
 fn status_word(run: &RunResult) -> String {
     let done = run.scenarios.len();
     let planned = run.planned_scenarios.len();
-    match run.status {
-        super::RunStatus::Complete => format!("complete, {done} scenarios"),
-        super::RunStatus::Interrupted => format!("interrupted: {done} of {planned} scenarios"),
-        super::RunStatus::Running => format!("incomplete: {done} of {planned} scenarios"),
+    match run.header.status {
+        RunStatus::Complete => format!("complete, {done} scenarios"),
+        RunStatus::Interrupted => format!("interrupted: {done} of {planned} scenarios"),
+        RunStatus::Running => format!("incomplete: {done} of {planned} scenarios"),
     }
 }
 
-fn unavailable_reason<T>(r: &super::Reading<T>) -> Option<&str> {
+fn unavailable_reason<T>(r: &Reading<T>) -> Option<&str> {
     match r {
-        super::Reading::Unavailable { reason } => Some(reason),
+        Reading::Unavailable { reason } => Some(reason),
         _ => None,
     }
 }
 
-fn row(s: &ScenarioResult, show_gpu_memory: bool, show_energy: bool) -> Vec<String> {
-    let lat = |summary: &Option<LatencySummary>, pick: fn(&LatencySummary) -> f64| {
-        summary
-            .as_ref()
-            .map_or("-".into(), |l| format!("{:.1}", pick(l)))
+fn columns<'a>(show_gpu_memory: bool, show_energy: bool) -> Vec<Column<'a, ScenarioResult>> {
+    type Row = ScenarioResult;
+    let latency = |latency: Latency, statistic: Statistic| {
+        let name = format!("{} {statistic} ms", latency.label());
+        column(name, move |s: &Row| {
+            s.latency(latency)
+                .map_or("-".into(), |l| format!("{:.1}", l.statistic(statistic)))
+        })
     };
-    let mut cells = vec![
-        s.name.clone(),
-        s.batch.to_string(),
-        s.prompt_tokens.to_string(),
-        s.output_tokens.to_string(),
-        lat(&s.ttft, |l| l.p50_ms),
-        lat(&s.ttft, |l| l.p99_ms),
-        lat(&s.itl, |l| l.p50_ms),
-        lat(&s.itl, |l| l.p99_ms),
-        lat(&s.tpot, |l| l.p50_ms),
-        lat(&s.e2e, |l| l.p50_ms),
-        s.prompt_tokens_per_second
-            .as_ref()
-            .map_or("-".into(), |r| format!("{:.1}", r.mean)),
-        s.decode_tokens_per_second
-            .as_ref()
-            .map_or("-".into(), |r| format!("{:.1} ± {:.1}", r.mean, r.sd)),
-        s.peak_host_rss_bytes.value().map_or("-".into(), |b| {
-            format!("{:.0}", b as f64 / (1u64 << 20) as f64)
+    let mib = |b: u64| format!("{:.0}", b as f64 / (1u64 << 20) as f64);
+    let mut columns = vec![
+        column("scenario", |s: &Row| s.name.clone()),
+        column("batch", |s: &Row| s.batch.to_string()),
+        column("prompt", |s: &Row| s.prompt_tokens.to_string()),
+        column("out", |s: &Row| s.output_tokens.to_string()),
+        latency(Latency::Ttft, Statistic::P50),
+        latency(Latency::Ttft, Statistic::P99),
+        latency(Latency::Itl, Statistic::P50),
+        latency(Latency::Itl, Statistic::P99),
+        latency(Latency::Tpot, Statistic::P50),
+        latency(Latency::E2e, Statistic::P50),
+        column("prompt tok/s", |s: &Row| {
+            s.prompt_tokens_per_second
+                .as_ref()
+                .map_or("-".into(), |r| format!("{:.1}", r.mean))
+        }),
+        column("decode tok/s", |s: &Row| {
+            s.decode_tokens_per_second
+                .as_ref()
+                .map_or("-".into(), |r| format!("{:.1} ± {:.1}", r.mean, r.sd))
+        }),
+        column("peak RSS MiB", move |s: &Row| {
+            s.peak_host_rss_bytes.value().map_or("-".into(), mib)
         }),
     ];
-    let mib = |b: u64| format!("{:.0}", b as f64 / (1u64 << 20) as f64);
     if show_gpu_memory {
-        cells.push(s.peak_device_memory_bytes.value().map_or("-".into(), mib));
+        columns.push(column("GPU mem MiB", move |s: &Row| {
+            s.peak_device_memory_bytes.value().map_or("-".into(), mib)
+        }));
     }
     if show_energy {
-        cells.push(
+        columns.push(column("J/token", |s: &Row| {
             s.energy
                 .joules_per_token
                 .value()
-                .map_or("-".into(), |j| format!("{j:.4}")),
-        );
+                .map_or("-".into(), |j| format!("{j:.4}"))
+        }));
     }
-    let met = s.targets.iter().filter(|t| t.met).count();
-    cells.push(if s.targets.is_empty() {
-        "-".into()
-    } else {
-        format!("{met}/{}", s.targets.len())
-    });
-    cells
+    columns.push(column("targets", |s: &Row| {
+        let met = s.targets.iter().filter(|t| t.met).count();
+        if s.targets.is_empty() {
+            "-".into()
+        } else {
+            format!("{met}/{}", s.targets.len())
+        }
+    }));
+    columns
+}
+
+/// The rows as a Markdown table under the columns' names.
+pub(crate) fn markdown_of<'r, R: 'r>(
+    columns: &[Column<'_, R>],
+    rows: impl IntoIterator<Item = &'r R>,
+) -> String {
+    let (header, rows) = grid(columns, rows);
+    markdown(&header, &rows)
 }
 
 /// A Markdown table with padded columns: text left-aligned, numbers right-aligned.
-pub(crate) fn markdown(header: &[&str], rows: &[Vec<String>]) -> String {
+fn markdown(header: &[String], rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..header.len())
         .map(|c| {
             rows.iter()
@@ -213,7 +208,7 @@ mod tests {
     #[test]
     fn markdown_pads_columns() {
         let t = markdown(
-            &["name", "n"],
+            &["name".into(), "n".into()],
             &[
                 vec!["a".into(), "10".into()],
                 vec!["long".into(), "2".into()],

@@ -164,10 +164,7 @@ impl Index {
                 .map(|p| FileSum::of(p))
                 .collect::<Result<_>>()?,
         };
-        crate::report::json::write_atomic(
-            &tmp.join(MANIFEST),
-            &serde_json::to_vec_pretty(&manifest)?,
-        )?;
+        crate::results::write_atomic(&tmp.join(MANIFEST), &serde_json::to_vec_pretty(&manifest)?)?;
         let _ = std::fs::remove_dir_all(dir);
         std::fs::rename(&tmp, dir)
             .with_context(|| format!("{}: cannot move the index into place", dir.display()))

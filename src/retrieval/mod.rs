@@ -17,14 +17,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde::Serialize;
 
+use crate::device::MachineInfo;
+use crate::metrics::Reading;
 use crate::progress::Progress;
 use crate::report::retrieval::{
     Check, DatasetInfo, EfScenario, GroundTruthInfo, Headline, IndexInfo, RetrievalRun, KIND,
 };
-use crate::report::{Reading, RunHeader};
+use crate::results::{now_rfc3339, RunDir, RunHeader};
 use cache::Lookup;
 use dataset::{MixtureSpec, VectorSet};
 use distance::Metric;
@@ -85,7 +87,7 @@ pub struct Prepared {
 
 /// Check the request, then get the data, ground truth and index ready.
 pub fn prepare(request: &RetrievalRequest) -> Result<Prepared> {
-    check_request(request)?;
+    request.check()?;
     let data = prepare_data(request)?;
     let k = request.sweep.k;
     ground_truth::check_inputs(&data.base, &data.queries, k)?;
@@ -114,19 +116,13 @@ pub fn prepare(request: &RetrievalRequest) -> Result<Prepared> {
 /// Run the whole benchmark, writing run.json and scenarios.csv after every ef. `None` when
 /// interrupted before the sweep began (nothing measured, no results folder left behind).
 pub fn run(request: RetrievalRequest) -> Result<Option<RetrievalOutcome>> {
-    let started_at = crate::suite::now_rfc3339();
+    let started_at = now_rfc3339();
     // The results folder first: a bad one should fail now, not after a 20-minute build.
-    std::fs::create_dir_all(&request.output).with_context(|| {
-        format!(
-            "results folder {}: cannot create it",
-            request.output.display()
-        )
-    })?;
-    let dir = crate::suite::new_run_dir(&request.output, request.run_id.as_deref(), "retrieval")?;
+    let dir = RunDir::create(&request.output, request.run_id.as_deref(), KIND)?;
     let prepared = match prepare(&request) {
         Ok(p) => p,
         Err(e) => {
-            let _ = std::fs::remove_dir(&dir); // still empty: nothing was measured
+            dir.discard_empty(); // nothing was measured
             return match e.downcast::<index::Interrupted>() {
                 Ok(_) => Ok(None),
                 Err(e) => Err(e),
@@ -137,7 +133,7 @@ pub fn run(request: RetrievalRequest) -> Result<Option<RetrievalOutcome>> {
     let truth = &prepared.truth;
     let index = &prepared.index;
     let mut result = RetrievalRun {
-        header: RunHeader::start(KIND, &dir, started_at),
+        header: RunHeader::start(KIND, &dir.run_id(), started_at, MachineInfo::collect()),
         threads: rayon::current_num_threads(),
         dataset: prepared.data.info.clone(),
         ground_truth: prepared.truth_info.clone(),
@@ -147,7 +143,7 @@ pub fn run(request: RetrievalRequest) -> Result<Option<RetrievalOutcome>> {
         headline: headline(&[], request.recall_target),
         targets: Vec::new(),
     };
-    crate::report::retrieval::save(&dir, &result)?;
+    dir.save(&mut result)?;
 
     for &ef in &request.sweep.efs {
         if request.interrupt.load(Ordering::SeqCst) {
@@ -168,12 +164,22 @@ pub fn run(request: RetrievalRequest) -> Result<Option<RetrievalOutcome>> {
         eprintln!("{}", summary_line(&scenario));
         result.scenarios.push(scenario);
         finish_fields(&mut result, request.recall_target);
-        crate::report::retrieval::save(&dir, &result)?;
+        dir.save(&mut result)?;
     }
-    result.header.end(request.interrupt.load(Ordering::SeqCst));
     finish_fields(&mut result, request.recall_target);
-    crate::report::retrieval::save(&dir, &result)?;
-    Ok(Some(RetrievalOutcome { dir, result }))
+    dir.finish(&mut result, request.interrupt.load(Ordering::SeqCst))?;
+    Ok(Some(RetrievalOutcome {
+        dir: dir.path().to_path_buf(),
+        result,
+    }))
+}
+
+impl RetrievalRequest {
+    /// Refuse what cannot run, before anything is computed: bad --ef, --m, --spread,
+    /// --recall-target, k past the index, a size that does not fit in memory.
+    pub fn check(&self) -> Result<()> {
+        check_request(self)
+    }
 }
 
 fn check_request(request: &RetrievalRequest) -> Result<()> {

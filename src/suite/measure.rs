@@ -9,9 +9,10 @@ use candle_core::Device;
 use super::Scenario;
 use crate::config::{ScenarioSection, TargetRule};
 use crate::engine::{self, Generation, GenerationParams, SamplingParams};
+use crate::metrics::Reading;
 use crate::metrics::{LatencyRecorder, RateSummary};
 use crate::model::LoadedModel;
-use crate::report::{EnergySummary, LatencyHistograms, Reading, ScenarioResult, WarmupSummary};
+use crate::report::{EnergySummary, LatencyHistograms, ScenarioResult, WarmupSummary};
 use crate::telemetry::{add_readings, host_memory, Checkpoint, Telemetry};
 use crate::workload::synthetic;
 

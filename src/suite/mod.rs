@@ -4,19 +4,21 @@
 
 pub mod measure;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use regex::Regex;
 
 use crate::config::{presets, Config, ResolvedConfig, TargetRule};
 use crate::device::{self, MachineInfo};
 use crate::model::{self, LoadedModel};
-use crate::report::{self, json, DeviceUsed, RunResult, RunStatus, TargetsUsed};
+use crate::progress::Progress;
+use crate::report::schema::KIND;
+use crate::report::{self, DeviceUsed, RunResult, TargetsUsed};
+use crate::results::{check_plain_name, now_rfc3339, RunDir, RunFile, RunHeader, RunStatus};
 use crate::telemetry::{PhaseTelemetry, Telemetry};
 
 /// One combination of batch size, prompt length and output length.
@@ -72,7 +74,8 @@ pub fn select(config: &Config, filter: Option<&Regex>) -> Result<Vec<Scenario>> 
 pub enum Start {
     New {
         config: Box<ResolvedConfig>,
-        filter: Option<Regex>,
+        /// The scenarios to measure (`select` picks them).
+        scenarios: Vec<Scenario>,
         /// Name for the results folder; default NAME-YYYYMMDDTHHMMSSZ.
         run_id: Option<String>,
     },
@@ -99,37 +102,20 @@ pub fn run(request: RunRequest) -> Result<RunOutcome> {
     match request.start {
         Start::New {
             config,
-            filter,
+            scenarios,
             run_id,
         } => {
-            let scenarios = select(&config.config, filter.as_ref())?;
             if let Some(id) = &run_id {
-                json::check_plain_name("--run-id", id)?;
+                check_plain_name("--run-id", id)?;
             }
-            std::fs::create_dir_all(&output).with_context(|| {
-                format!("results folder {}: cannot create it", output.display())
-            })?;
+            RunDir::check_output(&output)?;
             let machine = MachineInfo::collect();
             let session = Session::open(&config.config, &machine)?;
             check_context(&config, &scenarios, session.loaded.info.context_length)?;
-            let dir = new_run_dir(&output, run_id.as_deref(), &config.name)?;
+            let dir = RunDir::create(&output, run_id.as_deref(), &config.name)?;
             let targets = resolve_targets(&config.config, &session.device_used)?;
-            let now = now_rfc3339();
-            let result = RunResult {
-                schema_version: report::SCHEMA_VERSION,
-                kind: "inference".into(),
-                run_id: dir
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                status: RunStatus::Running,
-                started_at: now.clone(),
-                updated_at: now,
-                finished_at: None,
-                inferbench_version: env!("CARGO_PKG_VERSION").into(),
-                git_commit: crate::build_info::git_commit().into(),
-                crate_versions: crate::build_info::crate_versions(),
-                machine,
+            let mut result = RunResult {
+                header: RunHeader::start(KIND, &dir.run_id(), now_rfc3339(), machine),
                 config_name: config.name.clone(),
                 config_sources: config.sources.clone(),
                 config: config.config.clone(),
@@ -142,18 +128,24 @@ pub fn run(request: RunRequest) -> Result<RunOutcome> {
                 scenarios: Vec::new(),
                 grade: crate::targets::grade(&[]),
             };
-            json::save_run(&dir, &result).with_context(|| {
-                format!("results folder {}: cannot write the run", dir.display())
+            dir.save(&mut result).with_context(|| {
+                format!(
+                    "results folder {}: cannot write the run",
+                    dir.path().display()
+                )
             })?;
-            eprintln!("results: {}", dir.display());
+            eprintln!("results: {}", dir.path().display());
             execute(dir, result, session, scenarios, &request.interrupt)
         }
         Start::Resume(id) => {
-            let dir = resume_dir(&output, &id)?;
-            let mut result = json::load_run(&dir.join(json::RUN_FILE))?;
-            if result.status.is_complete() {
-                eprintln!("run {} is already complete", result.run_id);
-                return Ok(RunOutcome { dir, result });
+            let dir = RunDir::resume(&output, &id)?;
+            let mut result = RunResult::load(&dir.run_file())?;
+            if result.header.status.is_complete() {
+                eprintln!("run {} is already complete", result.header.run_id);
+                return Ok(RunOutcome {
+                    dir: dir.path().to_path_buf(),
+                    result,
+                });
             }
             let remaining: Vec<Scenario> = plan(&result.config)
                 .into_iter()
@@ -162,12 +154,12 @@ pub fn run(request: RunRequest) -> Result<RunOutcome> {
                 .collect();
             eprintln!(
                 "resuming {}: {} of {} scenarios finished, {} to go",
-                result.run_id,
+                result.header.run_id,
                 result.scenarios.len(),
                 result.planned_scenarios.len(),
                 remaining.len()
             );
-            let session = Session::open(&result.config, &result.machine)?;
+            let session = Session::open(&result.config, &result.header.machine)?;
             let (was, now) = (&result.model, &session.loaded.info);
             if (&was.name, &was.dtype, &result.device.name)
                 != (&now.name, &now.dtype, &session.device_used.name)
@@ -179,7 +171,7 @@ pub fn run(request: RunRequest) -> Result<RunOutcome> {
                     now.name, now.dtype, session.device_used.name
                 );
             }
-            result.status = RunStatus::Running;
+            result.header.status = RunStatus::Running;
             execute(dir, result, session, remaining, &request.interrupt)
         }
     }
@@ -207,12 +199,11 @@ impl Session {
         let interval = Duration::from_millis(config.telemetry.interval_ms);
         let telemetry = Telemetry::for_device(&selected.name, interval);
         eprintln!("telemetry: {}", telemetry.describe());
-        let spinner = ProgressBar::new_spinner().with_message("loading the model");
-        spinner.enable_steady_tick(Duration::from_millis(120));
+        let spinner = Progress::new(0, "loading the model");
         let before_load = telemetry.checkpoint();
         let loaded = model::load(&config.load_options()?, &selected.device);
         let load_phase = telemetry.between("load", &before_load, &telemetry.checkpoint());
-        spinner.finish_and_clear();
+        spinner.finish();
         let loaded = loaded?;
         let info = &loaded.info;
         eprintln!(
@@ -293,7 +284,7 @@ fn resolve_targets(config: &Config, device: &DeviceUsed) -> Result<TargetsUsed> 
 }
 
 fn execute(
-    dir: PathBuf,
+    dir: RunDir,
     mut result: RunResult,
     mut session: Session,
     scenarios: Vec<Scenario>,
@@ -304,14 +295,10 @@ fn execute(
     let total = result.planned_scenarios.len();
     for scenario in &scenarios {
         let position = result.scenarios.len() + 1;
-        let bar = ProgressBar::new(u64::from(section.warmup_runs + section.measured_runs))
-            .with_style(
-                ProgressStyle::with_template("{prefix} [{bar:24}] {pos}/{len} {msg} ({elapsed})")
-                    .expect("a valid progress template")
-                    .progress_chars("=> "),
-            )
-            .with_prefix(format!("[{position}/{total}] {}", scenario.name));
-        bar.tick();
+        let bar = Progress::new(
+            u64::from(section.warmup_runs + section.measured_runs),
+            &format!("[{position}/{total}] {}", scenario.name),
+        );
         let mut observer = BarObserver {
             bar: &bar,
             interrupt,
@@ -326,7 +313,7 @@ fn execute(
             &rules,
             &mut observer,
         );
-        bar.finish_and_clear();
+        bar.finish();
         let Some(scenario_result) = measured? else {
             break;
         };
@@ -338,35 +325,28 @@ fn execute(
         );
         result.scenarios.push(scenario_result);
         result.grade = crate::targets::grade(result.scenarios.iter().flat_map(|s| &s.targets));
-        result.updated_at = now_rfc3339();
-        json::save_run(&dir, &result)?;
+        dir.save(&mut result)?;
     }
     let finished = result
         .planned_scenarios
         .iter()
         .all(|name| result.is_finished(name));
-    result.status = if finished {
-        RunStatus::Complete
-    } else {
-        RunStatus::Interrupted
-    };
-    result.updated_at = now_rfc3339();
-    if finished {
-        result.finished_at = Some(result.updated_at.clone());
-    }
-    json::save_run(&dir, &result)?;
-    Ok(RunOutcome { dir, result })
+    dir.finish(&mut result, !finished)?;
+    Ok(RunOutcome {
+        dir: dir.path().to_path_buf(),
+        result,
+    })
 }
 
 struct BarObserver<'a> {
-    bar: &'a ProgressBar,
+    bar: &'a Progress,
     interrupt: &'a AtomicBool,
 }
 
 impl measure::Observer for BarObserver<'_> {
     fn run_done(&mut self, what: &str) {
-        self.bar.inc(1);
         self.bar.set_message(what.to_string());
+        self.bar.inc(1);
     }
 
     fn should_stop(&self) -> bool {
@@ -390,66 +370,6 @@ fn summary_words(s: &report::ScenarioResult) -> String {
     )
 }
 
-/// A new folder under `output` for this run. A given id must be new; the default one is
-/// NAME-YYYYMMDDTHHMMSSZ (with -2, -3, ... if that exists).
-pub(crate) fn new_run_dir(output: &Path, run_id: Option<&str>, name: &str) -> Result<PathBuf> {
-    let create = |dir: &Path| {
-        std::fs::create_dir(dir)
-            .with_context(|| format!("results folder {}: cannot create it", dir.display()))
-    };
-    if let Some(id) = run_id {
-        json::check_plain_name("--run-id", id)?;
-        let dir = output.join(id);
-        if dir.exists() {
-            bail!(
-                "--run-id {id}: {} already exists; use --resume {id} to carry it on",
-                dir.display()
-            );
-        }
-        create(&dir)?;
-        return Ok(dir);
-    }
-    let stamp: String = now_rfc3339()
-        .chars()
-        .filter(|c| !matches!(c, '-' | ':'))
-        .collect();
-    let base = format!("{name}-{stamp}");
-    for n in 1.. {
-        let dir = if n == 1 {
-            output.join(&base)
-        } else {
-            output.join(format!("{base}-{n}"))
-        };
-        if !dir.exists() {
-            create(&dir)?;
-            return Ok(dir);
-        }
-    }
-    unreachable!("some suffix is free")
-}
-
-/// `--resume X`: X is a run folder, or a run id under the output folder.
-fn resume_dir(output: &Path, id: &str) -> Result<PathBuf> {
-    let direct = PathBuf::from(id);
-    let dir = if direct.join(json::RUN_FILE).is_file() {
-        direct
-    } else {
-        output.join(id)
-    };
-    if !dir.join(json::RUN_FILE).is_file() {
-        bail!(
-            "--resume {id}: no run there ({} does not exist)",
-            dir.join(json::RUN_FILE).display()
-        );
-    }
-    Ok(dir)
-}
-
-/// Now, as RFC 3339 UTC to the second.
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -471,20 +391,5 @@ mod tests {
         let none = Regex::new("b64").unwrap();
         let err = select(&config, Some(&none)).unwrap_err().to_string();
         assert!(err.contains("b64") && err.contains("b1_p32_o64"), "{err}");
-    }
-
-    #[test]
-    fn run_ids_are_checked_and_never_reused() {
-        let out = tempfile::tempdir().unwrap();
-        let a = new_run_dir(out.path(), None, "quick").unwrap();
-        let b = new_run_dir(out.path(), None, "quick").unwrap();
-        assert_ne!(a, b);
-        assert!(a.is_dir() && b.is_dir());
-        new_run_dir(out.path(), Some("mine"), "quick").unwrap();
-        let again = new_run_dir(out.path(), Some("mine"), "quick").unwrap_err();
-        assert!(again.to_string().contains("--resume mine"), "{again}");
-        for bad in ["../x", "a/b", "", ".hidden"] {
-            assert!(new_run_dir(out.path(), Some(bad), "q").is_err(), "{bad}");
-        }
     }
 }

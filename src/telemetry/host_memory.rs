@@ -1,7 +1,7 @@
 //! Peak resident memory of this process, per phase: Linux keeps the high-water mark
 //! (VmHWM) and lets a process reset it by writing 5 to /proc/self/clear_refs.
 
-use crate::report::Reading;
+use crate::metrics::Reading;
 
 /// Start a new phase: the next `peak_rss` reports the peak from now on. Returns why not when
 /// the kernel does not allow it (the peak then covers the whole process lifetime).

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::report::Reading;
+use crate::metrics::Reading;
 use gpu::GpuSource;
 use rapl::{Rapl, RaplReading};
 use sampler::{Sample, Sampler, SharedGpu};

@@ -1,4 +1,6 @@
-//! What the engine is asked to do: prompts, including synthetic prompts of an exact token length.
+//! What the engine or a server is asked to do: prompts, including synthetic prompts of an
+//! exact token length, and when an open-loop run sends each request.
 
+pub mod arrival;
 pub mod prompts;
 pub mod synthetic;

@@ -1,5 +1,4 @@
 //! Shared by the integration tests: the real default model from the Hugging Face cache.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -52,6 +51,16 @@ pub fn inferbench(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run inferbench")
+}
+
+/// (stdout, stderr) as text.
+pub fn text(o: &Output) -> (String, String) {
+    (stdout(o), stderr(o))
+}
+
+/// stdout then stderr, as one text.
+pub fn all_text(o: &Output) -> String {
+    stdout(o) + &stderr(o)
 }
 
 pub fn stderr(o: &Output) -> String {

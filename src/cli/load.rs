@@ -1,0 +1,418 @@
+//! `inferbench load`: load-test a serving endpoint.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use clap::Args;
+
+use crate::exit::{as_usage, usage, Outcome};
+use crate::http::{self, backend::Backend, backend::BackendKind, LoadRequest};
+use crate::model::{self, ModelRef, TextTokenizer};
+use crate::report::{self, http::LoadShape};
+use crate::workload::arrival::{ArrivalKind, ArrivalProcess};
+use crate::workload::prompts::{self, Prompt};
+
+pub const HELP: &str = "Load-test a serving endpoint with the metrics of the in-process \
+runs, timed on the client as the bytes arrive.\n\n\
+Backends: openai-completions (/v1/completions, default), openai-chat (/v1/chat/completions), \
+tgi (/generate, /generate_stream with --stream), generic (any JSON POST: --body with \
+\"{prompt}\" where the prompt goes, --path, --units-per-request). With --stream, OpenAI \
+requests ask for usage in the last chunk (stream_options.include_usage). The model name is \
+asked of GET /v1/models when --model is not given. An API key comes from --api-key or \
+OPENAI_API_KEY and is sent as a Bearer token; it is never written anywhere.\n\n\
+Workload: prompts from --prompts (JSONL, one {\"prompt\", \"max_tokens\", \"temperature\"} \
+per line; default: fixtures/prompts.jsonl, built in), used in turn; or --input-tokens N \
+--output-tokens M for synthetic prompts of N tokens (by --tokenizer, default the default \
+model's) asking for M tokens (add --ignore-eos for servers that support it, e.g. vLLM).\n\n\
+Load: -c 1,4,16 runs one closed-loop scenario per concurrency (each user sends its next \
+request when the last is answered); --rate 2,8,inf runs one open-loop scenario per rate \
+(req/s; --arrival poisson (default), constant or gamma with --burstiness, below 1 burstier), \
+at most --max-concurrency in flight. Each scenario sends -n requests (default 64) or runs \
+for --duration, after --warmup requests (default: one per user) reported apart. --sweep \
+raises an open-loop rate from --sweep-start by --sweep-factor until throughput grows less \
+than --sweep-min-growth, errors pass 1% or fewer than 90% of requests meet the SLOs: the \
+best step is the saturation point. --probe releases --probe-concurrency requests at once, \
+--probe-runs times, and reports the best output tokens/s (units/s for generic).\n\n\
+Metrics per scenario: TTFT (request to first text), ITL (gaps between reads that carried \
+text), TPOT ((E2E - TTFT) / (tokens - 1)), E2E: min/mean/p50/p90/p95/p99/max/sd from HDR \
+histograms; requests/s, input and output tokens/s (the server's usage when given, else \
+--tokenizer, else stream events); goodput against --slo ttft=200ms,tpot=50ms (also itl, \
+e2e); errors by class: connect, timeout, http_status (with codes), disconnected, malformed \
+(bad JSON or SSE, no [DONE], over --max-response-bytes), server_error (an error object in a \
+2xx answer). Every request is accounted for.\n\n\
+Results go to OUTPUT/RUN_ID/run.json (kind \"http\") and scenarios.csv, rewritten after \
+every scenario; `inferbench compare` compares two such runs (p95 +20% or an error rate over \
+1% fails). Ctrl-C stops sending, lets requests in flight finish, and keeps what was measured.\n\n\
+Exit codes: 0 complete, 1 error, 2 bad command line, 130 interrupted.";
+
+#[derive(Args)]
+pub struct LoadArgs {
+    /// The server's base address.
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    url: String,
+    /// The API the server speaks.
+    #[arg(long, value_enum, default_value = "openai-completions")]
+    backend: BackendKind,
+    /// The endpoint path (default: the backend's, e.g. /v1/completions).
+    #[arg(long)]
+    path: Option<String>,
+    /// The `model` field of OpenAI requests (default: the first of GET /v1/models).
+    #[arg(long)]
+    model: Option<String>,
+    /// Stream the answers (SSE): TTFT, ITL and TPOT need it.
+    #[arg(long)]
+    stream: bool,
+    /// API key sent as `Authorization: Bearer`; never written to any output.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Prompts file (JSONL: {"prompt", "max_tokens", "temperature"} per line).
+    #[arg(long, value_name = "FILE", conflicts_with = "input_tokens")]
+    prompts: Option<PathBuf>,
+    /// Synthetic prompts of this many tokens (by --tokenizer) instead of a prompts file.
+    #[arg(long, requires = "output_tokens", value_parser = clap::value_parser!(u32).range(1..))]
+    input_tokens: Option<u32>,
+    /// Tokens each synthetic prompt asks for.
+    #[arg(long, requires = "input_tokens", value_parser = clap::value_parser!(u32).range(1..))]
+    output_tokens: Option<u32>,
+    /// Ask every request for this many tokens (overrides the prompts file's max_tokens;
+    /// default for lines without one: 128).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    max_tokens: Option<u32>,
+    /// Ask the server to generate past end-of-sequence (vLLM's ignore_eos), for fixed
+    /// output lengths.
+    #[arg(long)]
+    ignore_eos: bool,
+    /// Tokenizer to count tokens with when the server reports no usage, and to build
+    /// synthetic prompts: a tokenizer.json or GGUF file, or a model (default for synthetic
+    /// prompts: the default model).
+    #[arg(long, value_name = "FILE|MODEL")]
+    tokenizer: Option<String>,
+    /// Closed loop: concurrent users, one scenario per value.
+    #[arg(short = 'c', long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    concurrency: Vec<u32>,
+    /// Open loop: requests per second, one scenario per value (`inf`: all at once).
+    #[arg(long, value_delimiter = ',')]
+    rate: Vec<f64>,
+    /// Open loop arrivals: poisson, constant or gamma.
+    #[arg(long, value_enum, default_value = "poisson")]
+    arrival: ArrivalKind,
+    /// Gamma arrivals' shape: 1 is Poisson, below 1 burstier, above 1 steadier.
+    #[arg(long, default_value_t = 1.0)]
+    burstiness: f64,
+    /// Open loop: most requests in flight; later arrivals wait (and are counted).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    max_concurrency: u32,
+    /// Requests per scenario (per sweep step; per probe run it is the probe concurrency).
+    #[arg(short = 'n', long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    requests: u64,
+    /// Run each scenario this long instead of -n requests (e.g. 30s, 2m).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// Warm-up requests before each scenario, reported apart (default: one per user).
+    #[arg(long)]
+    warmup: Option<u64>,
+    /// Find the saturation point: raise an open-loop rate until throughput stops growing.
+    #[arg(long)]
+    sweep: bool,
+    /// The sweep's first rate (req/s).
+    #[arg(long, default_value_t = 1.0)]
+    sweep_start: f64,
+    /// Each sweep step multiplies the rate by this.
+    #[arg(long, default_value_t = 2.0)]
+    sweep_factor: f64,
+    /// Most sweep steps.
+    #[arg(long, default_value_t = 8)]
+    sweep_steps: u32,
+    /// A step must beat the best throughput so far by this share (0.1 = 10%) to go on.
+    #[arg(long, default_value_t = 0.1)]
+    sweep_min_growth: f64,
+    /// Max-throughput probe: warm-up, then --probe-runs bursts of --probe-concurrency.
+    #[arg(long)]
+    probe: bool,
+    /// Requests released at once per probe run (default: the largest -c, else 16).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    probe_concurrency: Option<u32>,
+    /// Probe runs; the best is reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    probe_runs: u32,
+    /// Service-level objectives for goodput, e.g. ttft=200ms,tpot=50ms (also itl, e2e).
+    #[arg(long)]
+    slo: Option<String>,
+    /// Most time a request may take, first byte to last.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    timeout: std::time::Duration,
+    /// Most time to open a connection.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    connect_timeout: std::time::Duration,
+    /// Largest answer accepted (bytes); a bigger one is a malformed answer.
+    #[arg(long, default_value_t = 16 << 20)]
+    max_response_bytes: usize,
+    /// Generic backend: the JSON body (or @FILE); strings "{prompt}" get the prompt.
+    #[arg(long, value_name = "JSON|@FILE")]
+    body: Option<String>,
+    /// Generic backend: workload units each request carries (images, documents, ...).
+    #[arg(long)]
+    units_per_request: Option<f64>,
+    /// Seed of the arrival schedules.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Folder that holds one folder per run.
+    #[arg(long, short = 'o', default_value = "results")]
+    output: PathBuf,
+    /// Name of this run's folder (default: load-YYYYMMDDTHHMMSSZ).
+    #[arg(long)]
+    run_id: Option<String>,
+}
+
+impl LoadArgs {
+    /// The flags as the library's request, every flag checked: bad ones are usage errors
+    /// (exit 2). Reads the prompts file or builds synthetic prompts.
+    pub fn request(&self, interrupt: Arc<AtomicBool>) -> anyhow::Result<LoadRequest> {
+        self.check()?;
+        if self.ignore_eos && self.backend == BackendKind::Tgi {
+            eprintln!("note: TGI has no ignore_eos; answers may end before max_tokens");
+        }
+        let slo = match &self.slo {
+            Some(text) => http::stats::parse_slo(text).map_err(as_usage)?,
+            None => Vec::new(),
+        };
+        let tokenizer = self.tokenizer()?;
+        let (prompts, workload_source) = self.prompts(tokenizer.as_ref().map(|(_, t)| t))?;
+        Ok(LoadRequest {
+            base_url: self.url.clone(),
+            path: self.path.clone(),
+            backend: Backend {
+                kind: self.backend,
+                stream: self.stream,
+                model: self.model.clone().unwrap_or_default(),
+                ignore_eos: self.ignore_eos,
+                body_template: self.body_template()?,
+            },
+            api_key: self.api_key.clone().filter(|k| !k.is_empty()),
+            prompts,
+            workload_source,
+            tokenizer,
+            units_per_request: self.units_per_request,
+            shapes: self.shapes(),
+            requests: self.requests,
+            duration: self.duration,
+            warmup: self.warmup,
+            timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
+            max_response_bytes: self.max_response_bytes,
+            slo,
+            sweep: self.sweep.then_some(http::SweepSettings {
+                start_rate: self.sweep_start,
+                factor: self.sweep_factor,
+                max_steps: self.sweep_steps,
+                min_growth: self.sweep_min_growth,
+                arrival: self.arrival,
+                burstiness: self.burstiness,
+                max_concurrency: self.max_concurrency,
+            }),
+            seed: self.seed,
+            output: self.output.clone(),
+            run_id: self.run_id.clone(),
+            interrupt,
+        })
+    }
+
+    /// Flags that contradict each other or take values no run can use.
+    fn check(&self) -> anyhow::Result<()> {
+        if self.stream && !self.backend.supports_stream() {
+            return Err(usage("--stream: the generic backend does not stream"));
+        }
+        if self.backend == BackendKind::Generic && self.body.is_none() {
+            return Err(usage("--backend generic needs --body (the JSON to POST)"));
+        }
+        if self.backend != BackendKind::Generic
+            && (self.body.is_some() || self.units_per_request.is_some())
+        {
+            return Err(usage(
+                "--body and --units-per-request go with --backend generic",
+            ));
+        }
+        if let Some(bad_rate) = self.rate.iter().find(|r| r.is_nan() || **r <= 0.0) {
+            return Err(usage(format!(
+                "--rate {bad_rate}: rates must be above 0 (or inf)"
+            )));
+        }
+        if self.sweep
+            && (self.sweep_start.is_nan()
+                || self.sweep_start <= 0.0
+                || self.sweep_factor.is_nan()
+                || self.sweep_factor <= 1.0)
+        {
+            return Err(usage(
+                "--sweep-start must be above 0 and --sweep-factor above 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// --body as JSON, from the flag or from @FILE.
+    fn body_template(&self) -> anyhow::Result<Option<serde_json::Value>> {
+        let Some(text) = &self.body else {
+            return Ok(None);
+        };
+        let (json, origin) = match text.strip_prefix('@') {
+            Some(path) => (
+                std::fs::read_to_string(path)
+                    .map_err(|e| usage(format!("--body @{path}: cannot read it: {e}")))?,
+                format!("--body @{path}"),
+            ),
+            None => (text.clone(), "--body".to_string()),
+        };
+        let value =
+            serde_json::from_str(&json).map_err(|e| usage(format!("{origin}: not JSON: {e}")))?;
+        Ok(Some(value))
+    }
+
+    /// The tokenizer asked for (a file or a model), or the default model's for synthetic
+    /// prompts; none otherwise.
+    fn tokenizer(&self) -> anyhow::Result<Option<(String, TextTokenizer)>> {
+        let wanted = self
+            .tokenizer
+            .clone()
+            .or_else(|| self.input_tokens.map(|_| model::DEFAULT_MODEL.to_string()));
+        let Some(name) = wanted else { return Ok(None) };
+        let path = Path::new(&name);
+        let tokenizer = if path.is_file() {
+            model::load_tokenizer_file(path)?
+        } else {
+            model::load_tokenizer_of(&ModelRef::from_parts(Some(&name), None, None))
+                .map_err(|e| usage(format!("--tokenizer {name}: {e:#}")))?
+        };
+        Ok(Some((name, tokenizer)))
+    }
+
+    /// The prompts sent in turn, and where they came from.
+    fn prompts(&self, tokenizer: Option<&TextTokenizer>) -> anyhow::Result<(Vec<Prompt>, String)> {
+        let count = self.requests.clamp(1, 4096) as usize;
+        if let (Some(input), Some(output), Some(t)) =
+            (self.input_tokens, self.output_tokens, tokenizer)
+        {
+            return Ok((
+                prompts::synthetic(t, input as usize, output, count)?,
+                format!("synthetic: {input} input / {output} output tokens"),
+            ));
+        }
+        let (max_tokens, force) = (self.max_tokens.unwrap_or(128), self.max_tokens.is_some());
+        Ok(match &self.prompts {
+            Some(path) => (
+                prompts::read_jsonl(path, max_tokens, force)?,
+                format!("prompts file {}", path.display()),
+            ),
+            None => (
+                prompts::parse_jsonl(
+                    prompts::DEFAULT_PROMPTS,
+                    prompts::DEFAULT_PROMPTS_NAME,
+                    max_tokens,
+                    force,
+                )?,
+                prompts::DEFAULT_PROMPTS_NAME.to_string(),
+            ),
+        })
+    }
+
+    /// One scenario per -c value, per --rate value, and the probe; closed loop c1 when
+    /// nothing is asked (and no sweep).
+    fn shapes(&self) -> Vec<LoadShape> {
+        let mut shapes: Vec<LoadShape> = self
+            .concurrency
+            .iter()
+            .map(|&c| LoadShape::Closed { concurrency: c })
+            .collect();
+        shapes.extend(self.rate.iter().map(|&rate| LoadShape::Open {
+            arrival: ArrivalProcess {
+                kind: self.arrival,
+                rate,
+                burstiness: self.burstiness,
+            },
+            max_concurrency: self.max_concurrency,
+        }));
+        if self.probe {
+            shapes.push(LoadShape::Probe {
+                concurrency: self
+                    .probe_concurrency
+                    .or(self.concurrency.iter().copied().max())
+                    .unwrap_or(16),
+                runs: self.probe_runs,
+            });
+        }
+        if shapes.is_empty() && !self.sweep {
+            shapes.push(LoadShape::Closed { concurrency: 1 });
+        }
+        shapes
+    }
+}
+
+pub fn handle(args: LoadArgs) -> anyhow::Result<Outcome> {
+    let interrupt = super::interrupt::install(
+        "sending; requests in flight finish (each within --timeout) and every finished scenario is kept",
+    )?;
+    let outcome = http::run(args.request(interrupt)?)?;
+    println!("{}", report::http::table(&outcome.result));
+    Ok(super::results_written(&outcome.dir, &outcome.result.header))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn request(args: &[&str]) -> anyhow::Result<LoadRequest> {
+        let cli =
+            crate::cli::Cli::try_parse_from(["inferbench", "load"].iter().chain(args).copied())
+                .expect("parses");
+        match cli.command {
+            crate::cli::Command::Load(load) => load.request(Arc::default()),
+            _ => unreachable!(),
+        }
+    }
+
+    fn usage_error(args: &[&str]) -> String {
+        let Err(e) = request(args) else {
+            panic!("an error")
+        };
+        assert!(e.chain().any(|c| c.is::<crate::exit::Usage>()), "{e:#}");
+        format!("{e:#}")
+    }
+
+    #[test]
+    fn shapes_follow_the_flags() {
+        let r = request(&["-c", "1,4", "--rate", "2", "--probe"]).unwrap();
+        let names: Vec<String> = r.shapes.iter().map(http::shape_name).collect();
+        assert_eq!(names[..2], ["c1", "c4"]);
+        assert!(names[2].starts_with("rate2"), "{names:?}");
+        assert_eq!(names[3], "probe-c4", "the probe takes the largest -c");
+        assert_eq!(r.prompts.len(), 32, "the built-in prompts");
+        let plain = request(&[]).unwrap();
+        assert_eq!(plain.shapes, [LoadShape::Closed { concurrency: 1 }]);
+        assert!(request(&["--sweep"]).unwrap().shapes.is_empty());
+    }
+
+    #[test]
+    fn generic_bodies_are_json_with_the_prompt_placeholder() {
+        let r = request(&["--backend", "generic", "--body", r#"{"q": "{prompt}"}"#]).unwrap();
+        assert_eq!(
+            r.backend.body_template,
+            Some(serde_json::json!({"q": "{prompt}"}))
+        );
+    }
+
+    #[test]
+    fn bad_flags_are_usage_errors_naming_the_flag() {
+        assert!(usage_error(&["--rate", "0"]).contains("--rate 0"));
+        assert!(usage_error(&["--rate", "NaN"]).contains("--rate"));
+        assert!(usage_error(&["--backend", "generic"]).contains("--body"));
+        assert!(
+            usage_error(&["--backend", "generic", "--body", "{", "--stream"]).contains("--stream")
+        );
+        assert!(usage_error(&["--backend", "generic", "--body", "{x"]).contains("not JSON"));
+        assert!(usage_error(&["--body", "{}"]).contains("--backend generic"));
+        assert!(usage_error(&["--sweep", "--sweep-factor", "1"]).contains("--sweep-factor"));
+        assert!(usage_error(&["--slo", "ttft=fast"]).contains("ttft"));
+    }
+}

@@ -1,0 +1,83 @@
+//! The command line: one module per subcommand, each with its clap arguments, the checks that
+//! turn them into the library's request (unit-tested here, without spawning the binary), and
+//! a short handler. `main` parses, dispatches, and maps the outcome to an exit code once
+//! (`crate::exit`).
+
+pub mod baseline;
+pub mod compare;
+pub mod generate;
+pub mod info;
+mod interrupt;
+pub mod load;
+mod model_args;
+pub mod retrieval;
+pub mod run;
+pub mod serve;
+
+use std::path::Path;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit::Outcome;
+use crate::results::{RunHeader, CSV_FILE, RUN_FILE};
+
+#[derive(Parser)]
+#[command(
+    name = "inferbench",
+    version,
+    about = "Benchmarks for LLM inference and retrieval, in-process (candle) and over HTTP",
+    long_about = "Benchmarks for LLM inference and retrieval, in-process (candle) and over HTTP.\n\n\
+                  Models load from a local file or folder, the Hugging Face cache, or an hf-hub \
+                  download (set HF_HUB_OFFLINE=1 to stay offline). scripts/fetch-models.sh seeds \
+                  the cache with the default model."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Print the machine: CPU, cores, memory, GPUs, driver, compiled features.
+    Info(info::InfoArgs),
+    /// Generate text for a prompt and print one line of timings.
+    Generate(Box<generate::GenerateArgs>),
+    /// Run a benchmark suite: every scenario (batch × prompt length × output length) of a
+    /// preset or config, warm-up apart, into results/RUN_ID/ (run.json, scenarios.csv) and
+    /// a table.
+    #[command(long_about = run::HELP)]
+    Run(run::RunArgs),
+    /// Retrieval: build (or reuse) an HNSW index over vectors (synthetic clustered or hard
+    /// data, a vectors file, or MiniLM embeddings of a text file), compute exact ground
+    /// truth, and sweep ef: recall@k beside single-query latency percentiles and batch QPS.
+    #[command(long_about = retrieval::HELP)]
+    Retrieval(Box<retrieval::RetrievalArgs>),
+    /// Load-test a serving endpoint (OpenAI-compatible, TGI or any JSON POST): closed-loop
+    /// concurrency or open-loop request rates, a saturation sweep, a max-throughput probe;
+    /// TTFT, ITL, TPOT, end-to-end latency, tokens/s, goodput and classified errors.
+    #[command(long_about = load::HELP)]
+    Load(Box<load::LoadArgs>),
+    /// Serve the in-process engine over an OpenAI-compatible HTTP API (completions, chat,
+    /// models, health, Prometheus metrics) on 127.0.0.1.
+    #[command(long_about = serve::HELP)]
+    Serve(Box<serve::ServeArgs>),
+    /// Compare a run against a baseline and give a verdict: Criterion baselines
+    /// (--baseline NAME) or two suite results (BASE CURRENT). Exit 0 no regression, 1
+    /// regression, 2 bad input.
+    #[command(long_about = compare::HELP)]
+    Compare(compare::CompareArgs),
+    /// Save a Criterion baseline and/or a suite result into baseline/PROFILE/ with this
+    /// machine's fingerprint, or restore one for `cargo bench -- --baseline NAME`.
+    #[command(subcommand)]
+    Baseline(baseline::BaselineCommand),
+}
+
+/// Say where a run's files are; done when it completed, interrupted otherwise.
+fn results_written(dir: &Path, header: &RunHeader) -> Outcome {
+    eprintln!("results: {} ({CSV_FILE})", dir.join(RUN_FILE).display());
+    if header.status.is_complete() {
+        Outcome::Done
+    } else {
+        Outcome::Interrupted
+    }
+}

@@ -1,0 +1,84 @@
+//! `inferbench serve`: the engine behind an OpenAI-compatible HTTP API.
+
+use clap::Args;
+
+use super::model_args::ModelArgs;
+use crate::exit::Outcome;
+use crate::serve::{self, engine::Engine, openai::Limits, ServeOptions};
+
+pub const HELP: &str = "Serve the in-process engine over an OpenAI-compatible HTTP API, \
+for `inferbench load` and any OpenAI client.\n\n\
+Endpoints: POST /v1/completions and /v1/chat/completions (stream: true for SSE chunks \
+ending in data: [DONE]; stream_options.include_usage adds a usage chunk; whole answers \
+carry usage; temperature, top_p, seed, max_tokens, ignore_eos), GET /v1/models, GET \
+/health, GET /metrics (Prometheus: requests by endpoint and status, prompt and generated \
+tokens, queue depth, TTFT / end-to-end / queue-time histograms).\n\n\
+Scheduling: requests are queued and generated one at a time, each as a batch of one, in \
+arrival order (no continuous batching): under concurrent load TTFT includes the wait. At \
+most --max-queue requests wait; more are answered 503 with Retry-After. A client that \
+disconnects stops its generation.\n\n\
+Limits: bodies over --max-body-bytes are answered 413, max_tokens over --max-tokens-limit \
+or past the model's context 400; bad JSON and bad fields 400 with an OpenAI-style error \
+naming the field.\n\n\
+Binds 127.0.0.1:8000 by default (--port 0 picks a free port; the `listening on` line on \
+stderr says which). --mock serves placeholder words with no model, one every \
+--mock-token-delay: a trivial endpoint for measuring the load generator itself.";
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Address to bind; 127.0.0.1 keeps the server on this machine.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to bind (0: any free one).
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    /// The model name /v1/models lists and requests must use (default: the model's).
+    #[arg(long)]
+    served_model_name: Option<String>,
+    /// Most tokens a request may ask for.
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..))]
+    max_tokens_limit: u32,
+    /// Tokens generated when a request gives no max_tokens.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    default_max_tokens: u32,
+    /// Largest request body accepted (bytes).
+    #[arg(long, default_value_t = 1 << 20)]
+    max_body_bytes: usize,
+    /// Most requests waiting for the engine; more are answered 503.
+    #[arg(long, default_value_t = 256)]
+    max_queue: usize,
+    /// Serve placeholder words without a model (for measuring load generators).
+    #[arg(long)]
+    mock: bool,
+    /// --mock: time between generated words.
+    #[arg(long, default_value = "0ms", value_parser = humantime::parse_duration)]
+    mock_token_delay: std::time::Duration,
+}
+
+pub fn handle(args: ServeArgs) -> anyhow::Result<Outcome> {
+    let options = ServeOptions {
+        host: args.host.clone(),
+        port: args.port,
+        served_model_name: args.served_model_name.clone(),
+        limits: Limits {
+            max_tokens: args.max_tokens_limit,
+            default_max_tokens: args.default_max_tokens,
+        },
+        max_body_bytes: args.max_body_bytes,
+    };
+    serve::run(options, |metrics| {
+        if args.mock {
+            Ok(Engine::mock(args.mock_token_delay, metrics))
+        } else {
+            Engine::start(
+                args.model.load_options(),
+                args.model.device,
+                args.max_queue,
+                metrics,
+            )
+        }
+    })?;
+    Ok(Outcome::Done)
+}

@@ -1,0 +1,14 @@
+//! The integration tests, one binary (linking candle once): the `inferbench` binary as users
+//! run it, the real default model through the real loaders, and result files against their
+//! golden copies.
+
+mod cli;
+mod common;
+mod compare;
+mod exit_codes;
+mod golden;
+mod http;
+mod llama_safetensors;
+mod retrieval;
+mod run;
+mod smollm;
