@@ -254,8 +254,8 @@ fn summary_line(s: &HttpScenario) -> String {
         s.requests_per_second,
         s.output_tokens_per_second
             .map_or("-".into(), |v| format!("{v:.1}")),
-        p(&s.ttft),
-        p(&s.e2e),
+        p(&s.latencies.ttft),
+        p(&s.latencies.e2e),
         if s.failed > 0 {
             format!(
                 ", errors: {}",
@@ -421,10 +421,7 @@ impl RunContext<'_> {
             errors: f.errors,
             status_codes: f.status_codes,
             error_examples: f.error_examples,
-            ttft: f.ttft,
-            itl: f.itl,
-            tpot: f.tpot,
-            e2e: f.e2e,
+            latencies: f.latencies,
             histograms: f.histograms,
             requests_per_second: per_second(f.succeeded as f64),
             input_tokens: f.input_tokens,

@@ -5,10 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::client::{ErrorClass, RequestRecord};
-use crate::metrics::LatencyRecorder;
+use crate::metrics::{Latencies, LatencyHistograms, LatencyRecorders};
 use crate::model::TextTokenizer;
 use crate::report::http::{Goodput, Slo};
-use crate::report::LatencyHistograms;
 
 /// How output tokens are counted when the server gives no usage.
 pub struct TokenCounting<'a> {
@@ -22,10 +21,7 @@ const MAX_EXAMPLES: usize = 5;
 
 #[derive(Default)]
 pub struct Aggregator {
-    ttft: LatencyRecorder,
-    itl: LatencyRecorder,
-    tpot: LatencyRecorder,
-    e2e: LatencyRecorder,
+    latencies: LatencyRecorders,
     pub requests: u64,
     pub succeeded: u64,
     errors: BTreeMap<ErrorClass, u64>,
@@ -49,10 +45,7 @@ pub struct Figures {
     pub errors: BTreeMap<String, u64>,
     pub status_codes: BTreeMap<String, u64>,
     pub error_examples: BTreeMap<String, Vec<String>>,
-    pub ttft: Option<crate::metrics::LatencySummary>,
-    pub itl: Option<crate::metrics::LatencySummary>,
-    pub tpot: Option<crate::metrics::LatencySummary>,
-    pub e2e: Option<crate::metrics::LatencySummary>,
+    pub latencies: Latencies,
     pub histograms: LatencyHistograms,
     pub duration: Duration,
     pub input_tokens: u64,
@@ -117,7 +110,8 @@ impl Aggregator {
                     Some(n) => self.input_tokens += n,
                     None => self.input_known = false,
                 }
-                let _ = self.e2e.record(s.e2e);
+                let recorders = &mut self.latencies;
+                let _ = recorders.e2e.record(s.e2e);
                 // Text arrivals: the first (TTFT) and every later one; ITL is their gaps.
                 let texts: Vec<Duration> = s.ttft.iter().chain(&s.arrivals).copied().collect();
                 let gaps: Vec<Duration> = texts
@@ -125,7 +119,7 @@ impl Aggregator {
                     .map(|w| w[1].saturating_sub(w[0]))
                     .collect();
                 for &gap in &gaps {
-                    let _ = self.itl.record(gap);
+                    let _ = recorders.itl.record(gap);
                 }
                 let tpot = match s.ttft {
                     Some(ttft) if output > 1 => {
@@ -134,10 +128,10 @@ impl Aggregator {
                     _ => None,
                 };
                 if let Some(ttft) = s.ttft {
-                    let _ = self.ttft.record(ttft);
+                    let _ = recorders.ttft.record(ttft);
                 }
                 if let Some(t) = tpot {
-                    let _ = self.tpot.record(t);
+                    let _ = recorders.tpot.record(t);
                 }
                 let meets = |metric: &str, value: Option<Duration>| {
                     slo.iter()
@@ -178,16 +172,8 @@ impl Aggregator {
                 .iter()
                 .map(|(c, m)| (name(c), m.clone()))
                 .collect(),
-            ttft: self.ttft.summary(),
-            itl: self.itl.summary(),
-            tpot: self.tpot.summary(),
-            e2e: self.e2e.summary(),
-            histograms: LatencyHistograms {
-                ttft: self.ttft.buckets(),
-                itl: self.itl.buckets(),
-                tpot: self.tpot.buckets(),
-                e2e: self.e2e.buckets(),
-            },
+            latencies: self.latencies.summaries(),
+            histograms: self.latencies.histograms(),
             duration: self
                 .last_end
                 .saturating_sub(self.first_sent.unwrap_or_default()),
@@ -294,8 +280,8 @@ mod tests {
         assert_eq!(f.status_codes["503"], 1);
         assert_eq!((f.input_tokens, f.output_tokens), (20, 7));
         assert_eq!(f.duration, ms(210));
-        assert_eq!(f.itl.as_ref().unwrap().count, 5);
-        assert!((f.tpot.as_ref().unwrap().min_ms - 10.0).abs() < 0.1);
+        assert_eq!(f.latencies.itl.as_ref().unwrap().count, 5);
+        assert!((f.latencies.tpot.as_ref().unwrap().min_ms - 10.0).abs() < 0.1);
         let g = a.goodput(&slo, 1.0).unwrap();
         assert_eq!(a.good, 1);
         assert!((g.fraction - 1.0 / 3.0).abs() < 1e-9);

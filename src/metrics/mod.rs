@@ -7,9 +7,11 @@ use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+mod latencies;
 mod names;
 mod reading;
 
+pub use latencies::{Latencies, LatencyHistograms, LatencyRecorders};
 pub use names::{latency_metric_name, parse_latency_metric, Latency, Statistic};
 pub use reading::Reading;
 

@@ -2,6 +2,8 @@
 //! and JSON for tools.
 
 use super::{Comparison, Row, Verdict};
+use crate::report::columns::column;
+use crate::report::table::left_aligned_markdown_of;
 
 /// The terminal table: every row (or only flagged ones), then what appeared, disappeared
 /// and the notes.
@@ -86,68 +88,36 @@ fn extras(c: &Comparison, bullet: &str) -> String {
 }
 
 fn grid(rows: &[&Row]) -> String {
-    let header = [
-        "benchmark",
-        "metric",
-        "baseline",
-        "current",
-        "change",
-        "95% CI",
-        "verdict",
-    ];
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
+    type R<'a> = &'a Row;
+    let columns = [
+        column("benchmark", |r: &R| r.benchmark.clone()),
+        column("metric", |r: &R| {
+            if matches!(r.statistic.as_str(), "throughput" | "error_rate") {
+                r.metric.clone()
+            } else {
+                format!("{} {}", r.metric, r.statistic)
+            }
+        }),
+        column("baseline", |r: &R| value(r.baseline, &r.unit)),
+        column("current", |r: &R| value(r.current, &r.unit)),
+        column("change", |r: &R| percent(r.estimate.ratio)),
+        column("95% CI", |r: &R| {
             let e = &r.estimate;
-            let ci = if e.low.is_finite() && e.high.is_finite() {
+            if e.low.is_finite() && e.high.is_finite() {
                 format!("{} .. {}", percent(e.low), percent(e.high))
             } else {
                 "untested".into()
-            };
-            let verdict = if e.significant || r.verdict != Verdict::Ok {
+            }
+        }),
+        column("verdict", |r: &R| {
+            if r.estimate.significant || r.verdict != Verdict::Ok {
                 r.verdict.to_string()
             } else {
                 format!("{} (noise)", r.verdict)
-            };
-            vec![
-                r.benchmark.clone(),
-                if matches!(r.statistic.as_str(), "throughput" | "error_rate") {
-                    r.metric.clone()
-                } else {
-                    format!("{} {}", r.metric, r.statistic)
-                },
-                value(r.baseline, &r.unit),
-                value(r.current, &r.unit),
-                percent(e.ratio),
-                ci,
-                verdict,
-            ]
-        })
-        .collect();
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            cells
-                .iter()
-                .map(|c| c[i].chars().count())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |items: Vec<String>| {
-        let padded: Vec<String> = items
-            .iter()
-            .zip(&widths)
-            .map(|(s, w)| format!("{s}{}", " ".repeat(w - s.chars().count())))
-            .collect();
-        format!("| {} |\n", padded.join(" | "))
-    };
-    let mut out = line(header.iter().map(|s| s.to_string()).collect());
-    out += &line(widths.iter().map(|w| "-".repeat(*w)).collect());
-    for c in cells {
-        out += &line(c);
-    }
-    out
+            }
+        }),
+    ];
+    left_aligned_markdown_of(&columns, rows)
 }
 
 /// A ratio as a signed change: 1.23 -> "+23.0%".

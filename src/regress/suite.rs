@@ -11,10 +11,10 @@ use anyhow::{bail, Result};
 
 use super::stats::Samples;
 use super::{Benchmark, Metric, MetricData};
-use crate::metrics::Latency;
+use crate::metrics::{Latency, LatencyHistograms};
 use crate::report::http::HttpRun;
 use crate::report::retrieval::RetrievalRun;
-use crate::report::{LatencyHistograms, RunResult};
+use crate::report::RunResult;
 use crate::results::{kind_of, run_file, RunFile, RunHeader};
 
 /// What a comparison needs of a run, whatever its kind.
@@ -50,7 +50,8 @@ pub fn load(path: &Path) -> Result<LoadedRun> {
 /// TTFT, ITL, TPOT and end-to-end latency, from their stored histograms.
 fn latency_metrics(h: &LatencyHistograms) -> Vec<Metric> {
     Latency::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .filter_map(|latency| {
             let buckets = h.of(latency);
             Samples::from_weighted(buckets.iter().copied()).map(|samples| Metric {

@@ -49,7 +49,7 @@ pub(crate) fn latency_columns<'a, R>(
 ) -> Vec<Column<'a, R>> {
     let mut columns = Vec::new();
     for &l in latencies {
-        for s in Statistic::ALL {
+        for &s in Statistic::ALL {
             columns.push(column(latency_metric_name(l, s), move |r: &R| {
                 number(summary(r, l).map(|x| x.statistic(s)))
             }));
@@ -96,8 +96,8 @@ fn inference_columns(run: &RunResult) -> Vec<Column<'_, ScenarioResult>> {
         column("generated_tokens", |s: &Row| s.generated_tokens.to_string()),
     ];
     columns.extend(latency_columns(
-        &Latency::ALL,
-        |s: &Row, l| s.latency(l),
+        Latency::ALL,
+        |s: &Row, l| s.latencies.get(l),
         true,
     ));
     type RateOf = fn(&Row) -> Option<&RateSummary>;

@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::columns::{column, Column};
 use super::csv::{self, number};
-use super::schema::LatencyHistograms;
-use crate::metrics::{Latency, LatencySummary, RateSummary, Statistic};
+use crate::metrics::{Latencies, Latency, LatencyHistograms, RateSummary, Statistic};
 use crate::results::{RunFile, RunHeader};
 use crate::workload::arrival::ArrivalProcess;
 
@@ -140,13 +139,10 @@ pub struct HttpScenario {
     pub status_codes: BTreeMap<String, u64>,
     /// Up to five distinct failure messages per class.
     pub error_examples: BTreeMap<String, Vec<String>>,
-    /// Request sent to the first generated text (streams).
-    pub ttft: Option<LatencySummary>,
-    /// Gaps between network reads that carried text (streams).
-    pub itl: Option<LatencySummary>,
-    /// Per request: (end-to-end - TTFT) / (output tokens - 1).
-    pub tpot: Option<LatencySummary>,
-    pub e2e: Option<LatencySummary>,
+    /// Request sent to the first generated text (streams), gaps between network reads that
+    /// carried text (streams), TPOT, request sent to the whole answer.
+    #[serde(flatten)]
+    pub latencies: Latencies,
     pub histograms: LatencyHistograms,
     pub requests_per_second: f64,
     pub input_tokens: u64,
@@ -198,17 +194,6 @@ impl RunFile for HttpRun {
     }
 }
 
-impl HttpScenario {
-    pub fn latency(&self, latency: Latency) -> Option<&LatencySummary> {
-        match latency {
-            Latency::Ttft => self.ttft.as_ref(),
-            Latency::Itl => self.itl.as_ref(),
-            Latency::Tpot => self.tpot.as_ref(),
-            Latency::E2e => self.e2e.as_ref(),
-        }
-    }
-}
-
 /// One row per scenario.
 fn csv_columns<'a>() -> Vec<Column<'a, HttpScenario>> {
     type Row = HttpScenario;
@@ -241,8 +226,8 @@ fn csv_columns<'a>() -> Vec<Column<'a, HttpScenario>> {
         }),
     ];
     columns.extend(csv::latency_columns(
-        &Latency::ALL,
-        |s: &Row, l| s.latency(l),
+        Latency::ALL,
+        |s: &Row, l| s.latencies.get(l),
         false,
     ));
     for class in ErrorClass::ALL {
@@ -261,7 +246,8 @@ pub fn table(run: &HttpRun) -> String {
         column(
             format!("{} {statistic}", latency.label()),
             move |s: &Row| {
-                s.latency(latency)
+                s.latencies
+                    .get(latency)
                     .map_or("-".into(), |x| format!("{:.1} ms", x.statistic(statistic)))
             },
         )

@@ -1,7 +1,7 @@
 //! The result schemas and their writers. A writer formats what a runner measured; it never
 //! measures.
 
-mod columns;
+pub(crate) mod columns;
 pub mod csv;
 pub mod http;
 pub mod retrieval;
@@ -9,6 +9,5 @@ pub mod schema;
 pub mod table;
 
 pub use schema::{
-    DeviceUsed, EnergySummary, LatencyHistograms, RunResult, ScenarioResult, TargetsUsed,
-    WarmupSummary,
+    DeviceUsed, EnergySummary, RunResult, ScenarioResult, TargetsUsed, WarmupSummary,
 };

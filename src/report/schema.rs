@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, TargetRule};
-use crate::metrics::{parse_latency_metric, Latency, LatencySummary, RateSummary, Reading};
+use crate::metrics::{parse_latency_metric, Latencies, LatencyHistograms, RateSummary, Reading};
 use crate::model::ModelInfo;
 use crate::targets::{GradeSummary, TargetOutcome};
 use crate::telemetry::PhaseTelemetry;
@@ -78,14 +78,10 @@ pub struct ScenarioResult {
     pub requests: u64,
     /// Tokens generated over the measured runs (all rows).
     pub generated_tokens: u64,
-    /// Prefill start to each request's first token.
-    pub ttft: Option<LatencySummary>,
-    /// Every gap between consecutive tokens of a request.
-    pub itl: Option<LatencySummary>,
-    /// Per request: (end-to-end - TTFT) / (tokens - 1).
-    pub tpot: Option<LatencySummary>,
-    /// Prefill start to each request's last token.
-    pub e2e: Option<LatencySummary>,
+    /// Prefill start to each request's first token, every gap between its tokens, its
+    /// TPOT, prefill start to its last token.
+    #[serde(flatten)]
+    pub latencies: Latencies,
     /// Tokens after the first, all rows, over the time from first to last token; per run.
     pub decode_tokens_per_second: Option<RateSummary>,
     /// All generated tokens over prefill start to the last token; per run.
@@ -120,27 +116,6 @@ pub struct EnergySummary {
     pub tokens_per_joule: Reading<f64>,
 }
 
-/// Each latency's distribution as [milliseconds, count] pairs (HDR buckets, 3 significant
-/// digits): compact, and enough to resample percentiles.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct LatencyHistograms {
-    pub ttft: Vec<(f64, u64)>,
-    pub itl: Vec<(f64, u64)>,
-    pub tpot: Vec<(f64, u64)>,
-    pub e2e: Vec<(f64, u64)>,
-}
-
-impl LatencyHistograms {
-    pub fn of(&self, latency: Latency) -> &[(f64, u64)] {
-        match latency {
-            Latency::Ttft => &self.ttft,
-            Latency::Itl => &self.itl,
-            Latency::Tpot => &self.tpot,
-            Latency::E2e => &self.e2e,
-        }
-    }
-}
-
 /// The untimed runs before the measured ones, reported apart.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct WarmupSummary {
@@ -150,15 +125,6 @@ pub struct WarmupSummary {
 }
 
 impl ScenarioResult {
-    pub fn latency(&self, latency: Latency) -> Option<&LatencySummary> {
-        match latency {
-            Latency::Ttft => self.ttft.as_ref(),
-            Latency::Itl => self.itl.as_ref(),
-            Latency::Tpot => self.tpot.as_ref(),
-            Latency::E2e => self.e2e.as_ref(),
-        }
-    }
-
     /// A metric by the name target rules use (see `targets::METRIC_HELP`).
     pub fn metric(&self, name: &str) -> Option<f64> {
         let mean = |rate: &Option<RateSummary>| rate.as_ref().map(|r| r.mean);
@@ -168,7 +134,7 @@ impl ScenarioResult {
             "prompt_tokens_per_second" => mean(&self.prompt_tokens_per_second),
             _ => {
                 let (latency, statistic) = parse_latency_metric(name)?;
-                Some(self.latency(latency)?.statistic(statistic))
+                Some(self.latencies.get(latency)?.statistic(statistic))
             }
         }
     }

@@ -96,7 +96,8 @@ fn columns<'a>(show_gpu_memory: bool, show_energy: bool) -> Vec<Column<'a, Scena
     let latency = |latency: Latency, statistic: Statistic| {
         let name = format!("{} {statistic} ms", latency.label());
         column(name, move |s: &Row| {
-            s.latency(latency)
+            s.latencies
+                .get(latency)
                 .map_or("-".into(), |l| format!("{:.1}", l.statistic(statistic)))
         })
     };
@@ -150,17 +151,27 @@ fn columns<'a>(show_gpu_memory: bool, show_energy: bool) -> Vec<Column<'a, Scena
     columns
 }
 
-/// The rows as a Markdown table under the columns' names.
+/// The rows as a Markdown table under the columns' names: the first column left-aligned,
+/// the others (numbers) right-aligned.
 pub(crate) fn markdown_of<'r, R: 'r>(
     columns: &[Column<'_, R>],
     rows: impl IntoIterator<Item = &'r R>,
 ) -> String {
     let (header, rows) = grid(columns, rows);
-    markdown(&header, &rows)
+    markdown(&header, &rows, |c| c > 0)
 }
 
-/// A Markdown table with padded columns: text left-aligned, numbers right-aligned.
-fn markdown(header: &[String], rows: &[Vec<String>]) -> String {
+/// The same with every column left-aligned.
+pub(crate) fn left_aligned_markdown_of<'r, R: 'r>(
+    columns: &[Column<'_, R>],
+    rows: impl IntoIterator<Item = &'r R>,
+) -> String {
+    let (header, rows) = grid(columns, rows);
+    markdown(&header, &rows, |_| false)
+}
+
+/// A Markdown table with padded columns, right-aligned where `numeric` says.
+fn markdown(header: &[String], rows: &[Vec<String>], numeric: impl Fn(usize) -> bool) -> String {
     let widths: Vec<usize> = (0..header.len())
         .map(|c| {
             rows.iter()
@@ -170,7 +181,6 @@ fn markdown(header: &[String], rows: &[Vec<String>]) -> String {
                 .unwrap_or(0)
         })
         .collect();
-    let numeric = |c: usize| c > 0;
     let pad = |text: &str, c: usize| {
         let fill = widths[c] - text.chars().count();
         if numeric(c) {
@@ -213,6 +223,7 @@ mod tests {
                 vec!["a".into(), "10".into()],
                 vec!["long".into(), "2".into()],
             ],
+            |c| c > 0,
         );
         assert_eq!(
             t,

@@ -10,9 +10,9 @@ use super::Scenario;
 use crate::config::{ScenarioSection, TargetRule};
 use crate::engine::{self, Generation, GenerationParams, SamplingParams};
 use crate::metrics::Reading;
-use crate::metrics::{LatencyRecorder, RateSummary};
+use crate::metrics::{LatencyRecorders, RateSummary};
 use crate::model::LoadedModel;
-use crate::report::{EnergySummary, LatencyHistograms, ScenarioResult, WarmupSummary};
+use crate::report::{EnergySummary, ScenarioResult, WarmupSummary};
 use crate::telemetry::{add_readings, host_memory, Checkpoint, Telemetry};
 use crate::workload::synthetic;
 
@@ -27,10 +27,7 @@ pub trait Observer {
 /// Per-request latencies and per-run rates of a scenario's measured runs.
 #[derive(Default)]
 struct Recorders {
-    ttft: LatencyRecorder,
-    itl: LatencyRecorder,
-    tpot: LatencyRecorder,
-    e2e: LatencyRecorder,
+    latencies: LatencyRecorders,
     decode_rates: Vec<f64>,
     e2e_rates: Vec<f64>,
     prompt_rates: Vec<f64>,
@@ -49,14 +46,14 @@ impl Recorders {
                 continue; // EOS as the very first token: nothing was generated
             }
             let times = &steps[..n];
-            self.ttft.record(times[0])?;
-            self.e2e.record(times[n - 1])?;
+            let l = &mut self.latencies;
+            l.ttft.record(times[0])?;
+            l.e2e.record(times[n - 1])?;
             for pair in times.windows(2) {
-                self.itl.record(pair[1] - pair[0])?;
+                l.itl.record(pair[1] - pair[0])?;
             }
             if n > 1 {
-                self.tpot
-                    .record((times[n - 1] - times[0]) / (n as u32 - 1))?;
+                l.tpot.record((times[n - 1] - times[0]) / (n as u32 - 1))?;
             }
         }
         let t = &g.timeline;
@@ -182,10 +179,7 @@ pub fn measure(
         measured_runs: section.measured_runs,
         requests: rec.requests,
         generated_tokens: rec.generated_tokens,
-        ttft: rec.ttft.summary(),
-        itl: rec.itl.summary(),
-        tpot: rec.tpot.summary(),
-        e2e: rec.e2e.summary(),
+        latencies: rec.latencies.summaries(),
         decode_tokens_per_second: RateSummary::from_runs(rec.decode_rates),
         e2e_tokens_per_second: RateSummary::from_runs(rec.e2e_rates),
         prompt_tokens_per_second: RateSummary::from_runs(rec.prompt_rates),
@@ -194,12 +188,7 @@ pub fn measure(
         energy,
         phases,
         targets: Vec::new(),
-        histograms: LatencyHistograms {
-            ttft: rec.ttft.buckets(),
-            itl: rec.itl.buckets(),
-            tpot: rec.tpot.buckets(),
-            e2e: rec.e2e.buckets(),
-        },
+        histograms: rec.latencies.histograms(),
     };
     result.targets =
         crate::targets::evaluate(rules, scenario.batch, scenario.prompt_tokens, |metric| {
@@ -309,16 +298,16 @@ mod tests {
         assert_eq!(rec.generated_tokens, 6);
         // Histogram values carry 3 significant digits.
         let close = |a: f64, b: f64| (a - b).abs() <= b * 1e-3;
-        let ttft = rec.ttft.summary().unwrap();
+        let ttft = rec.latencies.ttft.summary().unwrap();
         assert!(ttft.count == 2 && close(ttft.p50_ms, 100.0), "{ttft:?}");
-        let e2e = rec.e2e.summary().unwrap();
+        let e2e = rec.latencies.e2e.summary().unwrap();
         assert!(
             close(e2e.min_ms, 120.0) && close(e2e.max_ms, 160.0),
             "{e2e:?}"
         );
-        let itl = rec.itl.summary().unwrap();
+        let itl = rec.latencies.itl.summary().unwrap();
         assert!(itl.count == 4 && close(itl.max_ms, 20.0), "{itl:?}");
-        let tpot = rec.tpot.summary().unwrap();
+        let tpot = rec.latencies.tpot.summary().unwrap();
         assert!(tpot.count == 2 && close(tpot.min_ms, 20.0) && close(tpot.max_ms, 20.0));
         // Decode: 4 tokens after the first step (3 + 1) in 60 ms.
         assert!((rec.decode_rates[0] - 4.0 / 0.060).abs() < 1e-9);

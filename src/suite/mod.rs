@@ -356,6 +356,7 @@ impl measure::Observer for BarObserver<'_> {
 
 fn summary_words(s: &report::ScenarioResult) -> String {
     let ttft = s
+        .latencies
         .ttft
         .as_ref()
         .map_or("-".into(), |l| format!("{:.1}", l.p50_ms));
