@@ -34,6 +34,16 @@ fn is_usage(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| cause.is::<Usage>())
 }
 
+/// Errors carry their message, never a backtrace: candle (and anyhow) capture one into the
+/// error itself when RUST_BACKTRACE is set, and candle prints it inside the message, in the
+/// terminal and in `serve`'s error bodies alike. Library backtraces are turned off here, at
+/// the start of `main` before any thread exists; panics still honour RUST_BACKTRACE.
+pub fn quiet_library_backtraces() {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
+}
+
 /// How a command that did not fail ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

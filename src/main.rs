@@ -7,6 +7,7 @@ use clap::Parser;
 use inferbench::cli::{self, Cli, Command};
 
 fn main() -> ExitCode {
+    inferbench::exit::quiet_library_backtraces();
     let result = match Cli::parse().command {
         Command::Info(args) => cli::info::handle(args),
         Command::Generate(args) => cli::generate::handle(*args),

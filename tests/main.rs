@@ -7,6 +7,7 @@ mod common;
 mod compare;
 mod exit_codes;
 mod golden;
+mod hostile_gguf;
 mod http;
 mod llama_safetensors;
 mod retrieval;

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::io::{BufReader, Seek, SeekFrom};
 use std::path::Path;
 
 use super::quantized_llama::{DenseCache, Hyper, QuantizedLlama};
@@ -9,7 +10,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
-use super::{CausalLm, ModelInfo};
+use super::{gguf_header, CausalLm, ModelInfo};
 
 /// Architectures whose GGUF layout candle's quantized llama reads (llama.* metadata keys).
 const SUPPORTED_ARCHITECTURES: &[&str] = &["llama"];
@@ -28,27 +29,115 @@ impl CausalLm for GgufModel {
     }
 }
 
-/// Read and check a GGUF file's header: a truncated or foreign file fails here, by name.
+/// Read and check a GGUF file's header: a truncated, foreign or inconsistent file fails
+/// here, by name, before candle's reader or our loader trusts a value of it.
 pub fn read_content(path: &Path) -> Result<(gguf_file::Content, File)> {
+    let bad = |why: String| anyhow!("{}: {why}", path.display());
     let mut file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
     let file_len = file
         .metadata()
         .with_context(|| format!("{}: cannot stat", path.display()))?
         .len();
+    let facts = gguf_header::scan(&mut BufReader::new(&mut file), file_len)
+        .map_err(|e| bad(format!("not a readable GGUF file: {e}")))?;
+    file.seek(SeekFrom::Start(0))
+        .with_context(|| format!("{}: cannot read", path.display()))?;
     let content = gguf_file::Content::read(&mut file)
-        .map_err(|e| anyhow!("{}: not a readable GGUF file: {e}", path.display()))?;
+        .map_err(|e| bad(format!("not a readable GGUF file: {e}")))?;
+    if facts.tensor_count != content.tensor_infos.len() as u64 {
+        return Err(bad(format!(
+            "the tensor table has {} entries but {} distinct names: a tensor is listed twice",
+            facts.tensor_count,
+            content.tensor_infos.len()
+        )));
+    }
     for (name, info) in &content.tensor_infos {
-        let blocks = info.shape.elem_count() / info.ggml_dtype.block_size();
-        let bytes = (blocks * info.ggml_dtype.type_size()) as u64;
-        let end = content.tensor_data_offset + info.offset + bytes;
+        let end = tensor_bytes(info)
+            .and_then(|bytes| {
+                content
+                    .tensor_data_offset
+                    .checked_add(info.offset)?
+                    .checked_add(bytes)
+            })
+            .ok_or_else(|| {
+                bad(format!(
+                    "tensor '{name}': its shape {:?} overflows",
+                    info.shape.dims()
+                ))
+            })?;
         if end > file_len {
-            bail!(
-                "{}: truncated GGUF file: tensor '{name}' ends at byte {end} but the file has {file_len} bytes",
-                path.display()
-            );
+            return Err(bad(format!(
+                "truncated GGUF file: tensor '{name}' ends at byte {end} but the file has {file_len} bytes"
+            )));
         }
     }
     Ok((content, file))
+}
+
+/// A tensor's size in bytes, None when its shape overflows.
+fn tensor_bytes(info: &gguf_file::TensorInfo) -> Option<u64> {
+    let elements = info
+        .shape
+        .dims()
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(d as u64))?;
+    let dtype = info.ggml_dtype;
+    (elements / dtype.block_size() as u64).checked_mul(dtype.type_size() as u64)
+}
+
+/// Every tensor the loader reads has the shape the metadata implies; `hyper` is already
+/// checked. Returns the vocabulary size.
+fn check_shapes(content: &gguf_file::Content, h: &Hyper) -> std::result::Result<usize, String> {
+    let dims = |name: &str| {
+        content
+            .tensor_infos
+            .get(name)
+            .map(|t| t.shape.dims().to_vec())
+            .ok_or(format!("GGUF has no {name} tensor"))
+    };
+    let expect = |name: &str, want: &[usize]| -> std::result::Result<(), String> {
+        let got = dims(name)?;
+        if got != want {
+            return Err(format!(
+                "tensor '{name}' has shape {got:?}, but the metadata implies {want:?}"
+            ));
+        }
+        Ok(())
+    };
+    let embedding = dims("token_embd.weight")?;
+    let vocab = match embedding[..] {
+        [vocab, hidden] if vocab > 0 && hidden == h.hidden => vocab,
+        _ => {
+            return Err(format!(
+                "tensor 'token_embd.weight' has shape {embedding:?}, but the metadata implies \
+                 [vocabulary, {}]",
+                h.hidden
+            ))
+        }
+    };
+    let hidden = h.hidden;
+    expect("output_norm.weight", &[hidden])?;
+    if content.tensor_infos.contains_key("output.weight") {
+        expect("output.weight", &[vocab, hidden])?;
+    }
+    let kv = h.n_kv_head * h.head_dim();
+    let ff = match dims("blk.0.ffn_up.weight")?[..] {
+        [ff, _] if ff > 0 => ff,
+        ref other => return Err(format!("tensor 'blk.0.ffn_up.weight' has shape {other:?}")),
+    };
+    for i in 0..h.n_layer {
+        let t = |name: &str| format!("blk.{i}.{name}.weight");
+        expect(&t("attn_norm"), &[hidden])?;
+        expect(&t("attn_q"), &[hidden, hidden])?;
+        expect(&t("attn_k"), &[kv, hidden])?;
+        expect(&t("attn_v"), &[kv, hidden])?;
+        expect(&t("attn_output"), &[hidden, hidden])?;
+        expect(&t("ffn_norm"), &[hidden])?;
+        expect(&t("ffn_gate"), &[ff, hidden])?;
+        expect(&t("ffn_up"), &[ff, hidden])?;
+        expect(&t("ffn_down"), &[hidden, ff])?;
+    }
+    Ok(vocab)
 }
 
 /// Load a GGUF model; with `repack`, weights without a fast CPU kernel in candle are
@@ -80,17 +169,14 @@ pub fn load(
             SUPPORTED_ARCHITECTURES.join(", ")
         );
     }
-    let vocab_size = content
-        .tensor_infos
-        .get("token_embd.weight")
-        .map(|t| t.shape.dims()[0])
-        .ok_or_else(|| anyhow!("{}: GGUF has no token_embd.weight tensor", path.display()))?;
     let hyper = Hyper::from_metadata(&content).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let vocab_size =
+        check_shapes(&content, &hyper).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let parameters: u64 = content
         .tensor_infos
         .values()
         .map(|t| t.shape.elem_count() as u64)
-        .sum();
+        .sum(); // the shapes are checked: no product overflows
     let mut info = ModelInfo {
         name: md
             .get("general.name")

@@ -2,6 +2,7 @@
 
 pub mod format;
 pub mod gguf;
+pub mod gguf_header;
 pub mod llama;
 pub mod quantized_llama;
 pub mod source;

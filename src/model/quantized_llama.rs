@@ -11,6 +11,9 @@ use std::sync::{Arc, OnceLock};
 use candle_core::{DType, Device, IndexOp, Module, Result, Tensor, D};
 use candle_transformers::utils::{build_causal_mask, repeat_kv};
 
+/// The longest context a header may declare: the rotary tables are built for all of it.
+const MAX_CONTEXT: usize = 1 << 24;
+
 /// Shapes and constants read from the GGUF metadata (llama.* keys).
 #[derive(Debug, Clone)]
 pub struct Hyper {
@@ -25,35 +28,81 @@ pub struct Hyper {
 }
 
 impl Hyper {
-    pub fn from_metadata(ct: &gguf_file::Content) -> Result<Self> {
+    /// Read and check every value later code divides by, indexes with or sizes an
+    /// allocation with: a file's header is untrusted input.
+    pub fn from_metadata(ct: &gguf_file::Content) -> std::result::Result<Self, String> {
         let get = |key: &str| {
             ct.metadata
                 .get(key)
-                .ok_or_else(|| candle_core::Error::Msg(format!("GGUF metadata has no '{key}'")))
+                .ok_or(format!("GGUF metadata has no '{key}'"))
         };
-        let n_head = get("llama.attention.head_count")?.to_u32()? as usize;
-        let hidden = get("llama.embedding_length")?.to_u32()? as usize;
+        let number = |key: &str| -> std::result::Result<usize, String> {
+            let v = get(key)?.to_u32().map_err(|e| format!("{key}: {e}"))? as usize;
+            if v == 0 {
+                return Err(format!("{key} = 0: must be at least 1"));
+            }
+            Ok(v)
+        };
+        let optional = |key: &str| {
+            ct.metadata
+                .contains_key(key)
+                .then(|| number(key))
+                .transpose()
+        };
+        let float = |key: &str| get(key)?.to_f32().map_err(|e| format!("{key}: {e}"));
+        let n_head = number("llama.attention.head_count")?;
+        let n_kv_head = number("llama.attention.head_count_kv")?;
+        let hidden = number("llama.embedding_length")?;
+        let n_layer = number("llama.block_count")?;
+        if hidden % n_head != 0 {
+            return Err(format!(
+                "llama.embedding_length {hidden} is not a multiple of llama.attention.head_count {n_head}"
+            ));
+        }
+        if n_head % n_kv_head != 0 {
+            return Err(format!(
+                "llama.attention.head_count {n_head} is not a multiple of llama.attention.head_count_kv {n_kv_head}"
+            ));
+        }
+        let head_dim = hidden / n_head;
+        let rope_dim = optional("llama.rope.dimension_count")?.unwrap_or(head_dim);
+        if rope_dim > head_dim || rope_dim % 2 != 0 {
+            return Err(format!(
+                "llama.rope.dimension_count {rope_dim}: must be even and at most the head dimension {head_dim}"
+            ));
+        }
+        let rope_base = match ct.metadata.contains_key("llama.rope.freq_base") {
+            true => float("llama.rope.freq_base")?,
+            false => 10_000.0,
+        };
+        if !(rope_base.is_finite() && rope_base > 0.0) {
+            return Err(format!("llama.rope.freq_base {rope_base}: must be above 0"));
+        }
+        let rms_eps = float("llama.attention.layer_norm_rms_epsilon")?;
+        if !(rms_eps.is_finite() && rms_eps >= 0.0) {
+            return Err(format!(
+                "llama.attention.layer_norm_rms_epsilon {rms_eps}: must be 0 or more"
+            ));
+        }
+        let context_length = optional("llama.context_length")?.unwrap_or(4096);
+        if context_length > MAX_CONTEXT {
+            return Err(format!(
+                "llama.context_length {context_length}: more than {MAX_CONTEXT} tokens is not a real model"
+            ));
+        }
         Ok(Hyper {
             n_head,
-            n_kv_head: get("llama.attention.head_count_kv")?.to_u32()? as usize,
-            n_layer: get("llama.block_count")?.to_u32()? as usize,
+            n_kv_head,
+            n_layer,
             hidden,
-            rope_dim: get("llama.rope.dimension_count")
-                .and_then(|v| v.to_u32())
-                .map(|v| v as usize)
-                .unwrap_or(hidden / n_head),
-            rope_base: get("llama.rope.freq_base")
-                .and_then(|v| v.to_f32())
-                .unwrap_or(10_000.0),
-            rms_eps: get("llama.attention.layer_norm_rms_epsilon")?.to_f32()? as f64,
-            context_length: get("llama.context_length")
-                .and_then(|v| v.to_u32())
-                .map(|v| v as usize)
-                .unwrap_or(4096),
+            rope_dim,
+            rope_base,
+            rms_eps: rms_eps as f64,
+            context_length,
         })
     }
 
-    fn head_dim(&self) -> usize {
+    pub fn head_dim(&self) -> usize {
         self.hidden / self.n_head
     }
 }
@@ -165,6 +214,19 @@ pub struct QuantizedLlama {
     sin: Tensor,
 }
 
+/// Refuse a weight holding NaN or infinite values: the model would "run" and generate
+/// nothing. The sum of a tensor is NaN or infinite when any value is (or when the values are
+/// absurdly large, which is no working model either).
+fn finite(name: &str, t: Tensor) -> Result<Tensor> {
+    let sum = t.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()?;
+    if !sum.is_finite() {
+        return Err(candle_core::Error::Msg(format!(
+            "tensor '{name}' holds NaN or infinite values (its sum is {sum})"
+        )));
+    }
+    Ok(t)
+}
+
 impl QuantizedLlama {
     /// Build from GGUF tensors; `tensor(name)` reads (and may repack) one tensor.
     /// `gemm_rows`: from this many input rows on, matmuls use the f32 GEMM over dequantised
@@ -176,9 +238,9 @@ impl QuantizedLlama {
         cache: &Arc<DenseCache>,
         mut tensor: impl FnMut(&str) -> Result<QTensor>,
     ) -> Result<Self> {
-        let float = |t: QTensor| t.dequantize(device);
+        let float = |name: &str, t: QTensor| finite(name, t.dequantize(device)?);
         let embeddings_q = tensor("token_embd.weight")?;
-        let embeddings = embeddings_q.dequantize(device)?;
+        let embeddings = finite("token_embd.weight", embeddings_q.dequantize(device)?)?;
         // Tied embeddings: the output projection reuses the embedding table.
         let output = match tensor("output.weight") {
             Ok(t) => t,
@@ -187,13 +249,14 @@ impl QuantizedLlama {
         let mut layers = Vec::with_capacity(hyper.n_layer);
         for i in 0..hyper.n_layer {
             let mut q = |name: &str| tensor(&format!("blk.{i}.{name}.weight"));
+            let norm = |name: &str, t| float(&format!("blk.{i}.{name}.weight"), t);
             layers.push(Layer {
-                attn_norm: float(q("attn_norm")?)?,
+                attn_norm: norm("attn_norm", q("attn_norm")?)?,
                 wq: QLinear::new(q("attn_q")?, gemm_rows, cache)?,
                 wk: QLinear::new(q("attn_k")?, gemm_rows, cache)?,
                 wv: QLinear::new(q("attn_v")?, gemm_rows, cache)?,
                 wo: QLinear::new(q("attn_output")?, gemm_rows, cache)?,
-                ffn_norm: float(q("ffn_norm")?)?,
+                ffn_norm: norm("ffn_norm", q("ffn_norm")?)?,
                 w_gate: QLinear::new(q("ffn_gate")?, gemm_rows, cache)?,
                 w_up: QLinear::new(q("ffn_up")?, gemm_rows, cache)?,
                 w_down: QLinear::new(q("ffn_down")?, gemm_rows, cache)?,
@@ -202,7 +265,7 @@ impl QuantizedLlama {
         }
         let (cos, sin) = rotary_tables(&hyper, device)?;
         Ok(QuantizedLlama {
-            norm: float(tensor("output_norm.weight")?)?,
+            norm: float("output_norm.weight", tensor("output_norm.weight")?)?,
             output: QLinear::new(output, gemm_rows, cache)?,
             hyper,
             embeddings,
