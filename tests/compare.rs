@@ -355,3 +355,147 @@ fn suite_results_compare_by_their_histograms() {
         assert!(!text(&o).contains("panicked"));
     }
 }
+
+/// A copy of a golden run, edited, in `dir`.
+fn golden_edited(dir: &Path, kind: &str, edit: impl Fn(&mut Value)) -> PathBuf {
+    let golden = crate::common::repo_root()
+        .join("fixtures/golden")
+        .join(kind)
+        .join("run.json");
+    let copy = dir.join(format!("{kind}.json"));
+    std::fs::copy(&golden, &copy).unwrap();
+    edited(&copy, &format!("{kind}-edited.json"), edit)
+}
+
+#[test]
+fn impossible_numbers_in_a_result_are_refused_with_the_field_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = crate::common::repo_root().join("fixtures/golden/inference");
+    let http_base = crate::common::repo_root().join("fixtures/golden/http");
+    let half = (1u64 << 63) + 5;
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, &Path, Edit, &str)> = vec![
+        (
+            "inference",
+            &base,
+            Box::new(move |v| {
+                v["scenarios"][0]["histograms"]["ttft"] =
+                    serde_json::json!([[1.0, half], [2.0, half]]);
+            }),
+            "add up past 2^64",
+        ),
+        (
+            "inference",
+            &base,
+            Box::new(|v| v["scenarios"][0]["ttft"]["p50_ms"] = (-3.0).into()),
+            "ttft.p50_ms",
+        ),
+        (
+            "inference",
+            &base,
+            Box::new(|v| v["scenarios"][1]["e2e"]["count"] = 999.into()),
+            "histogram holds",
+        ),
+        (
+            "inference",
+            &base,
+            Box::new(|v| v["scenarios"][0]["itl"]["p99_ms"] = 0.001.into()),
+            "not in order",
+        ),
+        (
+            "inference",
+            &base,
+            Box::new(|v| {
+                v["scenarios"][0]["decode_tokens_per_second"]["runs"][0] = (-1.0).into();
+            }),
+            "decode_tokens_per_second.runs[0]",
+        ),
+        (
+            "inference",
+            &base,
+            Box::new(|v| v["schema_version"] = "1".into()),
+            "is not a version number",
+        ),
+        (
+            "http",
+            &http_base,
+            Box::new(|v| v["scenarios"][0]["failed"] = 50.into()),
+            "is not its 8 requests",
+        ),
+        (
+            "http",
+            &http_base,
+            Box::new(|v| v["scenarios"][1]["error_rate"] = 7.into()),
+            "error_rate",
+        ),
+        (
+            "http",
+            &http_base,
+            Box::new(|v| v["scenarios"][0]["errors"]["timeout"] = 3.into()),
+            "errors by class",
+        ),
+    ];
+    for (kind, golden, edit, expected) in cases {
+        let bad = golden_edited(d, kind, edit);
+        for (a, b) in [
+            (golden, bad.as_path()),
+            (bad.as_path(), golden),
+        ] {
+            let o = inferbench(&["compare", arg(a), arg(b)]);
+            assert_eq!(o.status.code(), Some(2), "{expected}: {}", text(&o));
+            let t = text(&o);
+            assert!(
+                t.contains(expected) && t.contains(arg(&bad)),
+                "{expected}: {t}"
+            );
+            assert!(!t.contains("panicked"), "{t}");
+        }
+    }
+}
+
+#[test]
+fn criterion_folders_with_symlink_loops_and_bad_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("criterion");
+    criterion_bench(&root, "g/one", "main", 100.0, 0.01);
+    criterion_bench(&root, "g/one", "new", 100.0, 0.01);
+    // Three links back up the tree: each real folder is read once, and it ends.
+    for (i, at) in [&root, &root.join("g_one"), &root.join("g_one/main")]
+        .iter()
+        .enumerate()
+    {
+        std::os::unix::fs::symlink("..", at.join(format!("up{i}"))).unwrap();
+    }
+    std::os::unix::fs::symlink(root.join("g_one"), root.join("again")).unwrap();
+    let started = std::time::Instant::now();
+    let o = inferbench(&[
+        "compare",
+        "--baseline",
+        "main",
+        "--criterion-dir",
+        arg(&root),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let rows = text(&o).lines().filter(|l| l.contains("time p50")).count();
+    assert_eq!(rows, 1, "each benchmark once: {}", text(&o));
+    // Negative or non-finite times are no measurement.
+    let sample = root.join("g_one/new/sample.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&sample).unwrap()).unwrap();
+    v["times"][3] = (-5.0).into();
+    std::fs::write(&sample, v.to_string()).unwrap();
+    let o = inferbench(&[
+        "compare",
+        "--baseline",
+        "main",
+        "--criterion-dir",
+        arg(&root),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("times[3] is -5") && text(&o).contains("sample.json"),
+        "{}",
+        text(&o)
+    );
+}

@@ -3,6 +3,7 @@
 //! samples are what the comparison tests; estimates.json is Criterion's own summary of them
 //! and is not needed.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -75,8 +76,24 @@ pub fn load(root: &Path, baseline: &str) -> Result<Vec<Benchmark>> {
 }
 
 /// Folders named `baseline` that hold a benchmark.json, anywhere below `dir` (Criterion's
-/// layout; its `report` folders are skipped).
+/// layout; its `report` folders are skipped). Each real folder is entered once, so a symlink
+/// back up the tree neither loops nor counts a benchmark twice.
 pub(crate) fn find_baseline_dirs(dir: &Path, baseline: &str, out: &mut Vec<PathBuf>) -> Result<()> {
+    walk(dir, baseline, out, &mut HashSet::new())
+}
+
+fn walk(
+    dir: &Path,
+    baseline: &str,
+    out: &mut Vec<PathBuf>,
+    seen: &mut HashSet<PathBuf>,
+) -> Result<()> {
+    let real = dir
+        .canonicalize()
+        .with_context(|| format!("{}: cannot resolve", dir.display()))?;
+    if !seen.insert(real) {
+        return Ok(());
+    }
     let entries =
         std::fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))?;
     for entry in entries {
@@ -88,9 +105,11 @@ pub(crate) fn find_baseline_dirs(dir: &Path, baseline: &str, out: &mut Vec<PathB
         }
         if path.file_name().is_some_and(|n| n == baseline) && path.join("benchmark.json").is_file()
         {
-            out.push(path);
+            if path.canonicalize().is_ok_and(|real| seen.insert(real)) {
+                out.push(path);
+            }
         } else if path.file_name().is_none_or(|n| n != "report") {
-            find_baseline_dirs(&path, baseline, out)?;
+            walk(&path, baseline, out, seen)?;
         }
     }
     Ok(())
@@ -114,12 +133,25 @@ fn load_one(dir: &Path) -> Result<Benchmark> {
             sample.times.len()
         );
     }
+    let bad = |what: &str, list: &[f64], ok: fn(f64) -> bool| {
+        list.iter().position(|v| !ok(*v)).map(|i| {
+            anyhow!(
+                "{}: {what}[{i}] is {}: not a measured sample",
+                sample_path.display(),
+                list[i]
+            )
+        })
+    };
+    if let Some(e) = bad("iters", &sample.iters, |v| v.is_finite() && v > 0.0)
+        .or_else(|| bad("times", &sample.times, |v| v.is_finite() && v >= 0.0))
+    {
+        return Err(e);
+    }
     // Each sample's mean time per iteration, in nanoseconds.
     let per_iter: Vec<f64> = sample
         .iters
         .iter()
         .zip(&sample.times)
-        .filter(|(i, _)| **i > 0.0)
         .map(|(i, t)| t / i)
         .collect();
     let time = Samples::from_values(&per_iter)

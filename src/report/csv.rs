@@ -78,6 +78,10 @@ impl RunFile for RunResult {
     fn csv(&self) -> String {
         write(&inference_columns(self), &self.scenarios)
     }
+
+    fn check(&self) -> Result<(), String> {
+        super::checks::inference(self)
+    }
 }
 
 fn inference_columns(run: &RunResult) -> Vec<Column<'_, ScenarioResult>> {

@@ -192,6 +192,10 @@ impl RunFile for HttpRun {
     fn csv(&self) -> String {
         csv::write(&csv_columns(), &self.scenarios)
     }
+
+    fn check(&self) -> Result<(), String> {
+        super::checks::http(self)
+    }
 }
 
 /// One row per scenario.

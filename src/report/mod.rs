@@ -1,6 +1,7 @@
 //! The result schemas and their writers. A writer formats what a runner measured; it never
 //! measures.
 
+mod checks;
 pub(crate) mod columns;
 pub mod csv;
 pub mod http;

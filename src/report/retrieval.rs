@@ -137,6 +137,10 @@ impl RunFile for RetrievalRun {
     fn csv(&self) -> String {
         csv::write(&csv_columns(self), &self.scenarios)
     }
+
+    fn check(&self) -> Result<(), String> {
+        super::checks::retrieval(self)
+    }
 }
 
 /// One row per ef.

@@ -56,14 +56,20 @@ pub fn read_versioned(path: &Path) -> Result<serde_json::Value> {
         .with_context(|| format!("{}: cannot read the run result", path.display()))?;
     let value: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{}: not valid JSON", path.display()))?;
-    match value.get("schema_version").and_then(|v| v.as_u64()) {
+    let Some(version) = value.get("schema_version") else {
+        bail!(
+            "{}: no schema_version: not an inferbench run result",
+            path.display()
+        );
+    };
+    match version.as_u64() {
         Some(v) if v == u64::from(SCHEMA_VERSION) => Ok(value),
         Some(v) => bail!(
             "{}: schema_version {v}, but this inferbench reads version {SCHEMA_VERSION}",
             path.display()
         ),
         None => bail!(
-            "{}: no schema_version: not an inferbench run result",
+            "{}: schema_version {version} is not a version number",
             path.display()
         ),
     }
@@ -100,6 +106,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cases = [
             ("{\"schema_version\": 99}", "schema_version 99"),
+            (
+                "{\"schema_version\": \"1\"}",
+                "schema_version \"1\" is not a version number",
+            ),
             ("{\"hello\": 1}", "no schema_version"),
             ("{\"schema_version\": ", "not valid JSON"),
         ];

@@ -96,6 +96,10 @@ pub trait RunFile: Serialize + DeserializeOwned {
     fn header_mut(&mut self) -> &mut RunHeader;
     /// scenarios.csv: one row per scenario.
     fn csv(&self) -> String;
+    /// What a file read back must hold to be believed: the field that fails, and why.
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
 
     /// Read one back from its run.json, refusing other schema versions and other kinds.
     fn load(path: &Path) -> Result<Self> {
@@ -107,7 +111,10 @@ pub trait RunFile: Serialize + DeserializeOwned {
                 Self::KIND
             );
         }
-        serde_json::from_value(value)
-            .with_context(|| format!("{}: not a valid {}", path.display(), Self::WHAT))
+        let run: Self = serde_json::from_value(value)
+            .with_context(|| format!("{}: not a valid {}", path.display(), Self::WHAT))?;
+        run.check()
+            .map_err(|e| anyhow::anyhow!("{}: not a valid {}: {e}", path.display(), Self::WHAT))?;
+        Ok(run)
     }
 }

@@ -1,0 +1,186 @@
+//! A result file read back is untrusted input: `compare` must not turn impossible numbers
+//! into a verdict. Each kind checks what it holds (finite, non-negative values, counts that
+//! add up without overflowing, percentiles in order) and names the field that fails.
+
+use super::http::HttpRun;
+use super::retrieval::RetrievalRun;
+use super::schema::RunResult;
+use crate::metrics::{Latencies, Latency, LatencyHistograms, LatencySummary, RateSummary};
+
+type Check = Result<(), String>;
+
+fn fail<T>(field: &str, problem: impl std::fmt::Display) -> Result<T, String> {
+    Err(format!("{field}: {problem}"))
+}
+
+fn non_negative(field: &str, v: f64) -> Check {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        fail(field, format!("{v} is not a finite value of 0 or more"))
+    }
+}
+
+/// A histogram's [value, count] pairs: values finite and non-negative, counts summing
+/// without overflow. Returns the total count.
+fn buckets(field: &str, pairs: &[(f64, u64)]) -> Result<u64, String> {
+    let mut total: u64 = 0;
+    for (value, count) in pairs {
+        non_negative(field, *value)?;
+        total = match total.checked_add(*count) {
+            Some(t) => t,
+            None => return fail(field, "its counts add up past 2^64"),
+        };
+    }
+    Ok(total)
+}
+
+fn summary(field: &str, s: &LatencySummary) -> Check {
+    let ordered = [
+        ("min_ms", s.min_ms),
+        ("p50_ms", s.p50_ms),
+        ("p90_ms", s.p90_ms),
+        ("p95_ms", s.p95_ms),
+        ("p99_ms", s.p99_ms),
+        ("p999_ms", s.p999_ms),
+        ("max_ms", s.max_ms),
+    ];
+    for (name, v) in ordered
+        .iter()
+        .chain(&[("mean_ms", s.mean_ms), ("sd_ms", s.sd_ms)])
+    {
+        non_negative(&format!("{field}.{name}"), *v)?;
+    }
+    if ordered.windows(2).any(|w| w[0].1 > w[1].1) {
+        return fail(
+            field,
+            "its percentiles are not in order (min <= p50 <= ... <= max)",
+        );
+    }
+    Ok(())
+}
+
+/// The four summaries and their histograms: each histogram holds as many samples as its
+/// summary counted.
+fn latencies(field: &str, l: &Latencies, h: &LatencyHistograms) -> Check {
+    for &latency in Latency::ALL {
+        let name = format!("{field}.{latency}");
+        let total = buckets(&format!("{field}.histograms.{latency}"), h.of(latency))?;
+        if let Some(s) = l.get(latency) {
+            summary(&name, s)?;
+            if total > 0 && total != s.count {
+                return fail(
+                    &name,
+                    format!("counts {} samples but its histogram holds {total}", s.count),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn rate(field: &str, r: Option<&RateSummary>) -> Check {
+    let Some(r) = r else { return Ok(()) };
+    for (i, v) in r.runs.iter().enumerate() {
+        non_negative(&format!("{field}.runs[{i}]"), *v)?;
+    }
+    non_negative(&format!("{field}.mean"), r.mean)
+}
+
+pub fn inference(run: &RunResult) -> Check {
+    for (i, s) in run.scenarios.iter().enumerate() {
+        let field = format!("scenarios[{i}] ({})", s.name);
+        latencies(&field, &s.latencies, &s.histograms)?;
+        rate(
+            &format!("{field}.decode_tokens_per_second"),
+            s.decode_tokens_per_second.as_ref(),
+        )?;
+        rate(
+            &format!("{field}.e2e_tokens_per_second"),
+            s.e2e_tokens_per_second.as_ref(),
+        )?;
+        rate(
+            &format!("{field}.prompt_tokens_per_second"),
+            s.prompt_tokens_per_second.as_ref(),
+        )?;
+    }
+    Ok(())
+}
+
+pub fn retrieval(run: &RetrievalRun) -> Check {
+    for (i, s) in run.scenarios.iter().enumerate() {
+        let field = format!("scenarios[{i}] ({})", s.name);
+        summary(&format!("{field}.latency"), &s.latency)?;
+        let total = buckets(&format!("{field}.latency_histogram"), &s.latency_histogram)?;
+        if total > 0 && total != s.latency.count {
+            return fail(
+                &field,
+                format!(
+                    "latency counts {} queries but its histogram holds {total}",
+                    s.latency.count
+                ),
+            );
+        }
+        buckets(&format!("{field}.recall_histogram"), &s.recall_histogram)?;
+        for (name, v) in [("recall", s.recall), ("recall_min", s.recall_min)] {
+            if !(0.0..=1.0).contains(&v) {
+                return fail(
+                    &format!("{field}.{name}"),
+                    format!("{v} is not between 0 and 1"),
+                );
+            }
+        }
+        rate(&format!("{field}.batch_qps"), s.batch_qps.as_ref())?;
+    }
+    Ok(())
+}
+
+pub fn http(run: &HttpRun) -> Check {
+    for (i, s) in run.scenarios.iter().enumerate() {
+        let field = format!("scenarios[{i}] ({})", s.name);
+        latencies(&field, &s.latencies, &s.histograms)?;
+        if s.succeeded.checked_add(s.failed) != Some(s.requests) {
+            return fail(
+                &field,
+                format!(
+                    "{} succeeded + {} failed is not its {} requests",
+                    s.succeeded, s.failed, s.requests
+                ),
+            );
+        }
+        let classified = buckets(
+            &format!("{field}.errors"),
+            &s.errors.values().map(|n| (0.0, *n)).collect::<Vec<_>>(),
+        )?;
+        if classified != s.failed {
+            return fail(
+                &field,
+                format!(
+                    "its errors by class add up to {classified}, not its {} failures",
+                    s.failed
+                ),
+            );
+        }
+        if !(0.0..=1.0).contains(&s.error_rate) {
+            return fail(
+                &format!("{field}.error_rate"),
+                format!("{} is not between 0 and 1", s.error_rate),
+            );
+        }
+        for (name, v) in [
+            ("duration_s", Some(s.duration_s)),
+            ("requests_per_second", Some(s.requests_per_second)),
+            ("output_tokens_per_second", s.output_tokens_per_second),
+            ("units_per_second", s.units_per_second),
+        ] {
+            if let Some(v) = v {
+                non_negative(&format!("{field}.{name}"), v)?;
+            }
+        }
+        rate(
+            &format!("{field}.throughput_runs"),
+            s.throughput_runs.as_ref(),
+        )?;
+    }
+    Ok(())
+}
