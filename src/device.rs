@@ -57,6 +57,25 @@ pub struct SelectedDevice {
 }
 
 /// Is this binary built with CUDA support?
+/// Host memory the kernel says is available now (MemAvailable), when /proc/meminfo is
+/// readable: what a run's size is checked against before anything is allocated.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// Bytes as GiB, for messages.
+pub fn gib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 30) as f64
+}
+
 pub fn cuda_compiled() -> bool {
     cfg!(feature = "cuda")
 }

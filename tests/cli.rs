@@ -257,3 +257,68 @@ fn zero_batch_and_zero_max_tokens_are_refused() {
     assert_clean_failure(&o, &["--max-tokens"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn sizes_that_cannot_fit_are_refused_with_the_figures_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let good =
+        std::fs::read_to_string(crate::common::repo_root().join("fixtures/tiny-llama/config.json"))
+            .unwrap();
+    let cases = [
+        (
+            "vocab.json",
+            "\"vocab_size\": 49152",
+            "\"vocab_size\": 1000000000000",
+            "vocab_size 1000000000000",
+        ),
+        (
+            "mlp.json",
+            "\"intermediate_size\": 172",
+            "\"intermediate_size\": 10000000000",
+            "GiB",
+        ),
+        (
+            "layers.json",
+            "\"num_hidden_layers\": 2",
+            "\"num_hidden_layers\": 1000000",
+            "num_hidden_layers 1000000",
+        ),
+        (
+            "positions.json",
+            "\"max_position_embeddings\": 512",
+            "\"max_position_embeddings\": 100000000000000",
+            "max_position_embeddings",
+        ),
+        (
+            "overflow.json",
+            "\"vocab_size\": 49152",
+            "\"vocab_size\": 18446744073709551615",
+            "more parameters than any machine",
+        ),
+    ];
+    for (name, from, to, expected) in cases {
+        let config = write(dir.path(), name, good.replace(from, to).as_bytes());
+        let o = inferbench(&[
+            "generate",
+            "--model",
+            &config,
+            "--weights",
+            "dummy",
+            "--prompt",
+            "x",
+        ]);
+        assert_clean_failure(&o, &[&config, expected]);
+        assert_eq!(o.status.code(), Some(1));
+    }
+    // A batch of a million on the real model: refused with what it would take.
+    let o = inferbench(&[
+        "generate",
+        "--prompt",
+        "x",
+        "--batch",
+        "1000000",
+        "--max-tokens",
+        "128",
+    ]);
+    assert_clean_failure(&o, &["batch 1000000", "GiB of KV cache", "is available"]);
+}

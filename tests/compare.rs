@@ -438,10 +438,7 @@ fn impossible_numbers_in_a_result_are_refused_with_the_field_named() {
     ];
     for (kind, golden, edit, expected) in cases {
         let bad = golden_edited(d, kind, edit);
-        for (a, b) in [
-            (golden, bad.as_path()),
-            (bad.as_path(), golden),
-        ] {
+        for (a, b) in [(golden, bad.as_path()), (bad.as_path(), golden)] {
             let o = inferbench(&["compare", arg(a), arg(b)]);
             assert_eq!(o.status.code(), Some(2), "{expected}: {}", text(&o));
             let t = text(&o);

@@ -430,3 +430,47 @@ fn bad_input_is_a_clear_error() {
     let o = inferbench(&["run", "--resume", "broken", "--output", out]);
     assert_clean_failure(&o, &["broken/run.json", "not valid JSON"]);
 }
+
+#[test]
+fn plans_and_batches_that_cannot_fit_are_refused_before_measuring() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = d.join("results");
+    let huge = tiny_config(
+        d,
+        "batch_sizes = [1000000]\nprompt_tokens = [8]\noutput_tokens = [2]\n",
+    );
+    let o = inferbench(&[
+        "run",
+        "--config",
+        huge.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_clean_failure(&o, &["tiny.toml", "b1000000_p8_o2", "batch 1000000", "GiB"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        !out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(),
+        "no run folder"
+    );
+    let lists = |n: usize| {
+        (1..=n)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let many = tiny_config(
+        d,
+        &format!(
+            "batch_sizes = [{}]\nprompt_tokens = [{}]\noutput_tokens = [1, 2, 3]\n",
+            lists(3000),
+            lists(3000)
+        ),
+    );
+    let o = inferbench(&["run", "--config", many.to_str().unwrap(), "--dry-run"]);
+    assert_clean_failure(
+        &o,
+        &["3000 batch sizes × 3000 prompt lengths × 3 output lengths = 27000000"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+}

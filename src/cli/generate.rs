@@ -53,12 +53,20 @@ pub fn handle(args: GenerateArgs) -> anyhow::Result<Outcome> {
     let mut loaded = model::load(&args.model.load_options(), &selected.device)?;
     describe_model(&loaded);
     let prompt = encode_prompt(&args, &loaded.tokenizer)?;
+    let (batch, max_tokens) = (args.batch as usize, args.max_tokens as usize);
+    engine::memory::check_batch(
+        &loaded.info,
+        &selected.device,
+        batch,
+        prompt.len(),
+        max_tokens,
+    )?;
     let ignore_eos = args.ignore_eos || args.model.weights == WeightsMode::Dummy;
     if ignore_eos && !args.ignore_eos {
         eprintln!("note: dummy weights: generating past EOS to the full --max-tokens");
     }
     let params = GenerationParams {
-        max_tokens: args.max_tokens as usize,
+        max_tokens,
         sampling: SamplingParams {
             temperature: args.temperature,
             top_p: args.top_p,
@@ -68,7 +76,7 @@ pub fn handle(args: GenerateArgs) -> anyhow::Result<Outcome> {
         eos_token_ids: loaded.tokenizer.eos_token_ids.clone(),
         context_length: loaded.info.context_length,
     };
-    let prompts = vec![prompt; args.batch as usize];
+    let prompts = vec![prompt; batch];
     let mut run = || {
         engine::generate(
             loaded.model.as_mut(),

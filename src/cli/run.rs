@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::config::{self, ResolvedConfig};
-use crate::exit::{as_usage, usage, Outcome};
+use crate::exit::{usage, Outcome};
 use crate::results::{check_plain_name, RunStatus, CSV_FILE, RUN_FILE};
 use crate::{report, suite};
 
@@ -92,7 +92,7 @@ impl RunArgs {
             .map(regex::Regex::new)
             .transpose()
             .map_err(|e| usage(format!("--filter: not a regular expression: {e}")))?;
-        let scenarios = suite::select(&resolved.config, filter.as_ref()).map_err(as_usage)?;
+        let scenarios = suite::select(&resolved.config, filter.as_ref())?;
         if let Some(id) = &self.run_id {
             check_plain_name("--run-id", id)?;
         }

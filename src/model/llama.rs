@@ -89,6 +89,59 @@ pub fn read_config(path: &Path) -> Result<Config> {
     Ok(raw.into_config(false))
 }
 
+/// Refuse a config whose weights (and rotary tables) cannot fit in memory, before a tensor
+/// list or a weight is made: sizes come from a user's file. Checked arithmetic throughout.
+fn check_fits(cfg: &Config, dtype: DType, device: &Device, path: &Path) -> Result<()> {
+    let [v, h, i, layers, heads, kv_heads, positions] = [
+        cfg.vocab_size,
+        cfg.hidden_size,
+        cfg.intermediate_size,
+        cfg.num_hidden_layers,
+        cfg.num_attention_heads,
+        cfg.num_key_value_heads,
+        cfg.max_position_embeddings,
+    ]
+    .map(|n| n as u64);
+    let kv = kv_heads * (h / heads);
+    let parameters = (|| {
+        let embeddings =
+            v.checked_mul(h)?
+                .checked_mul(if cfg.tie_word_embeddings { 1 } else { 2 })?;
+        let attention = h
+            .checked_mul(h)?
+            .checked_mul(2)?
+            .checked_add(kv.checked_mul(h)?.checked_mul(2)?)?;
+        let mlp = i.checked_mul(h)?.checked_mul(3)?;
+        let layer = attention.checked_add(mlp)?.checked_add(h.checked_mul(2)?)?;
+        embeddings
+            .checked_add(layer.checked_mul(layers)?)?
+            .checked_add(h)
+    })();
+    let bytes = parameters
+        .and_then(|p| p.checked_mul(dtype.size_in_bytes() as u64))
+        .and_then(|b| b.checked_add(positions.checked_mul(h / heads)?.checked_mul(4)?));
+    let Some(bytes) = bytes else {
+        bail!(
+            "{}: vocab_size {v}, hidden_size {h}, intermediate_size {i} and num_hidden_layers {layers} make more parameters than any machine holds",
+            path.display()
+        );
+    };
+    let available = device
+        .is_cpu()
+        .then(crate::device::available_memory)
+        .flatten();
+    if let Some(available) = available.filter(|a| bytes > *a) {
+        bail!(
+            "{}: the weights need about {:.1} GiB ({} parameters as {dtype:?}, with vocab_size {v}, hidden_size {h}, intermediate_size {i}, num_hidden_layers {layers}, max_position_embeddings {positions}), but only {:.1} GiB is available",
+            path.display(),
+            crate::device::gib(bytes),
+            parameters.unwrap_or_default(),
+            crate::device::gib(available)
+        );
+    }
+    Ok(())
+}
+
 /// Every tensor a llama model of this config reads, with its shape.
 fn expected_tensors(cfg: &Config) -> Vec<(String, Vec<usize>)> {
     let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
@@ -155,6 +208,7 @@ pub fn load_safetensors(
     device: &Device,
 ) -> Result<(LlamaModel, ModelInfo)> {
     let cfg = read_config(config_path)?;
+    check_fits(&cfg, dtype, device, config_path)?;
     // SAFETY: the files are mapped read-only; inferbench does not modify them while running.
     let tensors =
         unsafe { candle_core::safetensors::MmapedSafetensors::multi(weights) }.map_err(|e| {
@@ -203,6 +257,7 @@ pub fn load_dummy(
     device: &Device,
 ) -> Result<(LlamaModel, ModelInfo)> {
     let cfg = read_config(config_path)?;
+    check_fits(&cfg, dtype, device, config_path)?;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, dtype, device);
     let model = Llama::load(vb, &cfg)

@@ -29,26 +29,18 @@ pub fn estimate(n: usize, dim: usize, m: usize) -> MemoryEstimate {
     }
 }
 
-/// Memory the kernel says is available now (MemAvailable), when /proc/meminfo is readable.
-pub fn available() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kib: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("MemAvailable:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
-}
-
 /// Refuse, with the figures, a size that would not fit.
 pub fn check_fits(n: usize, dim: usize, m: usize) -> Result<()> {
-    check_against(estimate(n, dim, m), available(), n, dim)
+    check_against(
+        estimate(n, dim, m),
+        crate::device::available_memory(),
+        n,
+        dim,
+    )
 }
 
 fn check_against(e: MemoryEstimate, available: Option<u64>, n: usize, dim: usize) -> Result<()> {
-    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    use crate::device::gib;
     if let Some(avail) = available {
         if e.total() > avail {
             bail!(

@@ -31,9 +31,30 @@ pub struct Scenario {
     pub output_tokens: u32,
 }
 
-/// Every scenario of a config, batch size outermost.
-pub fn plan(config: &Config) -> Vec<Scenario> {
+/// The most scenarios one run may plan: a run of more is a typo, and its plan alone would
+/// not fit in memory.
+pub const MAX_SCENARIOS: usize = 10_000;
+
+/// Every scenario of a config, batch size outermost; refused, with the count, past
+/// MAX_SCENARIOS.
+pub fn plan(config: &Config) -> Result<Vec<Scenario>> {
     let s = &config.scenarios;
+    let lists = [
+        s.batch_sizes.len(),
+        s.prompt_tokens.len(),
+        s.output_tokens.len(),
+    ];
+    let count = lists.iter().try_fold(1usize, |n, &l| n.checked_mul(l));
+    if count.is_none_or(|n| n > MAX_SCENARIOS) {
+        bail!(
+            "scenarios: {} batch sizes × {} prompt lengths × {} output lengths = {} scenarios, \
+             more than the {MAX_SCENARIOS} a run may hold",
+            lists[0],
+            lists[1],
+            lists[2],
+            count.map_or("too many".into(), |n| n.to_string())
+        );
+    }
     let mut out = Vec::new();
     for &batch in &s.batch_sizes {
         for &prompt_tokens in &s.prompt_tokens {
@@ -47,12 +68,12 @@ pub fn plan(config: &Config) -> Vec<Scenario> {
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// The planned scenarios that `filter` selects; an error when it selects none.
 pub fn select(config: &Config, filter: Option<&Regex>) -> Result<Vec<Scenario>> {
-    let all = plan(config);
+    let all = plan(config)?;
     let Some(re) = filter else { return Ok(all) };
     let chosen: Vec<Scenario> = all
         .iter()
@@ -61,11 +82,11 @@ pub fn select(config: &Config, filter: Option<&Regex>) -> Result<Vec<Scenario>> 
         .collect();
     if chosen.is_empty() {
         let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
-        bail!(
+        return Err(crate::exit::usage(format!(
             "--filter {}: matches no scenario; the scenarios are: {}",
             re.as_str(),
             names.join(", ")
-        );
+        )));
     }
     Ok(chosen)
 }
@@ -111,7 +132,7 @@ pub fn run(request: RunRequest) -> Result<RunOutcome> {
             RunDir::check_output(&output)?;
             let machine = MachineInfo::collect();
             let session = Session::open(&config.config, &machine)?;
-            check_context(&config, &scenarios, session.loaded.info.context_length)?;
+            check_fits(&config, &scenarios, &session)?;
             let dir = RunDir::create(&output, run_id.as_deref(), &config.name)?;
             let targets = resolve_targets(&config.config, &session.device_used)?;
             let mut result = RunResult {
@@ -147,7 +168,7 @@ pub fn run(request: RunRequest) -> Result<RunOutcome> {
                     result,
                 });
             }
-            let remaining: Vec<Scenario> = plan(&result.config)
+            let remaining: Vec<Scenario> = plan(&result.config)?
                 .into_iter()
                 .filter(|s| result.planned_scenarios.contains(&s.name))
                 .filter(|s| !result.is_finished(&s.name))
@@ -228,8 +249,11 @@ impl Session {
     }
 }
 
-/// Every scenario must fit the model's context: refuse before measuring anything.
-fn check_context(config: &ResolvedConfig, scenarios: &[Scenario], context: usize) -> Result<()> {
+/// Every scenario must fit the model's context and the machine's memory: refuse before
+/// measuring anything.
+fn check_fits(config: &ResolvedConfig, scenarios: &[Scenario], session: &Session) -> Result<()> {
+    let info = &session.loaded.info;
+    let context = info.context_length;
     for s in scenarios {
         let needed = s.prompt_tokens as usize + s.output_tokens as usize;
         if needed > context {
@@ -242,6 +266,13 @@ fn check_context(config: &ResolvedConfig, scenarios: &[Scenario], context: usize
                 s.name
             );
         }
+        let (batch, prompt, output) = (
+            s.batch as usize,
+            s.prompt_tokens as usize,
+            s.output_tokens as usize,
+        );
+        crate::engine::memory::check_batch(info, &session.device, batch, prompt, output)
+            .with_context(|| format!("{}: scenario {}", config.origin(), s.name))?;
     }
     Ok(())
 }
@@ -381,7 +412,7 @@ mod tests {
         config.scenarios.batch_sizes = vec![1, 8];
         config.scenarios.prompt_tokens = vec![32, 128];
         config.scenarios.output_tokens = vec![64];
-        let names: Vec<String> = plan(&config).into_iter().map(|s| s.name).collect();
+        let names: Vec<String> = plan(&config).unwrap().into_iter().map(|s| s.name).collect();
         assert_eq!(
             names,
             ["b1_p32_o64", "b1_p128_o64", "b8_p32_o64", "b8_p128_o64"]
@@ -390,6 +421,15 @@ mod tests {
         let chosen = select(&config, Some(&re)).unwrap();
         assert_eq!(chosen.len(), 2);
         let none = Regex::new("b64").unwrap();
+        let mut many = Config::default();
+        many.scenarios.batch_sizes = (1..=100).collect();
+        many.scenarios.prompt_tokens = (1..=100).collect();
+        many.scenarios.output_tokens = vec![1, 2];
+        let err = plan(&many).unwrap_err().to_string();
+        assert!(
+            err.contains("100 batch sizes × 100 prompt lengths × 2 output lengths = 20000"),
+            "{err}"
+        );
         let err = select(&config, Some(&none)).unwrap_err().to_string();
         assert!(err.contains("b64") && err.contains("b1_p32_o64"), "{err}");
     }
