@@ -531,6 +531,83 @@ fn serve_answers_openai_requests_and_refuses_bad_ones_cleanly() {
         metrics.contains("inferbench_generation_tokens_total 7"),
         "{metrics}"
     );
+    // A valid if extreme nucleus: the top token, not a 500.
+    let (status, body) = http(
+        "POST",
+        &format!("{base}/v1/completions"),
+        r#"{"prompt": "The capital of France is", "max_tokens": 2, "temperature": 1, "top_p": 1e-300}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Paris"), "{body}");
+}
+
+#[test]
+fn slow_clients_and_a_full_mock_queue_are_refused_and_serve_goes_on() {
+    use std::io::Read;
+    let server = start_serve(&[
+        "--mock",
+        "--mock-token-delay",
+        "300ms",
+        "--max-queue",
+        "2",
+        "--header-timeout",
+        "1s",
+        "--body-timeout",
+        "1s",
+    ]);
+    let host = server.url.strip_prefix("http://").unwrap().to_string();
+    let connect = || {
+        let s = std::net::TcpStream::connect(&host).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    };
+    // Headers that never end (slowloris): the connection is closed after --header-timeout.
+    let started = std::time::Instant::now();
+    let mut slow = connect();
+    write!(
+        slow,
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nX-Slow: 1"
+    )
+    .unwrap();
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    // A body shorter than its Content-Length: 408 after --body-timeout.
+    let mut short = connect();
+    write!(
+        short,
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{\"prompt\""
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = short.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.contains("--body-timeout") && !answer.contains("backtrace"),
+        "{answer}"
+    );
+    // --max-queue with --mock: two slow answers in flight, the third is told to come back.
+    let body = r#"{"prompt": "a", "max_tokens": 5}"#;
+    let url = format!("{}/v1/completions", server.url);
+    let busy: Vec<_> = (0..2)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || http("POST", &url, body))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(400));
+    let (status, answer) = http("POST", &url, body);
+    assert_eq!(status, 503, "{answer}");
+    for b in busy {
+        assert_eq!(b.join().unwrap().0, 200);
+    }
+    let (status, _) = http("POST", &url, body);
+    assert_eq!(status, 200, "the queue has room again");
+    assert_eq!(http("GET", &format!("{}/health", server.url), "").0, 200);
 }
 
 #[test]

@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::model_args::ModelArgs;
 use crate::exit::Outcome;
-use crate::serve::{self, engine::Engine, openai::Limits, ServeOptions};
+use crate::serve::{self, engine::Engine, listen::ConnectionLimits, openai::Limits, ServeOptions};
 
 pub const HELP: &str = "Serve the in-process engine over an OpenAI-compatible HTTP API, \
 for `inferbench load` and any OpenAI client.\n\n\
@@ -19,10 +19,13 @@ most --max-queue requests wait; more are answered 503 with Retry-After. A client
 disconnects stops its generation.\n\n\
 Limits: bodies over --max-body-bytes are answered 413, max_tokens over --max-tokens-limit \
 or past the model's context 400; bad JSON and bad fields 400 with an OpenAI-style error \
-naming the field.\n\n\
+naming the field (never a backtrace). A connection whose request headers take longer than \
+--header-timeout is closed, a body slower than --body-timeout is answered 408, and at most \
+--max-connections connections are open at once (more wait to be accepted).\n\n\
 Binds 127.0.0.1:8000 by default (--port 0 picks a free port; the `listening on` line on \
 stderr says which). --mock serves placeholder words with no model, one every \
---mock-token-delay: a trivial endpoint for measuring the load generator itself.";
+--mock-token-delay, at most --max-queue answers at once: a trivial endpoint for measuring \
+the load generator itself.";
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -46,9 +49,20 @@ pub struct ServeArgs {
     /// Largest request body accepted (bytes).
     #[arg(long, default_value_t = 1 << 20)]
     max_body_bytes: usize,
-    /// Most requests waiting for the engine; more are answered 503.
+    /// Most requests waiting for the engine (with --mock: answering at once); more are
+    /// answered 503.
     #[arg(long, default_value_t = 256)]
     max_queue: usize,
+    /// Most time for a request's headers to arrive (a connection that trickles them is
+    /// closed).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    header_timeout: std::time::Duration,
+    /// Most time for a request's body to arrive once its headers are in (then 408).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    body_timeout: std::time::Duration,
+    /// Most connections open at once; more wait to be accepted.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     /// Serve placeholder words without a model (for measuring load generators).
     #[arg(long)]
     mock: bool,
@@ -67,10 +81,15 @@ pub fn handle(args: ServeArgs) -> anyhow::Result<Outcome> {
             default_max_tokens: args.default_max_tokens,
         },
         max_body_bytes: args.max_body_bytes,
+        body_timeout: args.body_timeout,
+        connections: ConnectionLimits {
+            header_timeout: args.header_timeout,
+            max_connections: args.max_connections as usize,
+        },
     };
     serve::run(options, |metrics| {
         if args.mock {
-            Ok(Engine::mock(args.mock_token_delay, metrics))
+            Ok(Engine::mock(args.mock_token_delay, args.max_queue, metrics))
         } else {
             Engine::start(
                 args.model.load_options(),

@@ -50,6 +50,17 @@ impl Source {
         }
     }
 
+    /// The same config however its path was written (`sub/../self.toml`, a symlink): what
+    /// a cycle is detected on.
+    fn identity(&self) -> Source {
+        match self {
+            Source::File(path) => {
+                Source::File(path.canonicalize().unwrap_or_else(|_| path.clone()))
+            }
+            preset => preset.clone(),
+        }
+    }
+
     fn text(&self) -> Result<String> {
         match self {
             Source::Preset(name) => Ok(presets::text(name)
@@ -117,10 +128,11 @@ pub fn load_file(path: &Path) -> Result<ResolvedConfig> {
 
 fn resolve(start: Source, name: String) -> Result<ResolvedConfig> {
     let mut chain: Vec<Source> = Vec::new();
+    let mut seen: Vec<Source> = Vec::new();
     let mut tables: Vec<toml::Table> = Vec::new();
     let mut next = Some(start);
     while let Some(source) = next.take() {
-        if chain.contains(&source) {
+        if seen.contains(&source.identity()) {
             let cycle: Vec<String> = chain
                 .iter()
                 .chain(std::iter::once(&source))
@@ -138,6 +150,7 @@ fn resolve(start: Source, name: String) -> Result<ResolvedConfig> {
             })?;
             next = Some(source.resolve_extends(parent)?);
         }
+        seen.push(source.identity());
         chain.push(source);
         tables.push(table);
     }
@@ -252,8 +265,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = write(dir.path(), "a.toml", "extends = \"b.toml\"\n");
         write(dir.path(), "b.toml", "extends = \"a.toml\"\n");
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let own = write(dir.path(), "self.toml", "extends = \"sub/../self.toml\"\n");
+        let via = write(dir.path(), "via.toml", "extends = \"sub/../b2.toml\"\n");
+        write(dir.path(), "b2.toml", "extends = \"./via.toml\"\n");
         let cases: Vec<(PathBuf, Vec<&str>)> = vec![
             (a, vec!["extends cycle", "a.toml", "b.toml"]),
+            (own, vec!["extends cycle", "self.toml"]),
+            (via, vec!["extends cycle", "via.toml", "b2.toml"]),
             (
                 write(
                     dir.path(),

@@ -42,6 +42,9 @@ impl SamplingParams {
     }
 }
 
+/// Top-p values below this sample the top token.
+const TOP_TOKEN_ONLY: f64 = 1e-6;
+
 /// One sampler per batch row, each seeded apart so rows differ but runs repeat.
 pub struct BatchSampler {
     params: SamplingParams,
@@ -50,7 +53,9 @@ pub struct BatchSampler {
 
 impl BatchSampler {
     pub fn new(params: SamplingParams, batch: usize) -> Self {
-        let sampling = if params.is_greedy() {
+        // A nucleus below one in a million holds only the top token (whose probability is at
+        // least 1/vocabulary); candle's top-p works in f32, where 1e-300 is 0 and keeps none.
+        let sampling = if params.is_greedy() || params.top_p < TOP_TOKEN_ONLY {
             Sampling::ArgMax
         } else if params.top_p < 1.0 {
             Sampling::TopP {
@@ -96,6 +101,19 @@ mod tests {
             &Device::Cpu,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_vanishing_nucleus_samples_the_top_token() {
+        for top_p in [1e-300, f64::MIN_POSITIVE, 1e-9] {
+            let p = SamplingParams {
+                temperature: 1.0,
+                top_p,
+                seed: 1,
+            };
+            let mut s = BatchSampler::new(p, 2);
+            assert_eq!(s.sample(&logits()).unwrap(), vec![1, 3], "{top_p}");
+        }
     }
 
     #[test]

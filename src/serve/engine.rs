@@ -3,7 +3,7 @@
 //! batch of one, so TTFT under load includes the queue wait); or a mock that generates
 //! placeholder words at a fixed pace, for measuring the load generator itself.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,7 +48,27 @@ pub enum Engine {
     Mock {
         token_delay: Duration,
         metrics: Arc<Metrics>,
+        /// Mock answers in progress, and the most allowed (--max-queue): a full mock server
+        /// answers 503 as a full queue does.
+        in_flight: Arc<AtomicUsize>,
+        max_in_flight: usize,
     },
+}
+
+fn queue_full() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the request queue is full (--max-queue); retry later",
+    )
+}
+
+/// A mock answer's place among those in flight, given back when its task ends.
+struct MockSlot(Arc<AtomicUsize>);
+
+impl Drop for MockSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// What was loaded, for the start-up line and /v1/models.
@@ -135,11 +155,13 @@ impl Engine {
         })
     }
 
-    pub fn mock(token_delay: Duration, metrics: Arc<Metrics>) -> Loaded {
+    pub fn mock(token_delay: Duration, max_queue: usize, metrics: Arc<Metrics>) -> Loaded {
         Loaded {
             engine: Engine::Mock {
                 token_delay,
                 metrics,
+                in_flight: Arc::default(),
+                max_in_flight: max_queue,
             },
             name: "mock".into(),
             description: format!(
@@ -156,10 +178,23 @@ impl Engine {
     ) -> Result<UnboundedReceiver<Event>, ApiError> {
         let (tx, rx) = unbounded_channel();
         match self {
-            Engine::Mock { token_delay, .. } => {
+            Engine::Mock {
+                token_delay,
+                in_flight,
+                max_in_flight,
+                ..
+            } => {
+                let taken = in_flight.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                    (n < *max_in_flight).then_some(n + 1)
+                });
+                if taken.is_err() {
+                    return Err(queue_full());
+                }
                 let prompt_tokens = request.text.split_whitespace().count().max(1);
                 let (n, delay) = (request.max_tokens as usize, *token_delay);
+                let slot = MockSlot(in_flight.clone());
                 tokio::spawn(async move {
+                    let _slot = slot;
                     for i in 0..n {
                         if !delay.is_zero() {
                             tokio::time::sleep(delay).await;
@@ -223,10 +258,7 @@ impl Engine {
                     Ok(()) => {}
                     Err(TrySendError::Full(_)) => {
                         metrics.waiting.fetch_sub(1, Ordering::Relaxed);
-                        return Err(ApiError::new(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "the request queue is full (--max-queue); retry later",
-                        ));
+                        return Err(queue_full());
                     }
                     Err(TrySendError::Disconnected(_)) => {
                         metrics.waiting.fetch_sub(1, Ordering::Relaxed);

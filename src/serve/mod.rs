@@ -4,6 +4,7 @@
 //! time (see engine.rs); a full queue answers 503.
 
 pub mod engine;
+pub mod listen;
 pub mod metrics;
 pub mod openai;
 
@@ -34,6 +35,9 @@ pub struct ServeOptions {
     pub served_model_name: Option<String>,
     pub limits: Limits,
     pub max_body_bytes: usize,
+    /// Most time to receive a request's body once its headers are in.
+    pub body_timeout: std::time::Duration,
+    pub connections: listen::ConnectionLimits,
 }
 
 struct AppState {
@@ -41,6 +45,7 @@ struct AppState {
     metrics: Arc<Metrics>,
     limits: Limits,
     max_body_bytes: usize,
+    body_timeout: std::time::Duration,
     model_name: String,
     created: u64,
     next_id: AtomicU64,
@@ -77,22 +82,18 @@ pub fn run(options: ServeOptions, load: impl FnOnce(Arc<Metrics>) -> Result<Load
             metrics,
             limits: options.limits,
             max_body_bytes: options.max_body_bytes,
+            body_timeout: options.body_timeout,
             model_name,
             created: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
             next_id: AtomicU64::new(1),
         });
-        // Stream chunks are small writes: without TCP_NODELAY, Nagle's algorithm holds each
-        // one until the client's delayed ACK (40 ms on Linux), which would be every ITL.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-                eprintln!("\nshutting down: finishing the requests in flight");
-            })
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+            eprintln!("\nshutting down: finishing the requests in flight");
+        };
+        listen::serve(listener, router(state), options.connections, shutdown)
             .await
             .context("serving")
     })
@@ -170,23 +171,31 @@ async fn generation(state: Arc<AppState>, body: Body, chat: bool) -> Response {
 
 async fn answer(state: &Arc<AppState>, body: Body, chat: bool) -> Result<Response, ApiError> {
     let received = Instant::now();
-    let bytes = axum::body::to_bytes(body, state.max_body_bytes)
-        .await
-        .map_err(|e| {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.to_string().contains("length limit"));
-            if too_large {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!(
-                        "the request body is over {} bytes (--max-body-bytes)",
-                        state.max_body_bytes
-                    ),
-                )
-            } else {
-                ApiError::bad(format!("cannot read the request body: {e}"), None)
-            }
-        })?;
+    let read = axum::body::to_bytes(body, state.max_body_bytes);
+    let Ok(read) = tokio::time::timeout(state.body_timeout, read).await else {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {} (--body-timeout)",
+                humantime::format_duration(state.body_timeout)
+            ),
+        ));
+    };
+    let bytes = read.map_err(|e| {
+        let too_large =
+            std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit"));
+        if too_large {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the request body is over {} bytes (--max-body-bytes)",
+                    state.max_body_bytes
+                ),
+            )
+        } else {
+            ApiError::bad(format!("cannot read the request body: {e}"), None)
+        }
+    })?;
     let request = openai::parse(&bytes, chat, &state.limits)?;
     if let Some(m) = request.model.as_deref().filter(|m| *m != state.model_name) {
         return Err(ApiError::new(
