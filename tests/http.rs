@@ -383,11 +383,40 @@ fn an_unreachable_server_is_connect_errors_not_a_crash() {
         out_dir.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("c1: 3 of 3 requests failed"),
+        "{}",
+        stderr(&o)
+    );
     let s = &only_run(&out_dir)["scenarios"][0];
     assert_eq!(
         (s["requests"].as_u64(), s["errors"]["connect"].as_u64()),
         (Some(3), Some(3))
     );
+    // CI can fail a run on its errors; what was measured is written all the same.
+    let strict_dir = tmp.path().join("strict");
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &format!("http://127.0.0.1:{port}"),
+        "--model",
+        "m",
+        "-n",
+        "2",
+        "--warmup",
+        "0",
+        "--max-error-rate",
+        "0.5",
+        "-o",
+        strict_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("c1: 100.0% of requests failed, above --max-error-rate 50.0%"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(only_run(&strict_dir)["scenarios"][0]["failed"], 2);
 }
 
 #[test]

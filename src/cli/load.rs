@@ -44,7 +44,8 @@ e2e); errors by class: connect, timeout, http_status (with codes), disconnected,
 Results go to OUTPUT/RUN_ID/run.json (kind \"http\") and scenarios.csv, rewritten after \
 every scenario; `inferbench compare` compares two such runs (p95 +20% or an error rate over \
 1% fails). Ctrl-C stops sending, lets requests in flight finish, and keeps what was measured.\n\n\
-Exit codes: 0 complete, 1 error, 2 bad command line, 130 interrupted.";
+Exit codes: 0 complete, 1 error (or a scenario whose error rate is above \
+--max-error-rate), 2 bad command line, 130 interrupted.";
 
 #[derive(Args)]
 pub struct LoadArgs {
@@ -145,6 +146,10 @@ pub struct LoadArgs {
     /// Most time to open a connection.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     connect_timeout: std::time::Duration,
+    /// Exit 1 when a scenario's share of failed requests is above this (0.01 = 1%). The
+    /// default, 1, never fails: a run of errors is still a measurement.
+    #[arg(long, default_value_t = 1.0)]
+    max_error_rate: f64,
     /// Largest answer accepted (bytes); a bigger one is a malformed answer.
     #[arg(long, default_value_t = 16 << 20)]
     max_response_bytes: usize,
@@ -177,6 +182,10 @@ impl LoadArgs {
             Some(text) => http::stats::parse_slo(text).map_err(as_usage)?,
             None => Vec::new(),
         };
+        let shapes = self.shapes();
+        for warning in slow_plan_warnings(&shapes, self.requests, self.duration) {
+            eprintln!("warning: {warning}");
+        }
         let tokenizer = self.tokenizer()?;
         let (prompts, workload_source) = self.prompts(tokenizer.as_ref().map(|(_, t)| t))?;
         Ok(LoadRequest {
@@ -194,7 +203,7 @@ impl LoadArgs {
             workload_source,
             tokenizer,
             units_per_request: self.units_per_request,
-            shapes: self.shapes(),
+            shapes,
             requests: self.requests,
             duration: self.duration,
             warmup: self.warmup,
@@ -236,6 +245,22 @@ impl LoadArgs {
         if let Some(bad_rate) = self.rate.iter().find(|r| r.is_nan() || **r <= 0.0) {
             return Err(usage(format!(
                 "--rate {bad_rate}: rates must be above 0 (or inf)"
+            )));
+        }
+        for (flag, d) in [
+            ("--timeout", self.timeout),
+            ("--connect-timeout", self.connect_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(usage(format!(
+                    "{flag} 0s: a request needs time to be answered; give a time such as 60s"
+                )));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.max_error_rate) {
+            return Err(usage(format!(
+                "--max-error-rate {}: a share of requests from 0 to 1 (0.01 is 1%)",
+                self.max_error_rate
             )));
         }
         if self.sweep
@@ -348,13 +373,71 @@ impl LoadArgs {
     }
 }
 
+/// An open-loop plan whose rate makes it last for hours (or send nothing within
+/// --duration) says so before it starts: nothing else would for days.
+fn slow_plan_warnings(
+    shapes: &[LoadShape],
+    requests: u64,
+    duration: Option<std::time::Duration>,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for shape in shapes {
+        let LoadShape::Open { arrival, .. } = shape else {
+            continue;
+        };
+        let rate = arrival.rate;
+        let name = http::shape_name(shape);
+        match duration {
+            None if requests as f64 / rate > 3600.0 => {
+                let seconds = (requests as f64 / rate).min(1e12) as u64;
+                warnings.push(format!(
+                    "{name}: {requests} requests at {rate} req/s take about {}; raise --rate or give --duration",
+                    humantime::format_duration(std::time::Duration::from_secs(seconds))
+                ));
+            }
+            Some(d) if d.as_secs_f64() * rate < 1.0 => warnings.push(format!(
+                "{name}: at {rate} req/s, --duration {} is likely to send no request",
+                humantime::format_duration(d)
+            )),
+            _ => {}
+        }
+    }
+    warnings
+}
+
 pub fn handle(args: LoadArgs) -> anyhow::Result<Outcome> {
     let interrupt = super::interrupt::install(
         "sending; requests in flight finish (each within --timeout) and every finished scenario is kept",
     )?;
     let outcome = http::run(args.request(interrupt)?)?;
     println!("{}", report::http::table(&outcome.result));
-    Ok(super::results_written(&outcome.dir, &outcome.result.header))
+    let done = super::results_written(&outcome.dir, &outcome.result.header);
+    check_errors(&outcome.result.scenarios, args.max_error_rate)?;
+    Ok(done)
+}
+
+/// Say when most requests failed; fail (exit 1) past --max-error-rate.
+fn check_errors(
+    scenarios: &[report::http::HttpScenario],
+    max_error_rate: f64,
+) -> anyhow::Result<()> {
+    for s in scenarios {
+        if s.requests > 0 && s.failed * 2 > s.requests {
+            eprintln!(
+                "warning: {}: {} of {} requests failed; see the errors column (and the server's log)",
+                s.name, s.failed, s.requests
+            );
+        }
+    }
+    match scenarios.iter().find(|s| s.error_rate > max_error_rate) {
+        Some(s) => Err(anyhow::anyhow!(
+            "{}: {:.1}% of requests failed, above --max-error-rate {:.1}%",
+            s.name,
+            s.error_rate * 100.0,
+            max_error_rate * 100.0
+        )),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -394,6 +477,20 @@ mod tests {
     }
 
     #[test]
+    fn a_plan_of_days_says_so() {
+        let r = request(&["--rate", "0.000001,50", "-n", "2"]).unwrap();
+        let w = slow_plan_warnings(&r.shapes, 2, None);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("take about 23days"), "{w:?}");
+        let brief = Some(std::time::Duration::from_secs(10));
+        let w = slow_plan_warnings(&request(&["--rate", "0.01"]).unwrap().shapes, 64, brief);
+        assert!(w[0].contains("likely to send no request"), "{w:?}");
+        assert!(
+            slow_plan_warnings(&request(&["--rate", "5"]).unwrap().shapes, 64, None).is_empty()
+        );
+    }
+
+    #[test]
     fn generic_bodies_are_json_with_the_prompt_placeholder() {
         let r = request(&["--backend", "generic", "--body", r#"{"q": "{prompt}"}"#]).unwrap();
         assert_eq!(
@@ -414,5 +511,8 @@ mod tests {
         assert!(usage_error(&["--body", "{}"]).contains("--backend generic"));
         assert!(usage_error(&["--sweep", "--sweep-factor", "1"]).contains("--sweep-factor"));
         assert!(usage_error(&["--slo", "ttft=fast"]).contains("ttft"));
+        assert!(usage_error(&["--timeout", "0s"]).contains("--timeout 0s"));
+        assert!(usage_error(&["--connect-timeout", "0s"]).contains("--connect-timeout"));
+        assert!(usage_error(&["--max-error-rate", "2"]).contains("--max-error-rate"));
     }
 }

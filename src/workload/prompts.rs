@@ -37,8 +37,20 @@ pub fn read_jsonl(
     default_max_tokens: u32,
     force_max_tokens: bool,
 ) -> Result<Vec<Prompt>> {
-    let text = std::fs::read_to_string(path)
+    let bytes = std::fs::read(path)
         .with_context(|| format!("prompts file {}: cannot read it", path.display()))?;
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let bytes = e.as_bytes();
+            let at = e.utf8_error().valid_up_to();
+            let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+            bail!(
+                "{} line {line}: not UTF-8 text (byte {at} of the file)",
+                path.display()
+            );
+        }
+    };
     parse_jsonl(
         &text,
         &path.display().to_string(),
@@ -156,6 +168,22 @@ mod tests {
             let f = file(text);
             let err = format!("{:#}", read_jsonl(f.path(), 8, false).unwrap_err());
             assert!(err.contains(expect), "{text:?}: {err}");
+        }
+        for (bytes, expect) in [
+            (
+                &b"{\"prompt\": \"a\"}\n{\"prompt\": \"\xff\"}\n"[..],
+                "line 2: not UTF-8",
+            ),
+            (&b"\xc3"[..], "line 1: not UTF-8"),
+            (
+                &b"\n\n\n{\"prompt\": \"\xe2\x82\"}"[..],
+                "line 4: not UTF-8",
+            ),
+        ] {
+            let mut f = tempfile::NamedTempFile::new().unwrap();
+            std::io::Write::write_all(&mut f, bytes).unwrap();
+            let err = format!("{:#}", read_jsonl(f.path(), 8, false).unwrap_err());
+            assert!(err.contains(expect), "{bytes:?}: {err}");
         }
     }
 }
