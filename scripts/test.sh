@@ -30,4 +30,6 @@ if [ "${SKIP_CUDA_BUILD:-0}" != 1 ]; then
 fi
 
 step "cargo test"
+# tests/fuzz.rs: each parser of untrusted input gets this many seconds of mutated input.
+export FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 cargo test

@@ -18,15 +18,15 @@ const VOCAB: usize = 32;
 
 /// What to break in the tiny model.
 #[derive(Default)]
-struct Breakage {
+pub(crate) struct Breakage {
     /// Metadata (key, value) that replace or add to the good ones.
-    metadata: Vec<(&'static str, Value)>,
+    pub(crate) metadata: Vec<(&'static str, Value)>,
     /// Metadata keys to leave out.
-    drop: Vec<&'static str>,
+    pub(crate) drop: Vec<&'static str>,
     /// Tensors (name, shape) that replace the good ones; a zero dimension is allowed.
-    tensors: Vec<(&'static str, Vec<usize>)>,
+    pub(crate) tensors: Vec<(&'static str, Vec<usize>)>,
     /// Fill this tensor with NaN.
-    nan: Option<&'static str>,
+    pub(crate) nan: Option<&'static str>,
 }
 
 fn good_metadata() -> Vec<(&'static str, Value)> {
@@ -62,7 +62,7 @@ fn good_tensors() -> Vec<(&'static str, Vec<usize>)> {
 }
 
 /// Write the tiny model with `b` applied.
-fn tiny_gguf(dir: &Path, name: &str, b: Breakage) -> PathBuf {
+pub(crate) fn tiny_gguf(dir: &Path, name: &str, b: Breakage) -> PathBuf {
     let mut metadata = good_metadata();
     metadata.retain(|(k, _)| !b.drop.contains(k) && !b.metadata.iter().any(|(m, _)| m == k));
     metadata.extend(b.metadata);

@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod compare;
 mod exit_codes;
+mod fuzz;
 mod golden;
 mod hostile_gguf;
 mod http;
