@@ -338,3 +338,28 @@ fn errors_carry_no_backtrace_even_with_rust_backtrace_set() {
         "RUST_LIB_BACKTRACE=1 shows no frames"
     );
 }
+
+#[test]
+fn an_end_of_sequence_id_outside_the_vocabulary_is_refused() {
+    // The real model with its tokenizer.ggml.eos_token_id (a u32 after the key and its
+    // type) patched in place past the vocabulary.
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(crate::common::smollm_gguf()).unwrap();
+    let key = b"tokenizer.ggml.eos_token_id";
+    let at = bytes.windows(key.len()).position(|w| w == key).unwrap() + key.len();
+    assert_eq!(
+        u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()),
+        4,
+        "a u32 value"
+    );
+    bytes[at + 4..at + 8].copy_from_slice(&4_000_000_000u32.to_le_bytes());
+    let path = dir.path().join("eos.gguf");
+    std::fs::write(&path, bytes).unwrap();
+    refused(
+        &path,
+        &[
+            "end-of-sequence token id 4000000000",
+            "outside the model's vocabulary",
+        ],
+    );
+}

@@ -320,6 +320,18 @@ fn bad_input_is_a_clear_error() {
     let empty = write("empty.txt", "");
     let words = write("words.txt", "1 2 3\n4 x 6\n");
     let blank_text = write("blank.txt", "\n   \n");
+    let huge: String = (0..20).map(|i| format!("{i} 3e19 1\n")).collect();
+    let huge = write("huge.txt", &huge);
+    let zeros: String = (0..20)
+        .map(|i| {
+            if i == 7 {
+                "0 0 0\n".to_string()
+            } else {
+                format!("{i} 1 2\n")
+            }
+        })
+        .collect();
+    let zeros = write("zeros.txt", &zeros);
     let missing = dir.path().join("none.txt").display().to_string();
     let cache = dir.path().join("cache").display().to_string();
     let out = dir.path().join("results").display().to_string();
@@ -367,6 +379,23 @@ fn bad_input_is_a_clear_error() {
             vec!["--queries-file goes with --vectors or --text"],
         ),
         (vec!["--vectors", &missing], vec!["none.txt", "cannot read"]),
+        (
+            vec!["--vectors", &huge, "--queries", "5"],
+            vec!["huge.txt", "squared length", "overflow"],
+        ),
+        (
+            vec![
+                "--vectors",
+                &zeros,
+                "--queries",
+                "5",
+                "--metric",
+                "cosine",
+                "--seed",
+                "1",
+            ],
+            vec!["zeros.txt", "all zeros", "cosine"],
+        ),
     ];
     for (args, expected) in cases {
         let o = run(&args);

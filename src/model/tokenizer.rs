@@ -334,6 +334,19 @@ impl TextTokenizer {
                 self.source
             );
         }
+        // An end-of-sequence id past the vocabulary can never be sampled: every answer would
+        // run to max_tokens while looking like a normal run.
+        if let Some(id) = self
+            .eos_token_ids
+            .iter()
+            .find(|id| **id as usize >= model_vocab_size)
+        {
+            bail!(
+                "{}: end-of-sequence token id {id} is outside the model's vocabulary of \
+                 {model_vocab_size} tokens",
+                self.source
+            );
+        }
         Ok(())
     }
 }

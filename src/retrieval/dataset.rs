@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::distance::Metric;
 use anyhow::{bail, Context, Result};
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
@@ -48,6 +49,33 @@ impl VectorSet {
     }
 
     /// Scale every vector to unit length (zero vectors stay zero).
+    /// Refuse vectors no distance can be trusted on: a squared length so large that distances
+    /// overflow f32 to infinity (every neighbour then ties, and recall reads 1.0), or, under
+    /// cosine and dot, a vector of zeros (it has no direction). `what` names the set.
+    pub fn check_usable(&self, metric: Metric, what: &str) -> Result<()> {
+        // |a - b|^2 <= 2 |a|^2 + 2 |b|^2: below a quarter of f32::MAX no distance overflows.
+        let limit = f32::MAX / 4.0;
+        for (i, row) in self.rows().enumerate() {
+            let squared: f32 = row.iter().map(|x| x * x).sum();
+            if squared.is_nan() || squared > limit {
+                bail!(
+                    "{what}: vector {} has a squared length of {squared:e}: distances between such \
+                     vectors overflow f32; scale the vectors down",
+                    i + 1
+                );
+            }
+            if squared == 0.0 && metric != Metric::L2 {
+                bail!(
+                    "{what}: vector {} is all zeros: it has no direction, so {} distances to it are \
+                     meaningless",
+                    i + 1,
+                    metric.name()
+                );
+            }
+        }
+        Ok(())
+    }
+
     pub fn normalize(&mut self) {
         self.data.par_chunks_mut(self.dim).for_each(|v| {
             let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();

@@ -301,6 +301,8 @@ fn prepare_data(request: &RetrievalRequest) -> Result<PreparedData> {
             )
         }
     };
+    base.check_usable(metric, &source)?;
+    queries.check_usable(metric, &format!("the queries of {source}"))?;
     // The dot distance is for unit vectors; make them so rather than measure nonsense.
     let normalized = metric == Metric::Dot;
     if normalized {
