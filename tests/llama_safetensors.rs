@@ -134,3 +134,52 @@ fn safetensors_that_disagree_with_the_config_are_refused_by_tensor_name() {
     assert!(msg.contains("model.layers.0.mlp.gate_proj.weight"), "{msg}");
     assert!(msg.contains("does not match the weights"), "{msg}");
 }
+
+#[test]
+fn safetensors_values_that_cannot_be_right_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_text =
+        std::fs::read_to_string(crate::common::repo_root().join("fixtures/tiny-llama/config.json"))
+            .unwrap();
+    write_checkpoint(dir.path(), &config_text);
+    let refused = |expected: &[&str]| {
+        let err = model::load(&options(dir.path(), WeightsMode::Real), &Device::Cpu)
+            .err()
+            .expect("must be refused");
+        let msg = format!("{err:#}");
+        assert!(expected.iter().all(|e| msg.contains(e)), "{msg}");
+    };
+    // A NaN in one layer's norm.
+    let weights = dir.path().join("model.safetensors");
+    let mut tensors = candle_core::safetensors::load(&weights, &Device::Cpu).unwrap();
+    let name = "model.layers.1.post_attention_layernorm.weight";
+    let h = tensors[name].dims()[0];
+    let mut values = vec![1f32; h];
+    values[3] = f32::NAN;
+    tensors.insert(
+        name.into(),
+        Tensor::from_vec(values, h, &Device::Cpu).unwrap(),
+    );
+    candle_core::safetensors::save(&tensors, &weights).unwrap();
+    refused(&[name, "NaN"]);
+    // Rotary base and norm epsilon that no model has.
+    for (from, to, field) in [
+        (
+            "\"rope_theta\": 10000.0",
+            "\"rope_theta\": 0.0",
+            "rope_theta",
+        ),
+        (
+            "\"rms_norm_eps\": 1e-5",
+            "\"rms_norm_eps\": -1e-5",
+            "rms_norm_eps",
+        ),
+    ] {
+        std::fs::write(
+            dir.path().join("config.json"),
+            config_text.replace(from, to),
+        )
+        .unwrap();
+        refused(&["config.json", field]);
+    }
+}

@@ -86,6 +86,20 @@ pub fn read_config(path: &Path) -> Result<Config> {
             raw.hidden_size / raw.num_attention_heads
         );
     }
+    if !(raw.rope_theta.is_finite() && raw.rope_theta > 0.0) {
+        bail!(
+            "{}: field `rope_theta` ({}) must be above 0",
+            path.display(),
+            raw.rope_theta
+        );
+    }
+    if !(raw.rms_norm_eps.is_finite() && raw.rms_norm_eps >= 0.0) {
+        bail!(
+            "{}: field `rms_norm_eps` ({}) must be 0 or more",
+            path.display(),
+            raw.rms_norm_eps
+        );
+    }
     Ok(raw.into_config(false))
 }
 
@@ -232,6 +246,23 @@ pub fn load_safetensors(
                 view.shape(),
                 config_path.display(),
                 shape
+            );
+        }
+    }
+    // NaN or infinite norms or embeddings would "run" and generate nothing: refuse them by
+    // name. (Every weight would cost a full pass over the file; these are the cheap ones.)
+    let checked = expected_tensors(&cfg)
+        .into_iter()
+        .filter(|(name, _)| name.ends_with("norm.weight") || name.contains("embed_tokens"));
+    for (name, _) in checked {
+        let sum = tensors
+            .load(&name, &Device::Cpu)
+            .and_then(|t| t.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>())
+            .map_err(|e| anyhow!("{}: tensor '{name}': {e}", weights[0].display()))?;
+        if !sum.is_finite() {
+            bail!(
+                "{}: tensor '{name}' holds NaN or infinite values (its sum is {sum})",
+                weights[0].display()
             );
         }
     }
