@@ -53,9 +53,9 @@ pub struct ServeArgs {
     /// answered 503.
     #[arg(long, default_value_t = 256)]
     max_queue: usize,
-    /// Most time for a request's headers to arrive (a connection that trickles them is
-    /// closed).
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    /// Most time for a request's headers to arrive, counted from when the connection is ready
+    /// for one (a connection that trickles them, or sits idle that long, is closed).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     header_timeout: std::time::Duration,
     /// Most time for a request's body to arrive once its headers are in (then 408).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]

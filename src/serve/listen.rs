@@ -17,8 +17,8 @@ use tokio::sync::Semaphore;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
-    /// Most time from a connection's first byte (or its last answer) to the end of the next
-    /// request's headers.
+    /// Most time from when a connection is ready for a request (opened, or its last answer
+    /// sent) to the end of the request's headers: idle keep-alive time counts.
     pub header_timeout: Duration,
     /// Most connections open at once.
     pub max_connections: usize,
