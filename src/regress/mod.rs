@@ -5,6 +5,7 @@
 
 pub mod baseline;
 pub mod criterion;
+mod exact_bootstrap;
 pub mod render;
 pub mod rules;
 pub mod sides;

@@ -7,6 +7,8 @@ use rand::SeedableRng;
 use rand_distr::{Binomial, Distribution};
 use serde::{Deserialize, Serialize};
 
+use super::exact_bootstrap::{ratio_quantile, QuantileLaw};
+
 /// An empirical distribution: sorted distinct values, each with how often it was seen.
 /// Latency histograms arrive in this form; raw samples are folded into it.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,8 +140,8 @@ impl RatioEstimate {
     }
 }
 
-/// Percentile bootstrap of stat(current) / stat(baseline), resampling both sides; seeded, so
-/// the same inputs always give the same interval.
+/// Percentile bootstrap of stat(current) / stat(baseline): exact for quantiles, resampling
+/// both sides (seeded, so the same inputs always give the same interval) for the mean.
 pub fn bootstrap_ratio(
     baseline: &Samples,
     current: &Samples,
@@ -151,6 +153,18 @@ pub fn bootstrap_ratio(
     let point = current.statistic(statistic) / baseline.statistic(statistic);
     if baseline.len() < 2 || current.len() < 2 || resamples == 0 {
         return RatioEstimate::untested(point);
+    }
+    let tail = (1.0 - confidence) / 2.0;
+    if let Statistic::Quantile(q) = statistic {
+        // Quantiles: the bootstrap's distribution exactly, no resampling (see exact_bootstrap).
+        let law = |s: &Samples| QuantileLaw::new(&s.values, &s.counts, s.total, q);
+        let (b, c) = (law(baseline), law(current));
+        if let (Some(low), Some(high)) = (
+            ratio_quantile(&b, &c, tail),
+            ratio_quantile(&b, &c, 1.0 - tail),
+        ) {
+            return RatioEstimate::new(point, low, high);
+        }
     }
     let mut rng = StdRng::seed_from_u64(seed);
     let mut base_counts = vec![0; baseline.counts.len()];
@@ -169,7 +183,6 @@ pub fn bootstrap_ratio(
         return RatioEstimate::untested(point);
     }
     ratios.sort_by(f64::total_cmp);
-    let tail = (1.0 - confidence) / 2.0;
     let at =
         |q: f64| ratios[((q * (ratios.len() - 1) as f64).round() as usize).min(ratios.len() - 1)];
     RatioEstimate::new(point, at(tail), at(1.0 - tail))
