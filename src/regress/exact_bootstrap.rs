@@ -11,6 +11,8 @@
 //! P(C / B <= t) = sum_i P(B = b_i) P(C <= t b_i); its confidence bounds are found by
 //! bisection on t.
 
+use super::stats::regularized_incomplete_beta;
+
 /// A resampled quantile's distribution: support values and the probability of each.
 pub(super) struct QuantileLaw {
     values: Vec<f64>,
@@ -42,7 +44,7 @@ impl QuantileLaw {
             } else if f > q + spread {
                 1.0
             } else {
-                regularized_beta(f, k, n - k + 1.0)
+                regularized_incomplete_beta(k, n - k + 1.0, f)
             };
             cdf.push(p);
         }
@@ -100,78 +102,10 @@ pub(super) fn ratio_quantile(base: &QuantileLaw, cur: &QuantileLaw, level: f64) 
     Some(hi)
 }
 
-/// ln Γ(x), x > 0: Lanczos' approximation (g = 7, nine terms), about 15 digits.
-fn ln_gamma(x: f64) -> f64 {
-    const G: f64 = 7.0;
-    const C: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if x < 0.5 {
-        // Reflection: Γ(x) Γ(1 - x) = π / sin(πx).
-        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
-    }
-    let x = x - 1.0;
-    let sum = C[1..]
-        .iter()
-        .enumerate()
-        .fold(C[0], |s, (i, c)| s + c / (x + i as f64 + 1.0));
-    let t = x + G + 0.5;
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
-}
-
-/// The regularized incomplete beta function I_x(a, b), by its continued fraction (modified
-/// Lentz), on the side where it converges fast.
-fn regularized_beta(x: f64, a: f64, b: f64) -> f64 {
-    if x <= 0.0 {
-        return 0.0;
-    }
-    if x >= 1.0 {
-        return 1.0;
-    }
-    let front =
-        (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp();
-    if x < (a + 1.0) / (a + b + 2.0) {
-        front * beta_fraction(x, a, b) / a
-    } else {
-        1.0 - front * beta_fraction(1.0 - x, b, a) / b
-    }
-}
-
-fn beta_fraction(x: f64, a: f64, b: f64) -> f64 {
-    const TINY: f64 = 1e-300;
-    let guard = |v: f64| if v.abs() < TINY { TINY } else { v };
-    let mut c = 1.0;
-    let mut d = 1.0 / guard(1.0 - (a + b) * x / (a + 1.0));
-    let mut h = d;
-    for m in 1..100_000 {
-        let m = m as f64;
-        let even = m * (b - m) * x / ((a + 2.0 * m - 1.0) * (a + 2.0 * m));
-        d = 1.0 / guard(1.0 + even * d);
-        c = guard(1.0 + even / c);
-        h *= d * c;
-        let odd = -(a + m) * (a + b + m) * x / ((a + 2.0 * m) * (a + 2.0 * m + 1.0));
-        d = 1.0 / guard(1.0 + odd * d);
-        c = guard(1.0 + odd / c);
-        let step = d * c;
-        h *= step;
-        if (step - 1.0).abs() < 1e-15 {
-            break;
-        }
-    }
-    h
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::regress::stats::ln_gamma;
 
     /// P(Binomial(n, p) >= k), summed term by term.
     fn binomial_tail(n: u64, p: f64, k: u64) -> f64 {
@@ -211,7 +145,7 @@ mod tests {
         ] {
             for p in [0.01, 0.2, 0.5, 0.73, 0.95, 0.999] {
                 let exact = binomial_tail(n, p, k);
-                let got = regularized_beta(p, k as f64, (n - k + 1) as f64);
+                let got = regularized_incomplete_beta(k as f64, (n - k + 1) as f64, p);
                 assert!(
                     (got - exact).abs() < 1e-9,
                     "n {n} k {k} p {p}: {got} vs {exact}"

@@ -241,7 +241,7 @@ pub fn student_t_quantile(p: f64, df: f64) -> f64 {
 
 /// I_x(a, b), by the continued fraction (modified Lentz), using the symmetry
 /// I_x(a, b) = 1 - I_{1-x}(b, a) where that converges faster.
-fn regularized_incomplete_beta(a: f64, b: f64, x: f64) -> f64 {
+pub(super) fn regularized_incomplete_beta(a: f64, b: f64, x: f64) -> f64 {
     if x <= 0.0 {
         return 0.0;
     }
@@ -285,7 +285,7 @@ fn beta_continued_fraction(a: f64, b: f64, x: f64) -> f64 {
 }
 
 /// ln Γ(x) for x > 0 (Lanczos approximation, g = 7, 9 terms).
-fn ln_gamma(x: f64) -> f64 {
+pub(super) fn ln_gamma(x: f64) -> f64 {
     const G: [f64; 9] = [
         0.999_999_999_999_809_9,
         676.520_368_121_885_1,
