@@ -26,6 +26,9 @@ impl RunDir {
     /// A new folder under `output` for this run. A given id must be new; the default one is
     /// NAME-YYYYMMDDTHHMMSSZ (with -2, -3, ... if that exists).
     pub fn create(output: &Path, run_id: Option<&str>, name: &str) -> Result<RunDir> {
+        if let Some(id) = run_id {
+            check_plain_name("--run-id", id)?; // before anything is made on disk
+        }
         Self::check_output(output)?;
         let create = |path: PathBuf| {
             std::fs::create_dir(&path)
@@ -33,7 +36,6 @@ impl RunDir {
             Ok(RunDir { path })
         };
         if let Some(id) = run_id {
-            check_plain_name("--run-id", id)?;
             let path = output.join(id);
             if path.exists() {
                 return Err(usage(format!(
