@@ -443,24 +443,17 @@ fn check_errors(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use crate::cli::test_support::{parse, usage_message};
 
     fn request(args: &[&str]) -> anyhow::Result<LoadRequest> {
-        let cli =
-            crate::cli::Cli::try_parse_from(["inferbench", "load"].iter().chain(args).copied())
-                .expect("parses");
-        match cli.command {
-            crate::cli::Command::Load(load) => load.request(Arc::default()),
+        match parse("load", args) {
+            crate::cli::Command::Load(a) => a.request(Arc::default()),
             _ => unreachable!(),
         }
     }
 
     fn usage_error(args: &[&str]) -> String {
-        let Err(e) = request(args) else {
-            panic!("an error")
-        };
-        assert!(e.chain().any(|c| c.is::<crate::exit::Usage>()), "{e:#}");
-        format!("{e:#}")
+        usage_message(request(args))
     }
 
     #[test]

@@ -81,3 +81,26 @@ fn results_written(dir: &Path, header: &RunHeader) -> Outcome {
         Outcome::Interrupted
     }
 }
+
+/// What the subcommands' unit tests share: parse a command line, check a usage error.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use clap::Parser;
+
+    /// `inferbench SUBCOMMAND ARGS...`, parsed (it must parse).
+    pub(crate) fn parse(subcommand: &str, args: &[&str]) -> super::Command {
+        let line = ["inferbench", subcommand]
+            .into_iter()
+            .chain(args.iter().copied());
+        super::Cli::try_parse_from(line).expect("parses").command
+    }
+
+    /// The message of an error that must be a usage error (exit 2).
+    pub(crate) fn usage_message<T>(result: anyhow::Result<T>) -> String {
+        let Err(e) = result else {
+            panic!("expected a usage error")
+        };
+        assert!(e.chain().any(|c| c.is::<crate::exit::Usage>()), "{e:#}");
+        format!("{e:#}")
+    }
+}

@@ -227,25 +227,17 @@ pub fn handle(args: RetrievalArgs) -> anyhow::Result<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use crate::cli::test_support::{parse, usage_message};
 
     fn request(args: &[&str]) -> anyhow::Result<RetrievalRequest> {
-        let cli = crate::cli::Cli::try_parse_from(
-            ["inferbench", "retrieval"].iter().chain(args).copied(),
-        )
-        .expect("parses");
-        match cli.command {
-            crate::cli::Command::Retrieval(r) => r.request(Arc::default()),
+        match parse("retrieval", args) {
+            crate::cli::Command::Retrieval(a) => a.request(Arc::default()),
             _ => unreachable!(),
         }
     }
 
     fn usage_error(args: &[&str]) -> String {
-        let Err(e) = request(args) else {
-            panic!("an error")
-        };
-        assert!(e.chain().any(|c| c.is::<crate::exit::Usage>()), "{e:#}");
-        format!("{e:#}")
+        usage_message(request(args))
     }
 
     #[test]

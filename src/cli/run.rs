@@ -167,24 +167,17 @@ fn dry_run(resolved: &ResolvedConfig, scenarios: &[suite::Scenario]) -> anyhow::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use crate::cli::test_support::{parse, usage_message};
 
     fn plan(args: &[&str]) -> anyhow::Result<RunPlan> {
-        let cli =
-            crate::cli::Cli::try_parse_from(["inferbench", "run"].iter().chain(args).copied())
-                .expect("parses");
-        match cli.command {
-            crate::cli::Command::Run(run) => run.plan(),
+        match parse("run", args) {
+            crate::cli::Command::Run(a) => a.plan(),
             _ => unreachable!(),
         }
     }
 
     fn usage_error(args: &[&str]) -> String {
-        let Err(e) = plan(args) else {
-            panic!("an error")
-        };
-        assert!(e.chain().any(|c| c.is::<crate::exit::Usage>()), "{e:#}");
-        format!("{e:#}")
+        usage_message(plan(args))
     }
 
     #[test]
