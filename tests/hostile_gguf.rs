@@ -273,6 +273,14 @@ fn values_that_cannot_be_right_are_refused() {
             },
             vec!["'output_norm.weight'"],
         ),
+        (
+            "nanlinear",
+            Breakage {
+                nan: Some("blk.0.ffn_down.weight"),
+                ..Default::default()
+            },
+            vec!["'blk.0.ffn_down.weight'", "NaN", "element 0"],
+        ),
     ];
     for (name, breakage, expected) in cases {
         let path = tiny_gguf(dir.path(), &format!("{name}.gguf"), breakage);

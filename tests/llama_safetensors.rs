@@ -161,7 +161,19 @@ fn safetensors_values_that_cannot_be_right_are_refused() {
         Tensor::from_vec(values, h, &Device::Cpu).unwrap(),
     );
     candle_core::safetensors::save(&tensors, &weights).unwrap();
-    refused(&[name, "NaN"]);
+    refused(&[name, "NaN", "element 3"]);
+    // An infinity deep inside one projection, in bf16, where only a full scan finds it.
+    write_checkpoint(dir.path(), &config_text);
+    let mut tensors = candle_core::safetensors::load(&weights, &Device::Cpu).unwrap();
+    let name = "model.layers.1.mlp.down_proj.weight";
+    let mut values: Vec<f32> = tensors[name].flatten_all().unwrap().to_vec1().unwrap();
+    let last = values.len() - 1;
+    values[last] = f32::INFINITY;
+    let shape = tensors[name].shape().clone();
+    let poisoned = Tensor::from_vec(values, shape, &Device::Cpu).unwrap();
+    tensors.insert(name.into(), poisoned.to_dtype(DType::BF16).unwrap());
+    candle_core::safetensors::save(&tensors, &weights).unwrap();
+    refused(&[name, "NaN or infinite", &format!("element {last}")]);
     // Rotary base and norm epsilon that no model has.
     for (from, to, field) in [
         (

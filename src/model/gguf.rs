@@ -208,6 +208,7 @@ pub fn load(
     let mut repacked = 0;
     let weights = QuantizedLlama::load(hyper, device, gemm_rows, &cache, |name| {
         let t = content.tensor(&mut file, name, device)?;
+        super::finite::check_qtensor(name, &t)?;
         match repack {
             Some(target) if should_repack(&t, target) => {
                 repacked += 1;

@@ -8,6 +8,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use candle_transformers::models::llama::{Cache, Config, Llama, LlamaConfig};
 
+use super::finite::{check_floats, FloatBits};
 use super::{CausalLm, ModelInfo};
 
 pub struct LlamaModel {
@@ -249,22 +250,19 @@ pub fn load_safetensors(
             );
         }
     }
-    // NaN or infinite norms or embeddings would "run" and generate nothing: refuse them by
-    // name. (Every weight would cost a full pass over the file; these are the cheap ones.)
-    let checked = expected_tensors(&cfg)
-        .into_iter()
-        .filter(|(name, _)| name.ends_with("norm.weight") || name.contains("embed_tokens"));
-    for (name, _) in checked {
-        let sum = tensors
-            .load(&name, &Device::Cpu)
-            .and_then(|t| t.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>())
+    // A NaN or infinity in any weight would "run" and generate nothing: refuse it by name.
+    for (name, _) in expected_tensors(&cfg) {
+        let view = tensors
+            .get(&name)
             .map_err(|e| anyhow!("{}: tensor '{name}': {e}", weights[0].display()))?;
-        if !sum.is_finite() {
-            bail!(
-                "{}: tensor '{name}' holds NaN or infinite values (its sum is {sum})",
-                weights[0].display()
-            );
-        }
+        let bits = match view.dtype() {
+            safetensors::Dtype::F32 => Some(FloatBits::F32),
+            safetensors::Dtype::F16 => Some(FloatBits::F16),
+            safetensors::Dtype::BF16 => Some(FloatBits::BF16),
+            _ => None,
+        };
+        check_floats(&name, bits, view.data())
+            .map_err(|e| anyhow!("{}: {e}", weights[0].display()))?;
     }
     // SAFETY: as above.
     let vb = unsafe { VarBuilder::from_mmaped_safetensors(weights, dtype, device) }

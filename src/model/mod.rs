@@ -1,5 +1,6 @@
 //! Models: where their files come from, how they load, and their tokenizers.
 
+pub mod finite;
 pub mod format;
 pub mod gguf;
 pub mod gguf_header;
