@@ -640,6 +640,39 @@ fn slow_clients_and_a_full_mock_queue_are_refused_and_serve_goes_on() {
 }
 
 #[test]
+fn bodies_refused_as_too_large_are_counted_as_413_not_as_disconnects() {
+    // serve reads and drops an oversized body before answering, so a client still sending
+    // gets the 413 rather than a reset; load must count every one as such.
+    let server = start_serve(&["--mock", "--max-body-bytes", "1000"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let sizes = [2_000, 200_000, 1 << 20, 8 << 20];
+    let prompts: Vec<String> = sizes.iter().map(|n| "x".repeat(*n)).collect();
+    let refs: Vec<&str> = prompts.iter().map(|p| p.as_str()).collect();
+    let file = write_prompts(tmp.path(), &refs);
+    let out_dir = tmp.path().join("results");
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &server.url,
+        "--prompts",
+        file.to_str().unwrap(),
+        "-c",
+        "2",
+        "-n",
+        "16",
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = only_run(&out_dir);
+    let s = &run["scenarios"][0];
+    assert_eq!(s["failed"], 16, "{s:#}");
+    assert_eq!(s["errors"], serde_json::json!({"http_status": 16}), "{s:#}");
+    assert_eq!(s["status_codes"], serde_json::json!({"413": 16}), "{s:#}");
+    assert_eq!(http("GET", &format!("{}/health", server.url), "").0, 200);
+}
+
+#[test]
 fn load_against_serve_gives_the_full_table_at_every_concurrency() {
     let server = start_serve(&[]);
     let tmp = tempfile::tempdir().unwrap();

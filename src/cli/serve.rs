@@ -17,7 +17,9 @@ Scheduling: requests are queued and generated one at a time, each as a batch of 
 arrival order (no continuous batching): under concurrent load TTFT includes the wait. At \
 most --max-queue requests wait; more are answered 503 with Retry-After. A client that \
 disconnects stops its generation.\n\n\
-Limits: bodies over --max-body-bytes are answered 413, max_tokens over --max-tokens-limit \
+Limits: bodies over --max-body-bytes are answered 413 (after reading and dropping up to \
+64 MiB more, so that a client still sending sees the answer, not a reset), max_tokens over \
+--max-tokens-limit \
 or past the model's context 400; bad JSON and bad fields 400 with an OpenAI-style error \
 naming the field (never a backtrace). A connection whose request headers take longer than \
 --header-timeout is closed, a body slower than --body-timeout is answered 408, and at most \

@@ -98,6 +98,7 @@ async fn exchange(target: &Target, prompt: &Prompt, start: Instant) -> Result<Su
     };
     let body = serde_json::to_vec(&target.backend.body(prompt))
         .map_err(|e| fail(ErrorClass::Malformed, None, format!("request body: {e}")))?;
+    let body_len = body.len();
     let mut request = target
         .client
         .post(target.url.clone())
@@ -109,7 +110,7 @@ async fn exchange(target: &Target, prompt: &Prompt, start: Instant) -> Result<Su
     let mut response = request
         .send()
         .await
-        .map_err(|e| fail(classify(&e), None, describe(&e)))?;
+        .map_err(|e| fail(classify(&e), None, explain(describe(&e), body_len)))?;
     let status = response.status();
     if !status.is_success() {
         // A little of the body says why (e.g. "rate limited").
@@ -279,4 +280,35 @@ fn describe(e: &reqwest::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// Say what a reset while sending the body most likely means: a server refusing a body
+/// (413) and closing without reading the rest makes the kernel reset the connection, which
+/// loses the answer it sent.
+fn explain(text: String, body_len: usize) -> String {
+    if text.contains("error writing a body") {
+        format!(
+            "{text} (the server closed the connection before taking the {body_len}-byte request \
+             body: it may have refused the body, e.g. as too large, without reading it)"
+        )
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::explain;
+
+    #[test]
+    fn a_reset_while_sending_the_body_says_the_body_may_have_been_refused() {
+        let sent = "error sending request: client error (SendRequest): error writing a body to \
+                    connection: Broken pipe (os error 32)";
+        let text = explain(sent.into(), 70_000_000);
+        assert!(text.starts_with(sent), "{text}");
+        assert!(text.contains("70000000-byte request body"), "{text}");
+        assert!(text.contains("refused the body"), "{text}");
+        let other = "error sending request: connection closed before message completed";
+        assert_eq!(explain(other.into(), 10), other);
+    }
 }

@@ -3,6 +3,7 @@
 //! /v1/models, /health and Prometheus /metrics. Requests are queued and generated one at a
 //! time (see engine.rs); a full queue answers 503.
 
+pub mod body;
 pub mod engine;
 pub mod listen;
 pub mod metrics;
@@ -24,6 +25,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use body::BodyError;
 use engine::{Engine, Event, Loaded};
 use metrics::Metrics;
 use openai::{ApiError, GenerationRequest, Limits, Shapes};
@@ -171,31 +173,27 @@ async fn generation(state: Arc<AppState>, body: Body, chat: bool) -> Response {
 
 async fn answer(state: &Arc<AppState>, body: Body, chat: bool) -> Result<Response, ApiError> {
     let received = Instant::now();
-    let read = axum::body::to_bytes(body, state.max_body_bytes);
-    let Ok(read) = tokio::time::timeout(state.body_timeout, read).await else {
-        return Err(ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            format!(
-                "the request body did not arrive within {} (--body-timeout)",
-                humantime::format_duration(state.body_timeout)
-            ),
-        ));
-    };
-    let bytes = read.map_err(|e| {
-        let too_large =
-            std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit"));
-        if too_large {
-            ApiError::new(
+    let bytes = body::read_limited(body, state.max_body_bytes, state.body_timeout)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
                     "the request body is over {} bytes (--max-body-bytes)",
                     state.max_body_bytes
                 ),
-            )
-        } else {
-            ApiError::bad(format!("cannot read the request body: {e}"), None)
-        }
-    })?;
+            ),
+            BodyError::TimedOut => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {} (--body-timeout)",
+                    humantime::format_duration(state.body_timeout)
+                ),
+            ),
+            BodyError::Unreadable(e) => {
+                ApiError::bad(format!("cannot read the request body: {e}"), None)
+            }
+        })?;
     let request = openai::parse(&bytes, chat, &state.limits)?;
     if let Some(m) = request.model.as_deref().filter(|m| *m != state.model_name) {
         return Err(ApiError::new(
