@@ -21,7 +21,18 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -D warnings"
 cargo clippy --all-targets -- -D warnings
 
-if [ "${SKIP_CUDA_BUILD:-0}" != 1 ]; then
+plan="$(scripts/build-plan.sh)" || exit $?
+eval "$plan"
+if [ "$BUILD" = cuda ]; then
+  # A GPU machine: the whole CUDA binary, and one greedy answer from the GPU.
+  step "CUDA build for this GPU (CUDA_COMPUTE_CAP=$CUDA_COMPUTE_CAP, ${NVCC:-nvcc from PyPI})"
+  [ -n "$NVCC" ] || eval "$(scripts/cuda-toolchain.sh)"
+  cargo build --release --features cuda
+  answer="$(./target/release/inferbench generate --device cuda --temperature 0 --max-tokens 8 \
+    --prompt "The capital of France is")"
+  printf '%s\n' "$answer"
+  grep -q Paris <<<"$answer" || { echo "the GPU's greedy answer does not name Paris" >&2; exit 1; }
+elif [ "${SKIP_CUDA_BUILD:-0}" != 1 ]; then
   step "CUDA feature build (nvcc from PyPI, CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-89})"
   eval "$(scripts/cuda-toolchain.sh)"
   # The library with all CUDA kernels compiled; linking a binary would need the CUDA driver
