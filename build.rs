@@ -28,6 +28,15 @@ fn main() {
         "cargo:rustc-env=INFERBENCH_CRATE_VERSIONS={}",
         crate_versions()
     );
+    // A CUDA build against the PyPI toolchain (scripts/cuda-toolchain.sh) finds its cuBLAS,
+    // cuRAND and NVRTC libraries at run time without LD_LIBRARY_PATH.
+    println!("cargo:rerun-if-env-changed=INFERBENCH_CUDA_RPATH");
+    if let (Some(_), Ok(dir)) = (
+        std::env::var_os("CARGO_FEATURE_CUDA"),
+        std::env::var("INFERBENCH_CUDA_RPATH"),
+    ) {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
+    }
 }
 
 fn git(args: &[&str]) -> Option<String> {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test job, from a fresh machine: models, formatting, lints, the CUDA build check,
 # then every test. `.ci/run` runs exactly this.
-#   SKIP_CUDA_BUILD=1 scripts/test.sh   # skip the nvcc download and CUDA compile locally
+#   SKIP_CUDA_BUILD=1 scripts/test.sh   # skip the CUDA toolchain download and compile locally
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,11 +33,13 @@ if [ "$BUILD" = cuda ]; then
   printf '%s\n' "$answer"
   grep -q Paris <<<"$answer" || { echo "the GPU's greedy answer does not name Paris" >&2; exit 1; }
 elif [ "${SKIP_CUDA_BUILD:-0}" != 1 ]; then
-  step "CUDA feature build (nvcc from PyPI, CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-89})"
+  step "CUDA feature build (toolchain from PyPI, CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-89})"
   eval "$(scripts/cuda-toolchain.sh)"
-  # The library with all CUDA kernels compiled; linking a binary would need the CUDA driver
-  # and cuBLAS libraries, which only a GPU machine has.
-  cargo build --features cuda --lib
+  # The whole binary, linked against the PyPI libraries and the toolchain's stub driver,
+  # then run on that stub: --device auto falls back to the CPU, --device cuda fails, each
+  # saying why.
+  cargo build --features cuda
+  scripts/cuda-link-check.sh target/debug/inferbench
 fi
 
 step "cargo test"
