@@ -11,6 +11,7 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Info(args) => cli::info::handle(args),
         Command::Generate(args) => cli::generate::handle(*args),
+        Command::Agree(args) => cli::agree::handle(*args),
         Command::Run(args) => cli::run::handle(args),
         Command::Retrieval(args) => cli::retrieval::handle(*args),
         Command::Load(args) => cli::load::handle(*args),

@@ -322,3 +322,69 @@ fn sizes_that_cannot_fit_are_refused_with_the_figures_before_allocating() {
     ]);
     assert_clean_failure(&o, &["batch 1000000", "GiB of KV cache", "is available"]);
 }
+
+#[test]
+fn agree_finds_identical_set_ups_alike_and_names_the_first_different_token() {
+    // The same quantised kernels on both sides: every token alike, exit 0, JSON written.
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("agree.json");
+    let o = inferbench(&[
+        "agree",
+        "--device",
+        "cpu",
+        "--repack",
+        "q8_0",
+        "--reference-repack",
+        "q8_0",
+        "--max-tokens",
+        "3",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("Q4_1 repacked to Q8_0 on cpu"), "{stdout}");
+    assert!(stdout.contains("agree  1/3: 3 tokens alike"), "{stdout}");
+    assert!(stdout.contains("Paris"), "{stdout}");
+    assert!(
+        stdout.contains("all 3 prompts agree token for token"),
+        "{stdout}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["prompts"].as_array().unwrap().len(), 3);
+    assert_eq!(doc["prompts"][0]["agree"], true);
+    assert_eq!(doc["prompts"][0]["agreed"].as_array().unwrap().len(), 3);
+
+    // Two independent draws of random weights: the first token differs (exit 1), printed with
+    // both sides' logits.
+    let config = crate::common::repo_root().join("fixtures/tiny-llama/config.json");
+    let gguf = crate::common::smollm_gguf();
+    let o = inferbench(&[
+        "agree",
+        "--model",
+        config.to_str().unwrap(),
+        "--weights",
+        "dummy",
+        "--tokenizer",
+        gguf.to_str().unwrap(),
+        "--prompt",
+        "hello",
+        "--max-tokens",
+        "4",
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("differ 1/1: at generated token 0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("its logit") && stdout.contains("the other side's"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("1 of 1 prompts differ from the reference"),
+        "{stderr}"
+    );
+}

@@ -3,6 +3,7 @@
 //! a short handler. `main` parses, dispatches, and maps the outcome to an exit code once
 //! (`crate::exit`).
 
+pub mod agree;
 pub mod baseline;
 pub mod compare;
 pub mod generate;
@@ -42,6 +43,10 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Generate text for a prompt and print one line of timings.
     Generate(Box<generate::GenerateArgs>),
+    /// Compare this set-up's greedy answers with a reference set-up of the same model (by
+    /// default f32 weights on the CPU): the first different token, with both sides' logits.
+    #[command(long_about = agree::HELP)]
+    Agree(Box<agree::AgreeArgs>),
     /// Run a benchmark suite: every scenario (batch × prompt length × output length) of a
     /// preset or config, warm-up apart, into results/RUN_ID/ (run.json, scenarios.csv) and
     /// a table.

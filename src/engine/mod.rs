@@ -1,6 +1,7 @@
 //! Generation: prefill a batch of equal-length prompts, then decode with the KV cache,
 //! timestamping every step with the device synchronised first.
 
+pub mod agreement;
 pub mod memory;
 pub mod sampling;
 pub mod timeline;
