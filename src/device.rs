@@ -135,6 +135,18 @@ pub struct GpuInfo {
     pub name: String,
     pub memory_total_bytes: u64,
     pub uuid: Option<String>,
+    /// "8.9" for an RTX 4090.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute_capability: Option<String>,
+    /// Nominal memory bandwidth: the highest memory clock NVML reports × the bus width × 2
+    /// (data moves on both clock edges); the peak a roofline is drawn against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bandwidth_bytes_per_s: Option<u64>,
+}
+
+/// Nominal bandwidth from NVML's figures: 10501 MHz × 384 bits gives an RTX 4090's 1008 GB/s.
+pub fn nominal_bandwidth(memory_clock_mhz: u32, bus_width_bits: u32) -> u64 {
+    memory_clock_mhz as u64 * 1_000_000 * bus_width_bits as u64 / 8 * 2
 }
 
 /// The machine a run happens on; goes into every result.
@@ -261,6 +273,17 @@ fn probe_gpus() -> GpuProbe {
                 name: d.name().unwrap_or_else(|_| "unknown".into()),
                 memory_total_bytes: d.memory_info().map(|m| m.total).unwrap_or(0),
                 uuid: d.uuid().ok(),
+                compute_capability: d
+                    .cuda_compute_capability()
+                    .ok()
+                    .map(|c| format!("{}.{}", c.major, c.minor)),
+                memory_bandwidth_bytes_per_s: match (
+                    d.max_clock_info(nvml_wrapper::enum_wrappers::device::Clock::Memory),
+                    d.memory_bus_width(),
+                ) {
+                    (Ok(clock), Ok(width)) => Some(nominal_bandwidth(clock, width)),
+                    _ => None,
+                },
             })
         })
         .collect::<Vec<_>>();
@@ -285,6 +308,14 @@ fn probe_gpus() -> GpuProbe {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn nominal_bandwidth_matches_published_figures() {
+        // NVML's highest memory clock and bus width of each GPU, against its data sheet.
+        let tb = |b: u64| b as f64 / 1e12;
+        assert!((tb(nominal_bandwidth(10501, 384)) - 1.008).abs() < 0.001); // RTX 4090
+        assert!((tb(nominal_bandwidth(2619, 5120)) - 3.352).abs() < 0.001); // H100 SXM
+    }
+
     use super::*;
 
     #[test]

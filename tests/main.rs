@@ -9,6 +9,7 @@ mod compare;
 mod exit_codes;
 mod fuzz;
 mod golden;
+mod gpu_check;
 mod hostile_gguf;
 mod http;
 mod llama_safetensors;

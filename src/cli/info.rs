@@ -43,8 +43,15 @@ pub fn handle(args: InfoArgs) -> anyhow::Result<Outcome> {
         );
     }
     for g in &machine.gpus {
+        let capability = g
+            .compute_capability
+            .as_ref()
+            .map_or(String::new(), |c| format!(", compute capability {c}"));
+        let bandwidth = g.memory_bandwidth_bytes_per_s.map_or(String::new(), |b| {
+            format!(", {:.0} GB/s nominal memory bandwidth", b as f64 / 1e9)
+        });
         println!(
-            "gpu {}:     {} ({:.1} GiB)",
+            "gpu {}:     {} ({:.1} GiB{capability}{bandwidth})",
             g.index,
             g.name,
             gib(g.memory_total_bytes)
