@@ -37,6 +37,10 @@ pub struct TargetRule {
     /// Apply only to scenarios of this prompt length.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_tokens: Option<u32>,
+    /// Where the bound comes from (a published figure, a roofline fraction), printed with a
+    /// miss so that the reader knows what was expected and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 impl TargetRule {
@@ -71,6 +75,9 @@ pub struct TargetOutcome {
     /// The scenario's value; None when it could not be measured (which counts as missed).
     pub value: Option<f64>,
     pub met: bool,
+    /// The rule's `why`, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// Check the rules that apply to a scenario of this batch size and prompt length.
@@ -93,6 +100,7 @@ pub fn evaluate(
                 target: rule.describe(),
                 value,
                 met,
+                why: rule.why.clone(),
             }
         })
         .collect()
@@ -174,6 +182,7 @@ mod tests {
             max,
             batch,
             prompt_tokens: None,
+            why: None,
         }
     }
 
@@ -183,6 +192,7 @@ mod tests {
                 target: "x".into(),
                 value: Some(1.0),
                 met: i < met,
+                why: None,
             })
             .collect()
     }

@@ -18,16 +18,16 @@ rewritten atomically after every scenario: Ctrl-C stops after the current genera
 keeps every finished scenario (the run is marked interrupted; Ctrl-C twice quits at once), \
 and --resume RUN_ID measures only what is missing. The table at the end is Markdown.\n\n\
 Presets: quick (default; a couple of minutes on 2 CPU cores), full, tok_throughput, \
-cpu_only, rtx_4090, h100, production. A config file is TOML with the same fields, and may \
+cpu_only, rtx_4090, h100, h200, production. A config file is TOML with the same fields, and may \
 `extends = \"quick\"` (a preset or another file) to override only some of them; \
 --dry-run prints the resolved config and its scenarios. Targets come from the hardware \
-profile presets (cpu_only, rtx_4090, h100) and give the run a grade: Excellent >= 90% of \
+profile presets (cpu_only, rtx_4090, h100, h200) and give the run a grade: Excellent >= 90% of \
 checks met, Good 80-89%, Acceptable 60-79%, Poor below.\n\n\
 Exit codes: 0 complete, 1 error, 2 bad command line, 130 interrupted.";
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// A built-in preset: quick, full, tok_throughput, cpu_only, rtx_4090, h100, production.
+    /// A built-in preset: quick, full, tok_throughput, cpu_only, rtx_4090, h100, h200, production.
     #[arg(long, conflicts_with_all = ["config", "resume"])]
     preset: Option<String>,
     /// A TOML config file (may `extends` a preset or another file).

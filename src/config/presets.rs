@@ -17,6 +17,7 @@ const PRESETS: &[(&str, &str)] = &[
         include_str!("../../fixtures/presets/rtx_4090.toml"),
     ),
     ("h100", include_str!("../../fixtures/presets/h100.toml")),
+    ("h200", include_str!("../../fixtures/presets/h200.toml")),
     (
         "production",
         include_str!("../../fixtures/presets/production.toml"),
@@ -46,6 +47,8 @@ pub fn hardware_profile(device_name: &str, gpu_name: Option<&str>) -> Option<&'s
         Some("rtx_4090")
     } else if gpu.contains("h100") {
         Some("h100")
+    } else if gpu.contains("h200") {
+        Some("h200")
     } else {
         None
     }
@@ -80,6 +83,10 @@ mod tests {
         assert_eq!(
             hardware_profile("cuda:0", Some("NVIDIA H100 80GB HBM3")),
             Some("h100")
+        );
+        assert_eq!(
+            hardware_profile("cuda:0", Some("NVIDIA H200")),
+            Some("h200")
         );
         assert_eq!(hardware_profile("cuda:0", Some("Tesla T4")), None);
     }

@@ -122,7 +122,7 @@ impl Default for ScenarioSection {
 #[serde(default, deny_unknown_fields)]
 pub struct TargetsSection {
     /// Used when `rules` is empty: "auto" (the hardware profile preset of the device the run
-    /// lands on: cpu_only, rtx_4090, h100), "none", or a preset name whose rules to use.
+    /// lands on: cpu_only, rtx_4090, h100, h200), "none", or a preset name whose rules to use.
     pub profile: String,
     pub rules: Vec<TargetRule>,
 }

@@ -56,7 +56,11 @@ pub fn render(run: &RunResult) -> String {
         .flat_map(|s| {
             s.targets.iter().filter(|t| !t.met).map(move |t| {
                 let value = t.value.map_or("unmeasured".into(), |v| format!("{v:.2}"));
-                format!("  {}: {} missed ({value})", s.name, t.target)
+                let line = format!("  {}: {} missed ({value})", s.name, t.target);
+                match &t.why {
+                    Some(why) => format!("{line}; expected because: {why}"),
+                    None => line,
+                }
             })
         })
         .collect();
