@@ -43,7 +43,7 @@ fn run_writes_every_field_to_json_csv_and_the_table() {
         "grade: Poor",
         // A miss says what was expected and why.
         "ttft_p50_ms <= 15 missed (",
-        "expected because: the project's seed figure for time to first token on a CPU",
+        "why ttft_p50_ms <= 15: the project's seed figure for time to first token on a CPU",
         "preset cpu_only (auto: cpu)",
         "energy: unavailable (",
     ] {

@@ -56,17 +56,25 @@ pub fn render(run: &RunResult) -> String {
         .flat_map(|s| {
             s.targets.iter().filter(|t| !t.met).map(move |t| {
                 let value = t.value.map_or("unmeasured".into(), |v| format!("{v:.2}"));
-                let line = format!("  {}: {} missed ({value})", s.name, t.target);
-                match &t.why {
-                    Some(why) => format!("{line}; expected because: {why}"),
-                    None => line,
-                }
+                format!("  {}: {} missed ({value})", s.name, t.target)
             })
         })
         .collect();
     if !missed.is_empty() {
         out += &missed.join("\n");
         out.push('\n');
+    }
+    // Where each missed bound comes from, once per rule.
+    let mut explained: Vec<(&str, &str)> = Vec::new();
+    for t in run.scenarios.iter().flat_map(|s| &s.targets) {
+        if let (false, Some(why)) = (t.met, &t.why) {
+            if !explained.iter().any(|(target, _)| *target == t.target) {
+                explained.push((&t.target, why));
+            }
+        }
+    }
+    for (target, why) in explained {
+        out += &format!("  why {target}: {why}\n");
     }
     if let Some(s) = run.scenarios.first() {
         let e = &s.energy;
