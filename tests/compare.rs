@@ -302,19 +302,21 @@ fn suite_results_compare_by_their_histograms() {
     }
     assert!(t.contains("inference/b2_p8_o8"), "{t}");
 
-    // Every latency 50% longer: FAIL.
+    // Every latency ten times longer: FAIL. (Ten times, not +50%: this real run has three
+    // measured runs, made while the other tests share the cores, and its TTFTs may lie
+    // twice apart or more; the bootstrap then rightly calls +50% noise.)
     let slower = edited(&base, "slower.json", |v| {
         for s in v["scenarios"].as_array_mut().unwrap() {
             for h in ["ttft", "itl", "tpot", "e2e"] {
                 for pair in s["histograms"][h].as_array_mut().unwrap() {
-                    pair[0] = (pair[0].as_f64().unwrap() * 1.5).into();
+                    pair[0] = (pair[0].as_f64().unwrap() * 10.0).into();
                 }
             }
         }
     });
     let o = args(&slower);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("+50.0%"), "{}", text(&o));
+    assert!(text(&o).contains("+900.0%"), "{}", text(&o));
 
     // Other hardware is said loudly; --strict refuses.
     let elsewhere = edited(&base, "elsewhere.json", |v| {
