@@ -11,7 +11,9 @@
 # (its GPU name, compute capability and driver version) and /proc/driver/nvidia.
 set -euo pipefail
 
-PROC_NVIDIA="${INFERBENCH_PROC_NVIDIA:-/proc/driver/nvidia}" # tests point this elsewhere
+# Tests point these elsewhere, so that a GPU machine's own driver and toolkit do not count.
+PROC_NVIDIA="${INFERBENCH_PROC_NVIDIA:-/proc/driver/nvidia}"
+SYSTEM_CUDA="${INFERBENCH_SYSTEM_CUDA:-/usr/local/cuda}"
 
 say() { printf '%s\n' "$*" >&2; }
 choose() { # BUILD REASON
@@ -27,7 +29,7 @@ choose() { # BUILD REASON
 
 # The toolkit: the system's nvcc when there is one, else the PyPI one cuda-toolchain.sh brings.
 NVCC="$(command -v nvcc || true)"
-[ -n "$NVCC" ] || { [ -x /usr/local/cuda/bin/nvcc ] && NVCC=/usr/local/cuda/bin/nvcc; } || true
+[ -n "$NVCC" ] || { [ -x "$SYSTEM_CUDA/bin/nvcc" ] && NVCC="$SYSTEM_CUDA/bin/nvcc"; } || true
 NVCC_WORDS="nvcc from ${NVCC:-PyPI (scripts/cuda-toolchain.sh)}"
 
 # What the driver says: "NAME, 8.9, 550.54.14" per GPU; the first GPU decides.

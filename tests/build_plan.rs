@@ -1,7 +1,8 @@
 //! The build each machine gets: `scripts/quickstart.sh` builds with CUDA where an NVIDIA GPU
 //! is visible and on the CPU elsewhere, and says why. Tested with fake `nvidia-smi` programs
-//! on a PATH that holds nothing else of the machine's NVIDIA tools, and a fake
-//! /proc/driver/nvidia, so the result is the same on a GPU machine as here.
+//! on a PATH that holds nothing else of the machine's NVIDIA tools, a fake
+//! /proc/driver/nvidia and no /usr/local/cuda, so the result is the same on a GPU machine as
+//! here.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -51,6 +52,7 @@ fn on_fake_machine(script: &str, smi: Smi, env: &[(&str, &str)]) -> (i32, String
         .env("HOME", dir.path())
         .env("INFERBENCH_PLAN_ONLY", "1")
         .env("INFERBENCH_PROC_NVIDIA", dir.path().join("no-driver"))
+        .env("INFERBENCH_SYSTEM_CUDA", dir.path().join("no-cuda"))
         .envs(env.iter().copied())
         .output()
         .unwrap();
