@@ -99,12 +99,13 @@ fn info_describes_the_machine() {
     );
 }
 
-#[test]
-fn dummy_weights_run_from_a_config() {
+/// `inferbench SUBCOMMAND` on the tiny llama config with random weights and SmolLM2's
+/// tokenizer, prompt "hello".
+fn on_tiny_dummy(subcommand: &str, max_tokens: &str) -> std::process::Output {
     let config = crate::common::repo_root().join("fixtures/tiny-llama/config.json");
     let gguf = crate::common::smollm_gguf();
-    let o = inferbench(&[
-        "generate",
+    inferbench(&[
+        subcommand,
         "--model",
         config.to_str().unwrap(),
         "--weights",
@@ -114,8 +115,13 @@ fn dummy_weights_run_from_a_config() {
         "--prompt",
         "hello",
         "--max-tokens",
-        "5",
-    ]);
+        max_tokens,
+    ])
+}
+
+#[test]
+fn dummy_weights_run_from_a_config() {
+    let o = on_tiny_dummy("generate", "5");
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stderr}");
     assert!(stdout.contains("generated 5 tok"), "{stdout}");
@@ -358,21 +364,7 @@ fn agree_finds_identical_set_ups_alike_and_names_the_first_different_token() {
 
     // Two independent draws of random weights: the first token differs (exit 1), printed with
     // both sides' logits.
-    let config = crate::common::repo_root().join("fixtures/tiny-llama/config.json");
-    let gguf = crate::common::smollm_gguf();
-    let o = inferbench(&[
-        "agree",
-        "--model",
-        config.to_str().unwrap(),
-        "--weights",
-        "dummy",
-        "--tokenizer",
-        gguf.to_str().unwrap(),
-        "--prompt",
-        "hello",
-        "--max-tokens",
-        "4",
-    ]);
+    let o = on_tiny_dummy("agree", "4");
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{stdout}{stderr}");
     assert!(
