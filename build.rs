@@ -28,6 +28,11 @@ fn main() {
         "cargo:rustc-env=INFERBENCH_CRATE_VERSIONS={}",
         crate_versions()
     );
+    // Instruction counts are comparable only between builds of one compiler.
+    println!(
+        "cargo:rustc-env=INFERBENCH_RUSTC_VERSION={}",
+        rustc_version()
+    );
     // A CUDA build against the PyPI toolchain (scripts/cuda-toolchain.sh) finds its cuBLAS,
     // cuRAND and NVRTC libraries at run time without LD_LIBRARY_PATH.
     println!("cargo:rerun-if-env-changed=INFERBENCH_CUDA_RPATH");
@@ -37,6 +42,17 @@ fn main() {
     ) {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
     }
+}
+
+fn rustc_version() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    Command::new(rustc)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn git(args: &[&str]) -> Option<String> {

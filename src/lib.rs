@@ -9,6 +9,7 @@ pub mod device;
 pub mod engine;
 pub mod exit;
 pub mod http;
+pub mod instructions;
 pub mod metrics;
 pub mod model;
 pub mod progress;

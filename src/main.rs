@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => cli::serve::handle(*args),
         Command::Compare(args) => cli::compare::handle(args),
         Command::Baseline(cmd) => cli::baseline::handle(cmd),
+        Command::Instructions(args) => cli::instructions::handle(*args),
     };
     inferbench::exit::code(result)
 }

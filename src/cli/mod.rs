@@ -8,6 +8,7 @@ pub mod baseline;
 pub mod compare;
 pub mod generate;
 pub mod info;
+pub mod instructions;
 mod interrupt;
 pub mod load;
 mod model_args;
@@ -75,6 +76,10 @@ pub enum Command {
     /// machine's fingerprint, or restore one for `cargo bench -- --baseline NAME`.
     #[command(subcommand)]
     Baseline(baseline::BaselineCommand),
+    /// Count the instructions of the CPU hot paths under callgrind (deterministic, for CI
+    /// gates): kernels, a decode step, the tokenizer, HNSW search, the L2 kernel.
+    #[command(long_about = instructions::HELP)]
+    Instructions(Box<instructions::InstructionsArgs>),
 }
 
 /// Say where a run's files are; done when it completed, interrupted otherwise.

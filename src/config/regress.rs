@@ -72,6 +72,12 @@ impl Default for RegressSection {
                 rule("p95", Verdict::Warn, Some(0.10), None, None),
                 rule("p50", Verdict::Warn, None, Some(0.15), None),
                 rule("throughput", Verdict::Warn, None, Some(0.15), None),
+                // Deterministic counts (`inferbench instructions`): no noise to allow for.
+                RegressRule {
+                    metric: Some("instructions".into()),
+                    ..rule("count", Verdict::Fail, Some(0.02), None, None)
+                },
+                rule("count", Verdict::Warn, None, Some(0.02), None),
             ],
         }
     }
@@ -87,7 +93,7 @@ pub const LATENCY_STATISTICS: [Statistic; 5] = [
 ];
 
 /// Statistics of other metrics a rule may name.
-const OTHER_STATISTICS: [&str; 2] = ["throughput", "error_rate"];
+const OTHER_STATISTICS: [&str; 3] = ["throughput", "error_rate", "count"];
 
 /// Every statistic a rule may name, in the order errors list them.
 fn rule_statistics() -> Vec<&'static str> {
@@ -99,7 +105,8 @@ fn rule_statistics() -> Vec<&'static str> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegressRule {
-    /// p50, p90, p95, p99 or mean of a latency; throughput; error_rate.
+    /// p50, p90, p95, p99 or mean of a latency; throughput; error_rate; count (instructions,
+    /// estimated cycles).
     pub statistic: String,
     /// Only this metric (ttft, itl, tpot, e2e, time, decode_tokens_per_second, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -46,6 +46,12 @@ pub enum MetricData {
     ThroughputRuns(Vec<f64>),
     /// Failed requests out of all.
     Errors { failed: u64, total: u64 },
+    /// A deterministic count (instructions, estimated cycles): lower is better, and any
+    /// difference is real, so it is compared exactly.
+    Count(f64),
+    /// A latency distribution reported beside deterministic counts: compared like a latency,
+    /// but it can only warn, never fail.
+    AdvisoryLatency(Samples),
 }
 
 /// One statistic of one metric of one benchmark, baseline against current.
@@ -172,6 +178,7 @@ fn compare_metric(
         h
     };
     let mut rows = Vec::new();
+    let advisory = matches!(cur.data, MetricData::AdvisoryLatency(_));
     let mut push = |statistic: &str,
                     (b, c): (f64, f64),
                     estimate: RatioEstimate,
@@ -186,6 +193,12 @@ fn compare_metric(
             .copied()
             .filter(|r| r.fires(&estimate, c, higher_is_worse, settings.significance))
             .collect();
+        let mut verdict = fired.iter().map(|r| r.verdict).max().unwrap_or(Verdict::Ok);
+        let mut fired: Vec<String> = fired.iter().map(|r| r.describe()).collect();
+        if advisory && verdict == Verdict::Fail {
+            verdict = Verdict::Warn;
+            fired.push("advisory: warns only".into());
+        }
         rows.push(Row {
             benchmark: benchmark.into(),
             metric: cur.name.clone(),
@@ -195,13 +208,14 @@ fn compare_metric(
             current: c,
             estimate,
             test: test.into(),
-            verdict: fired.iter().map(|r| r.verdict).max().unwrap_or(Verdict::Ok),
-            fired: fired.iter().map(|r| r.describe()).collect(),
+            verdict,
+            fired,
         });
     };
     let (conf, n) = (settings.confidence, settings.resamples);
     match (&base.data, &cur.data) {
-        (MetricData::Latency(b), MetricData::Latency(c)) => {
+        (MetricData::Latency(b), MetricData::Latency(c))
+        | (MetricData::AdvisoryLatency(b), MetricData::AdvisoryLatency(c)) => {
             for latency_statistic in LATENCY_STATISTICS {
                 let statistic = latency_statistic.name();
                 if applicable(statistic).is_empty() {
@@ -249,6 +263,20 @@ fn compare_metric(
                 (b, c),
                 RatioEstimate::untested(ratio),
                 "level",
+                true,
+            );
+        }
+        (MetricData::Count(b), MetricData::Count(c)) => {
+            let ratio = match (*b > 0.0, *c > 0.0) {
+                (true, _) => c / b,
+                (false, false) => 1.0,
+                (false, true) => f64::INFINITY,
+            };
+            push(
+                "count",
+                (*b, *c),
+                RatioEstimate::exact(ratio),
+                "exact",
                 true,
             );
         }

@@ -3,6 +3,7 @@
 
 use super::{Comparison, Row, Verdict};
 use crate::report::columns::column;
+use crate::report::instructions::grouped;
 use crate::report::table::left_aligned_markdown_of;
 
 /// The terminal table: every row (or only flagged ones), then what appeared, disappeared
@@ -92,7 +93,7 @@ fn grid(rows: &[&Row]) -> String {
     let columns = [
         column("benchmark", |r: &R| r.benchmark.clone()),
         column("metric", |r: &R| {
-            if matches!(r.statistic.as_str(), "throughput" | "error_rate") {
+            if matches!(r.statistic.as_str(), "throughput" | "error_rate" | "count") {
                 r.metric.clone()
             } else {
                 format!("{} {}", r.metric, r.statistic)
@@ -100,17 +101,26 @@ fn grid(rows: &[&Row]) -> String {
         }),
         column("baseline", |r: &R| value(r.baseline, &r.unit)),
         column("current", |r: &R| value(r.current, &r.unit)),
-        column("change", |r: &R| percent(r.estimate.ratio)),
+        column("change", |r: &R| {
+            if r.test == "exact" {
+                // Counts are exact: a 0.04% change is real and worth seeing.
+                exact_percent(r.estimate.ratio)
+            } else {
+                percent(r.estimate.ratio)
+            }
+        }),
         column("95% CI", |r: &R| {
             let e = &r.estimate;
-            if e.low.is_finite() && e.high.is_finite() {
+            if r.test == "exact" {
+                "exact".into()
+            } else if e.low.is_finite() && e.high.is_finite() {
                 format!("{} .. {}", percent(e.low), percent(e.high))
             } else {
                 "untested".into()
             }
         }),
         column("verdict", |r: &R| {
-            if r.estimate.significant || r.verdict != Verdict::Ok {
+            if r.estimate.significant || r.verdict != Verdict::Ok || r.test == "exact" {
                 r.verdict.to_string()
             } else {
                 format!("{} (noise)", r.verdict)
@@ -126,6 +136,14 @@ fn percent(ratio: f64) -> String {
         return "n/a".into();
     }
     format!("{:+.1}%", (ratio - 1.0) * 100.0)
+}
+
+/// A ratio as a signed change to two decimals: 1.00042 -> "+0.04%".
+fn exact_percent(ratio: f64) -> String {
+    if !ratio.is_finite() {
+        return "n/a".into();
+    }
+    format!("{:+.2}%", (ratio - 1.0) * 100.0)
 }
 
 /// A value in its unit, scaled for reading: 1234567 ns -> "1.23 ms".
@@ -157,6 +175,7 @@ pub fn value(v: f64, unit: &str) -> String {
             (1e9, "Gelem/s"),
         ]),
         "requests" => format!("{:.2}%", v * 100.0),
+        "instr" | "cycles" => format!("{} {unit}", grouped(v)),
         other => format!("{v:.2} {other}"),
     }
 }

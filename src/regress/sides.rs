@@ -48,6 +48,19 @@ impl CompareInput {
                         ch.kind
                     );
                 }
+                if let (Some(bp), Some(cp)) = (&b.count_profile, &c.count_profile) {
+                    let differences = bp.differences(cp);
+                    if !differences.is_empty() {
+                        bail!(
+                            "{} and {} were counted with different profiles ({}): instruction \
+                             counts are comparable only for one compiler, build, instruction \
+                             set and valgrind; record a baseline with this profile",
+                            base.display(),
+                            current.display(),
+                            differences.join("; ")
+                        );
+                    }
+                }
                 let label = |h: &RunHeader| format!("{} ({})", h.run_id, h.git_commit);
                 Ok(Sides {
                     labels: (label(bh), label(ch)),

@@ -129,6 +129,16 @@ impl RatioEstimate {
         }
     }
 
+    /// A deterministic measurement: the ratio is the truth, its interval a point.
+    pub fn exact(ratio: f64) -> Self {
+        RatioEstimate {
+            ratio,
+            low: ratio,
+            high: ratio,
+            significant: ratio != 1.0,
+        }
+    }
+
     /// A point estimate only: too few samples to test.
     pub fn untested(ratio: f64) -> Self {
         RatioEstimate {

@@ -13,6 +13,7 @@ use super::stats::Samples;
 use super::{Benchmark, Metric, MetricData};
 use crate::metrics::{Latency, LatencyHistograms};
 use crate::report::http::HttpRun;
+use crate::report::instructions::{CountProfile, InstructionRun};
 use crate::report::retrieval::RetrievalRun;
 use crate::report::RunResult;
 use crate::results::{kind_of, run_file, RunFile, RunHeader};
@@ -21,6 +22,8 @@ use crate::results::{kind_of, run_file, RunFile, RunHeader};
 pub struct LoadedRun {
     pub header: RunHeader,
     pub benchmarks: Vec<Benchmark>,
+    /// Instruction counts: what they depend on besides the code.
+    pub count_profile: Option<CountProfile>,
 }
 
 /// A run.json (or its folder) of any kind, as benchmarks.
@@ -31,18 +34,28 @@ pub fn load(path: &Path) -> Result<LoadedRun> {
         Ok(LoadedRun {
             benchmarks: benchmarks(&run),
             header: run.header().clone(),
+            count_profile: None,
         })
     }
     match kind_of(&file)?.0.as_str() {
         RunResult::KIND => loaded(&file, benchmarks),
         RetrievalRun::KIND => loaded(&file, retrieval_benchmarks),
         HttpRun::KIND => loaded(&file, http_benchmarks),
+        InstructionRun::KIND => {
+            let run = InstructionRun::load(&file)?;
+            Ok(LoadedRun {
+                benchmarks: instruction_benchmarks(&run),
+                header: run.header,
+                count_profile: run.profile,
+            })
+        }
         other => bail!(
-            "{}: unknown kind {other:?} (this inferbench reads {}, {} and {} runs)",
+            "{}: unknown kind {other:?} (this inferbench reads {}, {}, {} and {} runs)",
             file.display(),
             RunResult::KIND,
             RetrievalRun::KIND,
-            HttpRun::KIND
+            HttpRun::KIND,
+            InstructionRun::KIND
         ),
     }
 }
@@ -154,6 +167,40 @@ pub fn http_benchmarks(run: &HttpRun) -> Vec<Benchmark> {
             });
             Benchmark {
                 name: format!("{}/{}", run.header.kind, s.name),
+                metrics,
+            }
+        })
+        .collect()
+}
+
+/// One benchmark per workload: "instructions/qmatmul/smollm2-135m/Q8_0", with its
+/// instructions and estimated cycles (exact counts) and its native times (advisory).
+pub fn instruction_benchmarks(run: &InstructionRun) -> Vec<Benchmark> {
+    run.benchmarks
+        .iter()
+        .map(|b| {
+            let mut metrics = Vec::new();
+            for (event, name, unit) in [
+                ("Ir", "instructions", "instr"),
+                ("EstimatedCycles", "estimated_cycles", "cycles"),
+            ] {
+                if let Some(v) = b.per_iteration.get(event) {
+                    metrics.push(Metric {
+                        name: name.into(),
+                        unit: unit.into(),
+                        data: MetricData::Count(*v),
+                    });
+                }
+            }
+            if let Some(samples) = Samples::from_values(&b.time_ns) {
+                metrics.push(Metric {
+                    name: "time".into(),
+                    unit: "ns".into(),
+                    data: MetricData::AdvisoryLatency(samples),
+                });
+            }
+            Benchmark {
+                name: format!("{}/{}", run.header.kind, b.name),
                 metrics,
             }
         })

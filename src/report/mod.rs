@@ -5,6 +5,7 @@ mod checks;
 pub(crate) mod columns;
 pub mod csv;
 pub mod http;
+pub mod instructions;
 pub mod retrieval;
 pub mod schema;
 pub mod table;
