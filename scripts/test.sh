@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test job, from a fresh machine: models, formatting, lints, the CUDA build check,
-# then every test. `.ci/run` runs exactly this.
+# then every test, then the instruction-count gate. `.ci/run` runs exactly this.
 #   SKIP_CUDA_BUILD=1 scripts/test.sh   # skip the CUDA toolchain download and compile locally
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,7 +42,17 @@ elif [ "${SKIP_CUDA_BUILD:-0}" != 1 ]; then
   scripts/cuda-link-check.sh target/debug/inferbench
 fi
 
+step "valgrind (instruction counts: tests/instructions.rs and the gate below)"
+if ! command -v valgrind >/dev/null; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq valgrind >/dev/null
+fi
+valgrind --version
+
 step "cargo test"
 # tests/fuzz.rs: each parser of untrusted input gets this many seconds of mutated input.
 export FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 cargo test
+
+step "instruction-count gate against baseline/ci (exit 1 on > +2% instructions; wall times advisory)"
+scripts/instructions-gate.sh

@@ -8,6 +8,7 @@ pub mod config;
 pub mod device;
 pub mod engine;
 pub mod exit;
+pub mod history;
 pub mod http;
 pub mod instructions;
 pub mod metrics;

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Command::Compare(args) => cli::compare::handle(args),
         Command::Baseline(cmd) => cli::baseline::handle(cmd),
         Command::Instructions(args) => cli::instructions::handle(*args),
+        Command::History(cmd) => cli::history::handle(cmd),
     };
     inferbench::exit::code(result)
 }

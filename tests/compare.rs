@@ -9,7 +9,7 @@ use crate::common::{all_text as text, inferbench};
 
 /// One Criterion benchmark folder as criterion 0.8 writes it: 10 samples of `ns` per
 /// iteration, spread by ±`spread` (a fraction) in a fixed pattern.
-fn criterion_bench(root: &Path, id: &str, baseline: &str, ns: f64, spread: f64) {
+pub(crate) fn criterion_bench(root: &Path, id: &str, baseline: &str, ns: f64, spread: f64) {
     let dir = root.join(id.replace('/', "_")).join(baseline);
     std::fs::create_dir_all(&dir).unwrap();
     let bench = serde_json::json!({

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use regex::Regex;
 
-use crate::exit::{usage, Outcome};
+use crate::exit::{as_usage, usage, Outcome};
 use crate::instructions::worker::{self, Mode};
 use crate::instructions::{self, callgrind, workloads, CountRequest};
 use crate::report;
@@ -117,7 +117,8 @@ pub fn handle(args: InstructionsArgs) -> anyhow::Result<Outcome> {
             std::env::consts::ARCH
         )));
     }
-    let (valgrind, version) = callgrind::find_valgrind(Some(&args.valgrind))?;
+    // A valgrind that cannot run is a value no run can use (exit 2).
+    let (valgrind, version) = callgrind::find_valgrind(Some(&args.valgrind)).map_err(as_usage)?;
     let exe = std::env::current_exe()?;
     let jobs = args
         .jobs

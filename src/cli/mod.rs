@@ -7,6 +7,7 @@ pub mod agree;
 pub mod baseline;
 pub mod compare;
 pub mod generate;
+pub mod history;
 pub mod info;
 pub mod instructions;
 mod interrupt;
@@ -80,6 +81,10 @@ pub enum Command {
     /// gates): kernels, a decode step, the tokenizer, HNSW search, the L2 kernel.
     #[command(long_about = instructions::HELP)]
     Instructions(Box<instructions::InstructionsArgs>),
+    /// Results over time: append runs to a local SQLite history, show each benchmark's series
+    /// with its change points.
+    #[command(subcommand, long_about = history::HELP)]
+    History(history::HistoryCommand),
 }
 
 /// Say where a run's files are; done when it completed, interrupted otherwise.

@@ -370,4 +370,51 @@ mod tests {
         );
         assert_eq!(c.verdict, Verdict::Ok, "exactly 1% is not above 1%");
     }
+
+    fn counted(instructions: f64, times: &[f64]) -> Benchmark {
+        Benchmark {
+            name: "instructions/distance/l2/384".into(),
+            metrics: vec![
+                Metric {
+                    name: "instructions".into(),
+                    unit: "instr".into(),
+                    data: MetricData::Count(instructions),
+                },
+                Metric {
+                    name: "time".into(),
+                    unit: "ns".into(),
+                    data: MetricData::AdvisoryLatency(Samples::from_values(times).unwrap()),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn counts_are_exact_and_held_to_two_percent_while_times_only_warn() {
+        let verdict = |instructions, times: &[f64]| {
+            let base = [counted(1_000_000.0, &spread(100.0))];
+            let cur = [counted(instructions, times)];
+            compare(&base, &cur, &RegressSection::default(), ("a", "b"))
+        };
+        // +2.5% instructions fails, though nothing else moved.
+        let c = verdict(1_025_000.0, &spread(100.0));
+        assert_eq!(c.verdict, Verdict::Fail);
+        let row = c.rows.iter().find(|r| r.metric == "instructions").unwrap();
+        assert_eq!(
+            (row.test.as_str(), row.statistic.as_str()),
+            ("exact", "count")
+        );
+        // +1.5% passes; -3% warns (the baseline is stale); +0% is not noise but exact.
+        assert_eq!(verdict(1_015_000.0, &spread(100.0)).verdict, Verdict::Ok);
+        assert_eq!(verdict(970_000.0, &spread(100.0)).verdict, Verdict::Warn);
+        // Wall times twice as slow: a warning, never a failure.
+        let c = verdict(1_000_000.0, &spread(200.0));
+        assert_eq!(c.verdict, Verdict::Warn);
+        let p95 = c.rows.iter().find(|r| r.statistic == "p95").unwrap();
+        assert!(
+            p95.fired.iter().any(|f| f.contains("advisory")),
+            "{:?}",
+            p95.fired
+        );
+    }
 }
