@@ -117,12 +117,14 @@ mod tests {
 
     #[test]
     fn exact_counts_change_at_any_shift_past_the_effect() {
-        let mut s = vec![1000.0; 5];
-        s.extend([1030.0; 4]);
+        // Two steps: the larger split is found first, then the other inside its half.
+        let mut s = vec![1000.0; 6];
+        s.extend([1030.0; 6]);
         s.extend([990.0; 6]);
         let c = change_points(&s, 0.01);
         let at: Vec<usize> = c.iter().map(|c| c.at).collect();
-        assert_eq!(at, [5, 9]);
+        assert_eq!(at, [6, 12]);
+        assert!((c[0].relative() - 0.03).abs() < 1e-9);
     }
 
     #[test]

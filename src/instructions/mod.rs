@@ -201,7 +201,9 @@ pub fn measure(
     std::fs::create_dir_all(&request.callgrind_dir)
         .with_context(|| format!("cannot create {}", request.callgrind_dir.display()))?;
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<(Counted, CountProfile)>>>> =
+    // One slot per workload, filled as they finish (empty: not reached before Ctrl-C).
+    type Slot = Option<Result<(Counted, CountProfile)>>;
+    let results: Mutex<Vec<Slot>> =
         Mutex::new((0..request.workloads.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
         for _ in 0..request.jobs.max(1) {
