@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks in CI, against a committed baseline.
 #   scripts/ci-bench.sh save    # on main: run the benches, save baseline `main` into
-#                               # baseline/PROFILE/ (commit it, or keep it as a CI artifact)
+#                               # baseline/PROFILE/ (commit it, or keep it as a CI artifact),
+#                               # and append the run to the history (results/history.sqlite;
+#                               # keep it as an artifact too): target/history.txt shows trends
 #   scripts/ci-bench.sh check   # on a pull request: restore it, run the same benches, compare;
 #                               # writes target/compare.md (post it as a PR comment) and exits
 #                               # 1 on a regression, 2 on bad input
@@ -11,6 +13,7 @@
 #   PROFILE    baseline/ folder for this hardware (default: inferbench's slug of this machine)
 #   BASELINE   baseline name (default main)
 #   COMPARE_ARGS  extra `inferbench compare` flags, e.g. "--strict --fail-on-warn"
+#   HISTORY    the history file (default results/history.sqlite)
 #   CONFIRM    1 (default): when something FAILs, run just the failing benchmarks once more
 #              and fail only if the regression shows again (a shared machine's state can
 #              change between two runs by more than any threshold); 0: fail at once
@@ -32,6 +35,11 @@ case $mode in
   save)
     run_benches "$name"
     ./target/release/inferbench baseline save "$name" "${profile_args[@]}"
+    history=${HISTORY:-results/history.sqlite}
+    ./target/release/inferbench history add target/criterion --criterion-run "$name" \
+      --branch "$(git rev-parse --abbrev-ref HEAD)" --commit "$(git rev-parse --short=12 HEAD)" \
+      --db "$history"
+    ./target/release/inferbench history show --db "$history" | tee target/history.txt
     ;;
   check)
     ./target/release/inferbench baseline restore "$name" "${profile_args[@]}"
