@@ -30,6 +30,8 @@ pub struct Sides {
     pub labels: (String, String),
     /// The hardware of each side; None when the baseline has no fingerprint.
     pub fingerprints: Option<(Fingerprint, Fingerprint)>,
+    /// Instruction counts of one profile: the hardware they ran on does not matter.
+    pub counts_of_one_profile: bool,
 }
 
 impl CompareInput {
@@ -63,6 +65,7 @@ impl CompareInput {
                 }
                 let label = |h: &RunHeader| format!("{} ({})", h.run_id, h.git_commit);
                 Ok(Sides {
+                    counts_of_one_profile: b.count_profile.is_some() && c.count_profile.is_some(),
                     labels: (label(bh), label(ch)),
                     fingerprints: Some((
                         Fingerprint::of(&bh.machine),
@@ -87,6 +90,7 @@ impl CompareInput {
                     None
                 };
                 Ok(Sides {
+                    counts_of_one_profile: false,
                     base,
                     current: cur,
                     labels: (name.clone(), current.clone()),
@@ -101,6 +105,9 @@ impl Sides {
     /// A baseline from other hardware is a loud note on the comparison (an error with
     /// `strict`); a baseline without a fingerprint is a quiet one.
     pub fn check_hardware(&self, comparison: &mut Comparison, strict: bool) -> Result<()> {
+        if self.counts_of_one_profile {
+            return Ok(()); // what counts depend on was checked when loading
+        }
         let Some((b, c)) = &self.fingerprints else {
             comparison.notes.push(format!(
                 "baseline {} has no fingerprint (saved by cargo bench directly): hardware not checked",
