@@ -196,7 +196,7 @@ pub struct Measured {
 pub fn measure(
     request: &CountRequest,
     stop: &AtomicBool,
-    report: &(dyn Fn(&Counted) + Sync),
+    report: &(dyn Fn(&Counted, &CountProfile) + Sync),
 ) -> Result<Measured> {
     std::fs::create_dir_all(&request.callgrind_dir)
         .with_context(|| format!("cannot create {}", request.callgrind_dir.display()))?;
@@ -219,8 +219,8 @@ pub fn measure(
                 if stop.load(Ordering::SeqCst) {
                     break; // the worker died of the same Ctrl-C
                 }
-                if let Ok((c, _)) = &result {
-                    report(c);
+                if let Ok((c, p)) = &result {
+                    report(c, p);
                 }
                 if let Ok(mut r) = results.lock() {
                     r[i] = Some(result);
@@ -298,16 +298,27 @@ pub fn run(
     };
     dir.save(&mut result)?;
     let total = request.workloads.len();
-    let done = AtomicUsize::new(0);
-    let measured = measure(&request, stop, &|c| {
-        let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+    // Saved after every workload, so a run killed outright keeps what it counted.
+    let so_far = Mutex::new(result);
+    let measured = measure(&request, stop, &|c, profile| {
+        let Ok(mut run) = so_far.lock() else { return };
+        run.benchmarks.push(c.clone());
+        run.profile = Some(profile.clone());
+        if let Err(e) = dir.save(&mut *run) {
+            eprintln!("warning: cannot save the run so far: {e:#}");
+        }
         eprintln!(
-            "[{n}/{total}] {}: {:.0} instructions per iteration ({:.1} s under callgrind)",
+            "[{}/{total}] {}: {:.0} instructions per iteration ({:.1} s under callgrind)",
+            run.benchmarks.len(),
             c.name,
             c.instructions(),
             c.count_seconds
         );
     })?;
+    let mut result = so_far
+        .into_inner()
+        .map_err(|_| anyhow!("a counting thread panicked"))?;
+    // In the order asked for, not the order finished.
     result.profile = measured.profile;
     result.benchmarks = measured.counted;
     dir.finish(&mut result, measured.interrupted)?;
