@@ -23,6 +23,10 @@ is past it and the interval excludes no change). Default rules: FAIL when p95 wo
 1%; WARN when p95 worsens by > 10%, p50 moves by > 15%, or throughput moves by > 15%. A \
 config file's [regress] section changes them (confidence, resamples, significance, \
 [[regress.rules]] with statistic, optional metric, worse_by / moves_by / above, verdict).\n\n\
+Instruction counts (`inferbench instructions` runs) are exact, so they are compared as they \
+are (statistic `count`): FAIL when a workload's instructions grow by > 2%, WARN when any count \
+moves by > 2% either way; their native wall times are advisory and can only warn. Counts of \
+different profiles (compiler, build, instruction set, valgrind) are refused.\n\n\
 Benchmarks only in the baseline are listed as removed, only in the current run as new. A \
 baseline from other hardware is a loud warning (exit 2 with --strict).\n\n\
 Exit codes: 0 no regression (warnings allowed, unless --fail-on-warn), 1 regression, 2 bad \
