@@ -205,13 +205,17 @@ impl MachineInfo {
     }
 }
 
-fn compiled_features() -> Vec<String> {
+/// The cargo features this binary was built with.
+pub fn compiled_features() -> Vec<String> {
     let mut features = Vec::new();
     if cfg!(feature = "cuda") {
         features.push("cuda".to_string());
     }
     if cfg!(feature = "nvml") {
         features.push("nvml".to_string());
+    }
+    if cfg!(feature = "inject-slowdown") {
+        features.push("inject-slowdown".to_string());
     }
     features
 }

@@ -1,7 +1,8 @@
 //! What an instruction count depends on besides the code under test: the architecture, the
 //! instruction-set extensions the code dispatches on (as the counted process sees them: under
-//! valgrind, CPUID is valgrind's), the compiler, the build profile and valgrind itself. Two
-//! counts are comparable only when all of these agree; the CPU model and clock do not matter.
+//! valgrind, CPUID is valgrind's), the compiler, the build profile and its cargo features, and
+//! valgrind itself. Two counts are comparable only when all of these agree; the CPU model and
+//! clock do not matter.
 
 use crate::report::instructions::CountProfile;
 
@@ -17,6 +18,7 @@ pub fn here(valgrind: &str) -> CountProfile {
             "release"
         }
         .into(),
+        cargo_features: crate::device::compiled_features(),
         valgrind: valgrind.into(),
     }
 }

@@ -37,6 +37,9 @@ pub struct CountProfile {
     pub rustc: String,
     /// "release" or "debug" (debug assertions on: the test profile).
     pub build: String,
+    /// The cargo features the binary was built with ("cuda" links other code paths).
+    #[serde(default)]
+    pub cargo_features: Vec<String>,
     /// `valgrind --version`.
     pub valgrind: String,
 }
@@ -56,6 +59,7 @@ impl CountProfile {
             ("features", self.features.join(",")),
             ("rustc", self.rustc.clone()),
             ("build", self.build.clone()),
+            ("cargo features", self.cargo_features.join(",")),
             ("valgrind", self.valgrind.clone()),
         ])
     }
