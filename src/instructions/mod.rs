@@ -58,8 +58,18 @@ fn worker_env(cmd: &mut Command) {
     if let Some(v) = std::env::var_os(INJECT_SLOWDOWN_ENV) {
         cmd.env(INJECT_SLOWDOWN_ENV, v);
     }
-    cmd.env("RAYON_NUM_THREADS", "1").env("LC_ALL", "C");
+    cmd.env("RAYON_NUM_THREADS", "1")
+        .env("LC_ALL", "C")
+        .env("GLIBC_TUNABLES", GLIBC_TUNABLES);
 }
+
+/// glibc picks memcpy/memset strategies by the host's cache sizes (non-temporal stores past a
+/// share of the last-level cache, `rep movsb` past a length): fixed here, so a host with
+/// another cache does not count other instructions for the same copy. The sizes match the
+/// cache simulation's.
+const GLIBC_TUNABLES: &str = "glibc.cpu.x86_data_cache_size=0x8000:\
+glibc.cpu.x86_shared_cache_size=0x800000:glibc.cpu.x86_non_temporal_threshold=0x600000:\
+glibc.cpu.x86_rep_movsb_threshold=0x800:glibc.cpu.x86_rep_stosb_threshold=0x800";
 
 /// The knob of the regression proof (scripts/regress-check.sh): with the `inject-slowdown`
 /// feature compiled in and this set to `l2`, the L2 kernel repeats a tenth of its work.
