@@ -10,6 +10,8 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+use crate::report::instructions::{L1_MISS_EVENTS, LL_MISS_EVENTS};
+
 /// Estimated cycles, as Callgrind users (and gungraun) compute them: every instruction 1, an L1
 /// miss 10, a last-level miss 100.
 pub const ESTIMATED_CYCLES: &str = "EstimatedCycles";
@@ -101,8 +103,8 @@ fn parse_totals(text: &str) -> Result<BTreeMap<String, u64>> {
     }
     let get = |k: &str| map.get(k).copied().unwrap_or(0);
     if map.contains_key("D1mr") {
-        let l1 = get("I1mr") + get("D1mr") + get("D1mw");
-        let ll = get("ILmr") + get("DLmr") + get("DLmw");
+        let l1: u64 = L1_MISS_EVENTS.iter().map(|e| get(e)).sum();
+        let ll: u64 = LL_MISS_EVENTS.iter().map(|e| get(e)).sum();
         map.insert(ESTIMATED_CYCLES.into(), get("Ir") + 10 * l1 + 100 * ll);
     }
     Ok(map)

@@ -164,6 +164,16 @@ fn event(b: &Counted, name: &str) -> Option<f64> {
     b.per_iteration.get(name).copied()
 }
 
+/// Callgrind's miss events of the first-level caches (instruction, data read, data write).
+pub const L1_MISS_EVENTS: [&str; 3] = ["I1mr", "D1mr", "D1mw"];
+/// The same at the last level.
+pub const LL_MISS_EVENTS: [&str; 3] = ["ILmr", "DLmr", "DLmw"];
+
+/// The sum of these events, when the cache was simulated.
+fn misses(b: &Counted, events: &[&str]) -> Option<f64> {
+    events.iter().map(|e| event(b, e)).sum()
+}
+
 fn columns<'a>() -> Vec<Column<'a, Counted>> {
     let count = |name: &'static str| {
         move |b: &Counted| event(b, name).map_or(String::new(), |v| format!("{v:.1}"))
@@ -174,14 +184,10 @@ fn columns<'a>() -> Vec<Column<'a, Counted>> {
         column("instructions", count("Ir")),
         column("estimated_cycles", count("EstimatedCycles")),
         column("l1_misses", |b: &Counted| {
-            let l1 = ["I1mr", "D1mr", "D1mw"].iter().map(|e| event(b, e));
-            l1.sum::<Option<f64>>()
-                .map_or(String::new(), |v| format!("{v:.1}"))
+            misses(b, &L1_MISS_EVENTS).map_or(String::new(), |v| format!("{v:.1}"))
         }),
         column("ll_misses", |b: &Counted| {
-            let ll = ["ILmr", "DLmr", "DLmw"].iter().map(|e| event(b, e));
-            ll.sum::<Option<f64>>()
-                .map_or(String::new(), |v| format!("{v:.1}"))
+            misses(b, &LL_MISS_EVENTS).map_or(String::new(), |v| format!("{v:.1}"))
         }),
         column("time_p50_ns", |b: &Counted| {
             median(&b.time_ns).map_or(String::new(), |v| format!("{v:.0}"))
@@ -211,12 +217,10 @@ pub fn table(run: &InstructionRun) -> String {
             event(b, "EstimatedCycles").map_or("-".into(), grouped)
         }),
         column("L1 miss", |b: &Counted| {
-            let l1: Option<f64> = ["I1mr", "D1mr", "D1mw"].iter().map(|e| event(b, e)).sum();
-            l1.map_or("-".into(), grouped)
+            misses(b, &L1_MISS_EVENTS).map_or("-".into(), grouped)
         }),
         column("LL miss", |b: &Counted| {
-            let ll: Option<f64> = ["ILmr", "DLmr", "DLmw"].iter().map(|e| event(b, e)).sum();
-            ll.map_or("-".into(), grouped)
+            misses(b, &LL_MISS_EVENTS).map_or("-".into(), grouped)
         }),
         column("time p50", |b: &Counted| {
             median(&b.time_ns).map_or("-".into(), |ns| {
