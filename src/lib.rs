@@ -9,6 +9,7 @@ pub mod device;
 pub mod engine;
 pub mod exit;
 pub mod history;
+pub mod html;
 pub mod http;
 pub mod instructions;
 pub mod metrics;

@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Command::Load(args) => cli::load::handle(*args),
         Command::Serve(args) => cli::serve::handle(*args),
         Command::Compare(args) => cli::compare::handle(args),
+        Command::Report(args) => cli::report::handle(args),
         Command::Baseline(cmd) => cli::baseline::handle(cmd),
         Command::Instructions(args) => cli::instructions::handle(*args),
         Command::History(cmd) => cli::history::handle(cmd),

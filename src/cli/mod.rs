@@ -13,6 +13,7 @@ pub mod instructions;
 mod interrupt;
 pub mod load;
 mod model_args;
+pub mod report;
 pub mod retrieval;
 pub mod run;
 pub mod serve;
@@ -68,6 +69,10 @@ pub enum Command {
     /// models, health, Prometheus metrics) on 127.0.0.1.
     #[command(long_about = serve::HELP)]
     Serve(Box<serve::ServeArgs>),
+    /// Write a self-contained HTML report with charts of any runs (and a baseline, and
+    /// Criterion's results).
+    #[command(long_about = report::HELP)]
+    Report(report::ReportArgs),
     /// Compare a run against a baseline and give a verdict: Criterion baselines
     /// (--baseline NAME) or two suite results (BASE CURRENT). Exit 0 no regression, 1
     /// regression, 2 bad input.

@@ -1,0 +1,382 @@
+//! HTTP (serving) runs in a report: latency percentiles and throughput against concurrency or
+//! offered rate, goodput, failed requests by class per scenario, latency CDFs, and a sweep's
+//! saturation point marked.
+
+use std::collections::BTreeMap;
+
+use super::chart::{Axis, Chart, Mark, Scale, Series, Style};
+use super::page::{self, Cell};
+use super::{cdf, header, status, Labelled};
+use crate::metrics::{Latency, LatencySummary};
+use crate::report::http::{ErrorClass, HttpRun, HttpScenario, LoadShape};
+
+/// Where scenarios sit on the x axis: their concurrency, their offered rate, or their names
+/// when a run mixes both.
+struct LoadAxis {
+    axis: Axis,
+    numeric: bool,
+    names: Vec<String>,
+}
+
+impl LoadAxis {
+    fn of(runs: &[Labelled<HttpRun>]) -> LoadAxis {
+        let scenarios = || runs.iter().flat_map(|r| r.run.scenarios.iter());
+        let open = scenarios().filter(|s| matches!(s.shape, LoadShape::Open { .. })).count();
+        let all = scenarios().count();
+        let mut names: Vec<String> = Vec::new();
+        for s in scenarios() {
+            if !names.contains(&s.name) {
+                names.push(s.name.clone());
+            }
+        }
+        let (label, numeric) = if open == 0 {
+            ("concurrency (users in flight)", true)
+        } else if open == all {
+            ("offered rate (requests/s)", true)
+        } else {
+            ("scenario", false)
+        };
+        let axis = if numeric {
+            let values: Vec<f64> = scenarios().map(load_level).collect();
+            let (lo, hi) = values.iter().fold((f64::MAX, 0f64), |(a, b), v| (a.min(*v), b.max(*v)));
+            if lo > 0.0 && hi / lo >= 8.0 {
+                Axis::log(&format!("{label}, log scale"))
+            } else {
+                Axis::linear(label)
+            }
+        } else {
+            Axis {
+                label: label.into(),
+                scale: Scale::Category(names.clone()),
+            }
+        };
+        LoadAxis { axis, numeric, names }
+    }
+
+    fn x(&self, s: &HttpScenario) -> f64 {
+        if self.numeric {
+            load_level(s)
+        } else {
+            self.names.iter().position(|n| *n == s.name).unwrap_or(0) as f64
+        }
+    }
+}
+
+fn load_level(s: &HttpScenario) -> f64 {
+    match &s.shape {
+        LoadShape::Closed { concurrency } | LoadShape::Probe { concurrency, .. } => {
+            f64::from(*concurrency)
+        }
+        LoadShape::Open { arrival, .. } => arrival.rate,
+    }
+}
+
+pub fn section(runs: &[Labelled<HttpRun>]) -> String {
+    let load = LoadAxis::of(runs);
+    let mut charts = vec![
+        percentiles(runs, &load, Latency::Ttft).html(),
+        percentiles(runs, &load, Latency::E2e).html(),
+        throughput(runs, &load).html(),
+        tokens(runs, &load).html(),
+        errors(runs).html(),
+    ];
+    for latency in [Latency::Ttft, Latency::E2e] {
+        charts.push(latency_cdf(runs, latency).html());
+    }
+    let mut out = page::grid(&charts);
+    for run in runs {
+        let r = run.run;
+        out += &format!("<h3>{}</h3>", super::escape(&run.label));
+        let slo = if r.slo.is_empty() {
+            "none".into()
+        } else {
+            r.slo
+                .iter()
+                .map(|s| format!("{} <= {} ms", s.metric, s.max_ms))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut extra = vec![
+            (
+                "target",
+                format!(
+                    "{} ({}{}, model {})",
+                    r.target.url,
+                    r.target.backend,
+                    if r.target.stream { ", streaming" } else { "" },
+                    r.target.model.as_deref().unwrap_or("-")
+                ),
+            ),
+            (
+                "workload",
+                format!(
+                    "{} ({} prompts, tokens counted by {})",
+                    r.workload.source, r.workload.prompts, r.workload.token_counting
+                ),
+            ),
+            ("SLOs", slo),
+        ];
+        if let Some(sweep) = &r.sweep {
+            extra.push((
+                "sweep",
+                format!(
+                    "saturation at {} (throughput {}); stopped because {}",
+                    sweep
+                        .saturation_rate
+                        .map_or("-".into(), |r| format!("{r} req/s")),
+                    sweep
+                        .saturation_throughput
+                        .map_or("-".into(), |t| format!("{t:.1}")),
+                    sweep.stopped_because
+                ),
+            ));
+        }
+        out += &header::block(&r.header, extra, None);
+        out += &scenario_table(run);
+    }
+    page::section("http", "Serving (HTTP)", &out)
+}
+
+fn percentiles(runs: &[Labelled<HttpRun>], load: &LoadAxis, latency: Latency) -> Chart {
+    let name = latency.name().to_uppercase();
+    let mut chart = Chart::new(
+        &format!("http-{}-percentiles", latency.name()),
+        &format!("{name} percentiles against load"),
+        load.axis.clone(),
+        Axis::log(&format!("{name} (ms, log scale)")),
+    );
+    let picks: [(&str, fn(&LatencySummary) -> f64); 3] =
+        [("p50", |l| l.p50_ms), ("p95", |l| l.p95_ms), ("p99", |l| l.p99_ms)];
+    for run in runs {
+        for (i, (label, pick)) in picks.iter().enumerate() {
+            let points = sorted(run.run.scenarios.iter().filter_map(|s| {
+                Some((load.x(s), pick(s.latencies.get(latency)?)))
+            }));
+            chart.series.push(Series {
+                name: run.series_name(label),
+                points,
+                colour: i,
+                dashed: run.dashed,
+                style: Style::LineAndPoints,
+            });
+        }
+    }
+    chart
+}
+
+fn sorted(points: impl Iterator<Item = (f64, f64)>) -> Vec<(f64, f64)> {
+    let mut p: Vec<(f64, f64)> = points.collect();
+    p.sort_by(|a, b| a.0.total_cmp(&b.0));
+    p
+}
+
+/// The saturation step of each run's sweep: (its x, the scenario).
+fn saturation<'a>(run: &'a HttpRun, load: &LoadAxis) -> Option<(f64, &'a HttpScenario)> {
+    let rate = run.sweep.as_ref()?.saturation_rate?;
+    let s = run.scenarios.iter().find(|s| {
+        s.name.starts_with("sweep-")
+            && matches!(&s.shape, LoadShape::Open { arrival, .. } if arrival.rate == rate)
+    })?;
+    Some((load.x(s), s))
+}
+
+fn throughput(runs: &[Labelled<HttpRun>], load: &LoadAxis) -> Chart {
+    let mut chart = Chart::new(
+        "http-throughput",
+        "Throughput and goodput against load",
+        load.axis.clone(),
+        Axis::linear("requests/s"),
+    );
+    for run in runs {
+        let series: [(&str, fn(&HttpScenario) -> Option<f64>); 3] = [
+            ("succeeded req/s", |s| Some(s.requests_per_second)),
+            ("goodput req/s (within SLOs)", |s| s.goodput.as_ref().map(|g| g.requests_per_second)),
+            ("achieved send rate", |s| s.achieved_rate),
+        ];
+        for (i, (label, value)) in series.iter().enumerate() {
+            let points = sorted(run.run.scenarios.iter().filter_map(|s| Some((load.x(s), value(s)?))));
+            if !points.is_empty() {
+                chart.series.push(Series {
+                    name: run.series_name(label),
+                    points,
+                    colour: i,
+                    dashed: run.dashed,
+                    style: Style::LineAndPoints,
+                });
+            }
+        }
+        if let Some((x, s)) = saturation(run.run, load) {
+            chart.marks.push(Mark {
+                x,
+                y: s.requests_per_second,
+                label: "saturation".into(),
+            });
+        }
+    }
+    chart.caption = Some(
+        "Goodput counts only requests that met every SLO. A sweep's saturation point (the last \
+         step whose throughput still grew) is ringed."
+            .into(),
+    );
+    chart
+}
+
+fn tokens(runs: &[Labelled<HttpRun>], load: &LoadAxis) -> Chart {
+    let mut chart = Chart::new(
+        "http-tokens",
+        "Token throughput against load",
+        load.axis.clone(),
+        Axis::linear("tokens/s"),
+    );
+    for run in runs {
+        let series: [(&str, fn(&HttpScenario) -> Option<f64>); 2] = [
+            ("output tokens/s", |s| s.output_tokens_per_second),
+            ("input tokens/s", |s| s.input_tokens_per_second),
+        ];
+        for (i, (label, value)) in series.iter().enumerate() {
+            let points = sorted(run.run.scenarios.iter().filter_map(|s| Some((load.x(s), value(s)?))));
+            if !points.is_empty() {
+                chart.series.push(Series {
+                    name: run.series_name(label),
+                    points,
+                    colour: i,
+                    dashed: run.dashed,
+                    style: Style::LineAndPoints,
+                });
+            }
+        }
+    }
+    chart
+}
+
+fn errors(runs: &[Labelled<HttpRun>]) -> Chart {
+    let mut names: Vec<String> = Vec::new();
+    for s in runs.iter().flat_map(|r| r.run.scenarios.iter()) {
+        if !names.contains(&s.name) {
+            names.push(s.name.clone());
+        }
+    }
+    let mut chart = Chart::new(
+        "http-errors",
+        "Failed requests by class",
+        Axis {
+            label: "scenario".into(),
+            scale: Scale::Category(names.clone()),
+        },
+        Axis::linear("failed requests"),
+    );
+    let mut any = false;
+    for run in runs {
+        let mut by_class: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+        for s in &run.run.scenarios {
+            let x = names.iter().position(|n| *n == s.name).unwrap_or(0) as f64;
+            for (class, n) in &s.errors {
+                by_class.entry(class.clone()).or_default().push((x, *n as f64));
+            }
+        }
+        for (class, points) in by_class {
+            any = true;
+            let colour = ErrorClass::ALL
+                .iter()
+                .position(|c| c.name() == class)
+                .unwrap_or(ErrorClass::ALL.len());
+            chart.series.push(Series {
+                name: run.series_name(&class),
+                points,
+                colour,
+                dashed: run.dashed,
+                style: Style::Points,
+            });
+        }
+    }
+    chart.caption = Some(if any {
+        "Failures by class: connect, timeout, http_status, disconnected, malformed, server_error."
+            .into()
+    } else {
+        "No request failed in any scenario.".into()
+    });
+    chart
+}
+
+fn latency_cdf(runs: &[Labelled<HttpRun>], latency: Latency) -> Chart {
+    let name = latency.name().to_uppercase();
+    let mut chart = Chart::new(
+        &format!("http-{}-cdf", latency.name()),
+        &format!("{name} distribution"),
+        Axis::log(&format!("{name} (ms, log scale)")),
+        Axis::linear("requests at or below (%)"),
+    );
+    let mut colours: BTreeMap<String, usize> = BTreeMap::new();
+    for run in runs {
+        for s in &run.run.scenarios {
+            let points = cdf::points(s.histograms.of(latency));
+            if points.is_empty() {
+                continue;
+            }
+            let next = colours.len();
+            let colour = *colours.entry(s.name.clone()).or_insert(next);
+            chart.series.push(Series {
+                name: run.series_name(&s.name),
+                points,
+                colour,
+                dashed: run.dashed,
+                style: Style::Line,
+            });
+        }
+    }
+    chart
+}
+
+fn scenario_table(run: &Labelled<HttpRun>) -> String {
+    let ms = |l: Option<&LatencySummary>, pick: fn(&LatencySummary) -> f64| {
+        l.map_or("-".into(), |l| format!("{:.1}", pick(l)))
+    };
+    let rows: Vec<Vec<Cell>> = run
+        .run
+        .scenarios
+        .iter()
+        .map(|s| {
+            let st = status::http(s);
+            let errors = s
+                .errors
+                .iter()
+                .map(|(c, n)| format!("{c} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            vec![
+                Cell::text(&s.name),
+                Cell::status(st, st.word()),
+                Cell::num(format!("{}/{}", s.succeeded, s.requests)),
+                Cell::num(format!("{:.2}", s.error_rate * 100.0)),
+                Cell::num(format!("{:.1}", s.requests_per_second)),
+                Cell::num(s.goodput.as_ref().map_or("-".into(), |g| format!("{:.1} ({:.0}%)", g.requests_per_second, g.fraction * 100.0))),
+                Cell::num(s.output_tokens_per_second.map_or("-".into(), |v| format!("{v:.1}"))),
+                Cell::num(ms(s.latencies.ttft.as_ref(), |l| l.p50_ms)),
+                Cell::num(ms(s.latencies.ttft.as_ref(), |l| l.p99_ms)),
+                Cell::num(ms(s.latencies.itl.as_ref(), |l| l.p50_ms)),
+                Cell::num(ms(s.latencies.e2e.as_ref(), |l| l.p50_ms)),
+                Cell::num(ms(s.latencies.e2e.as_ref(), |l| l.p99_ms)),
+                Cell::text(if errors.is_empty() { "-".into() } else { errors }),
+            ]
+        })
+        .collect();
+    page::table(
+        &format!("http-scenarios-{}", run.index),
+        &[
+            "scenario",
+            "status",
+            "ok/sent",
+            "errors (%)",
+            "req/s",
+            "goodput req/s",
+            "out tok/s",
+            "TTFT p50 (ms)",
+            "TTFT p99 (ms)",
+            "ITL p50 (ms)",
+            "E2E p50 (ms)",
+            "E2E p99 (ms)",
+            "failures",
+        ],
+        &rows,
+    )
+}
