@@ -5,6 +5,7 @@
 pub mod build_info;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod device;
 pub mod engine;
 pub mod exit;
@@ -12,6 +13,7 @@ pub mod history;
 pub mod html;
 pub mod http;
 pub mod instructions;
+pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod progress;

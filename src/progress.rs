@@ -45,6 +45,7 @@ impl Progress {
         if terminal && total == 0 {
             bar.enable_steady_tick(Duration::from_millis(200));
         }
+        crate::live::step(label, total);
         let plain = (!terminal && total > 0).then(|| Plain {
             label: label.to_string(),
             total,
@@ -60,12 +61,14 @@ impl Progress {
 
     pub fn set(&self, position: u64) {
         self.position.store(position, Ordering::Relaxed);
+        crate::live::position(position);
         self.bar.set_position(position);
         self.report_plain(position);
     }
 
     pub fn inc(&self, delta: u64) {
         let position = self.position.fetch_add(delta, Ordering::Relaxed) + delta;
+        crate::live::position(position);
         self.bar.set_position(position);
         self.report_plain(position);
     }

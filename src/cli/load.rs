@@ -168,6 +168,8 @@ pub struct LoadArgs {
     /// Name of this run's folder (default: load-YYYYMMDDTHHMMSSZ).
     #[arg(long)]
     run_id: Option<String>,
+    #[command(flatten)]
+    pages: super::pages::PageArgs,
 }
 
 impl LoadArgs {
@@ -409,9 +411,12 @@ pub fn handle(args: LoadArgs) -> anyhow::Result<Outcome> {
     let interrupt = super::interrupt::install(
         "sending; requests in flight finish (each within --timeout) and every finished scenario is kept",
     )?;
-    let outcome = http::run(args.request(interrupt)?)?;
+    let request = args.request(interrupt.clone())?;
+    let pages = args.pages.start("inferbench load")?;
+    let outcome = http::run(request)?;
     println!("{}", report::http::table(&outcome.result));
     let done = super::results_written(&outcome.dir, &outcome.result.header);
+    pages.finish(&outcome.dir, &interrupt);
     check_errors(&outcome.result.scenarios, args.max_error_rate)?;
     Ok(done)
 }

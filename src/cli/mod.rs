@@ -13,6 +13,7 @@ pub mod instructions;
 mod interrupt;
 pub mod load;
 mod model_args;
+pub mod pages;
 pub mod report;
 pub mod retrieval;
 pub mod run;

@@ -61,17 +61,3 @@ pub fn handle(args: ReportArgs) -> anyhow::Result<Outcome> {
     );
     Ok(Outcome::Done)
 }
-
-/// `--report` on a runner: report.html beside the run's run.json, said on stderr; a failure
-/// to draw is a warning, never the loss of the run.
-pub fn beside(run_dir: &std::path::Path) {
-    let request = ReportRequest {
-        inputs: vec![run_dir.to_path_buf()],
-        output: run_dir.join("report.html"),
-        ..ReportRequest::default()
-    };
-    match report::write(&request) {
-        Ok(w) => eprintln!("report: {}", w.path.display()),
-        Err(e) => eprintln!("warning: the HTML report was not written: {e:#}"),
-    }
-}

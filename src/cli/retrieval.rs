@@ -123,6 +123,8 @@ pub struct RetrievalArgs {
     /// Name of this run's folder (default: retrieval-YYYYMMDDTHHMMSSZ).
     #[arg(long)]
     run_id: Option<String>,
+    #[command(flatten)]
+    pages: super::pages::PageArgs,
 }
 
 impl RetrievalArgs {
@@ -216,12 +218,16 @@ pub fn handle(args: RetrievalArgs) -> anyhow::Result<Outcome> {
     let interrupt = super::interrupt::install(
         "the index build's current batch, or the current ef of the sweep, keeping every finished ef",
     )?;
-    let Some(outcome) = retrieval::run(args.request(interrupt)?)? else {
+    let request = args.request(interrupt.clone())?;
+    let pages = args.pages.start("inferbench retrieval")?;
+    let Some(outcome) = retrieval::run(request)? else {
         eprintln!("interrupted before the ef sweep: nothing measured, nothing cached");
         return Ok(Outcome::Interrupted);
     };
     println!("{}", report::retrieval::table(&outcome.result));
-    Ok(super::results_written(&outcome.dir, &outcome.result.header))
+    let done = super::results_written(&outcome.dir, &outcome.result.header);
+    pages.finish(&outcome.dir, &interrupt);
+    Ok(done)
 }
 
 #[cfg(test)]

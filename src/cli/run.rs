@@ -52,6 +52,8 @@ pub struct RunArgs {
     /// Print the resolved config and the scenarios, and measure nothing.
     #[arg(long)]
     dry_run: bool,
+    #[command(flatten)]
+    pages: super::pages::PageArgs,
 }
 
 /// What `inferbench run` was asked: measure (a new run or a resumed one), or only show the plan.
@@ -117,12 +119,13 @@ pub fn handle(args: RunArgs) -> anyhow::Result<Outcome> {
         }
         RunPlan::Measure(start) => start,
     };
+    let pages = args.pages.start("inferbench run")?;
     let interrupt =
         super::interrupt::install("the current generation, keeping every finished scenario")?;
     let outcome = suite::run(suite::RunRequest {
         start,
         output_dir: args.output,
-        interrupt,
+        interrupt: interrupt.clone(),
     })?;
     println!("{}", report::table::render(&outcome.result));
     let header = &outcome.result.header;
@@ -137,6 +140,7 @@ pub fn handle(args: RunArgs) -> anyhow::Result<Outcome> {
             ),
         }
     );
+    pages.finish(&outcome.dir, &interrupt);
     Ok(if header.status.is_complete() {
         Outcome::Done
     } else {

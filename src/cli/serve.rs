@@ -33,6 +33,8 @@ the load generator itself.";
 pub struct ServeArgs {
     #[command(flatten)]
     model: ModelArgs,
+    #[command(flatten)]
+    dashboard: super::pages::DashboardArgs,
     /// Address to bind; 127.0.0.1 keeps the server on this machine.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -74,6 +76,7 @@ pub struct ServeArgs {
 }
 
 pub fn handle(args: ServeArgs) -> anyhow::Result<Outcome> {
+    let dashboard = args.dashboard.start("inferbench serve", None)?;
     let options = ServeOptions {
         host: args.host.clone(),
         port: args.port,
@@ -101,5 +104,9 @@ pub fn handle(args: ServeArgs) -> anyhow::Result<Outcome> {
             )
         }
     })?;
+    if args.dashboard.dashboard_linger.is_some() {
+        let never = std::sync::atomic::AtomicBool::new(false);
+        args.dashboard.linger_after(dashboard.as_ref(), &never);
+    }
     Ok(Outcome::Done)
 }

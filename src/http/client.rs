@@ -57,6 +57,11 @@ impl RequestRecord {
                 Err(f) => f.after,
             }
     }
+
+    /// (TTFT, end-to-end) when it succeeded, for the live dashboard.
+    pub fn live_latencies(&self) -> Option<(Option<Duration>, Duration)> {
+        self.outcome.as_ref().ok().map(|s| (s.ttft, s.e2e))
+    }
 }
 
 pub fn build_client(

@@ -363,6 +363,7 @@ impl RunContext<'_> {
             let mut add = |rec: client::RequestRecord| {
                 let (sent, ended) = (rec.sent_at, rec.ended_at());
                 span = Some(span.map_or((sent, ended), |(a, b)| (a.min(sent), b.max(ended))));
+                crate::live::request(rec.live_latencies());
                 agg.add(&rec, &counting, &r.slo);
             };
             let plan = load::Plan {

@@ -33,6 +33,7 @@ impl RunDir {
         let create = |path: PathBuf| {
             std::fs::create_dir(&path)
                 .with_context(|| format!("results folder {}: cannot create it", path.display()))?;
+            crate::live::run_folder(path.clone());
             Ok(RunDir { path })
         };
         if let Some(id) = run_id {
@@ -74,6 +75,7 @@ impl RunDir {
                 path.join(RUN_FILE).display()
             )));
         }
+        crate::live::run_folder(path.clone());
         Ok(RunDir { path })
     }
 

@@ -52,6 +52,7 @@ pub fn measure_ef(
         let elapsed = t.elapsed();
         searching += elapsed;
         latency.record(elapsed)?;
+        crate::live::request(Some((None, elapsed)));
         recalls.push(recall(truth.ids_of(qi), truth.distances_of(qi), &found));
         progress(qi as u64 + 1);
     }

@@ -62,6 +62,9 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn count_request(&self, endpoint: &'static str, status: u16) {
+        if status >= 400 {
+            crate::live::request(None);
+        }
         if let Ok(mut map) = self.requests.lock() {
             *map.entry((endpoint, status)).or_default() += 1;
         }

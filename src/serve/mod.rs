@@ -226,6 +226,7 @@ fn account(metrics: &Metrics, received: Instant, prompt_tokens: usize, completio
         .generation_tokens
         .fetch_add(completion_tokens as u64, Ordering::Relaxed);
     metrics.e2e.observe(received.elapsed());
+    crate::live::request(Some((None, received.elapsed())));
 }
 
 async fn whole(

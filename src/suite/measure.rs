@@ -49,6 +49,7 @@ impl Recorders {
             let l = &mut self.latencies;
             l.ttft.record(times[0])?;
             l.e2e.record(times[n - 1])?;
+            crate::live::request(Some((Some(times[0]), times[n - 1])));
             for pair in times.windows(2) {
                 l.itl.record(pair[1] - pair[0])?;
             }
