@@ -95,7 +95,9 @@ pub fn ended() {
 /// succeeded, None when it failed.
 pub fn request(latencies: Option<(Option<Duration>, Duration)>) {
     let Some(f) = feed() else { return };
-    let Ok(mut guard) = f.window.lock() else { return };
+    let Ok(mut guard) = f.window.lock() else {
+        return;
+    };
     let w = &mut guard.0;
     w.finished += 1;
     match latencies {

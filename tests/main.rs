@@ -2,6 +2,7 @@
 //! run it, the real default model through the real loaders, and result files against their
 //! golden copies.
 
+mod browser;
 mod build_plan;
 mod cli;
 mod common;

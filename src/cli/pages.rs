@@ -57,7 +57,11 @@ impl DashboardArgs {
     }
 
     /// Start the dashboard when asked; `title` names what runs.
-    pub fn start(&self, title: &str, baseline: Option<PathBuf>) -> anyhow::Result<Option<Dashboard>> {
+    pub fn start(
+        &self,
+        title: &str,
+        baseline: Option<PathBuf>,
+    ) -> anyhow::Result<Option<Dashboard>> {
         self.linger()?;
         self.dashboard
             .as_ref()

@@ -75,9 +75,24 @@ mod tests {
         let mut a = Alerts::new(Duration::from_secs(10));
         let t0 = Instant::now();
         assert!(a.raise("errors", "bad", "2% errors".into(), t0));
-        assert!(!a.raise("errors", "bad", "3% errors".into(), t0 + Duration::from_secs(5)));
-        assert!(a.raise("slo:ttft", "warn", "ttft".into(), t0 + Duration::from_secs(5)));
-        assert!(a.raise("errors", "bad", "4% errors".into(), t0 + Duration::from_secs(11)));
+        assert!(!a.raise(
+            "errors",
+            "bad",
+            "3% errors".into(),
+            t0 + Duration::from_secs(5)
+        ));
+        assert!(a.raise(
+            "slo:ttft",
+            "warn",
+            "ttft".into(),
+            t0 + Duration::from_secs(5)
+        ));
+        assert!(a.raise(
+            "errors",
+            "bad",
+            "4% errors".into(),
+            t0 + Duration::from_secs(11)
+        ));
         assert_eq!(a.list.len(), 3);
         assert_eq!(share_over(&[1.0, 2.0, 3.0, 4.0], 2.5), 0.5);
     }

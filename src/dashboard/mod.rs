@@ -84,7 +84,8 @@ impl Dashboard {
             feed,
             page: Arc::new(page_html(&options.title)),
         };
-        let mut sampler = state::Sampler::new(feed, options.title.clone(), options.baseline.clone());
+        let mut sampler =
+            state::Sampler::new(feed, options.title.clone(), options.baseline.clone());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -176,7 +177,13 @@ fn page_html(title: &str) -> String {
 <section id="downloads"><h2>Results so far</h2><p><a id="download-json" href="/files/run.json" download>run.json</a> · <a id="download-csv" href="/files/scenarios.csv" download>scenarios.csv</a></p></section>
 <script src="/app.js"></script>
 <style>.bar{height:10px;background:#eaeef2;border-radius:5px;overflow:hidden}#bar-fill{height:100%;width:0;background:#0072b2;transition:width .4s}#alerts li.bad{color:var(--bad)}#alerts li.warn{color:var(--warn)}</style>"#;
-    page::document(title, "live dashboard · updates every second", body, POLICY, None)
+    page::document(
+        title,
+        "live dashboard · updates every second",
+        body,
+        POLICY,
+        None,
+    )
 }
 
 async fn index(State(s): State<Shared>) -> Response {

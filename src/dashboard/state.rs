@@ -14,7 +14,7 @@ use crate::html::report::AnyRun;
 use crate::html::status::{self, Status};
 use crate::live::Feed;
 use crate::regress::{self, CompareInput, Verdict};
-use crate::results::{RUN_FILE};
+use crate::results::RUN_FILE;
 
 /// Windows kept for the charts: ten minutes.
 const KEEP_POINTS: usize = 600;
@@ -124,7 +124,11 @@ impl Sampler {
         let w = self.feed.take_window();
         self.finished_total += w.finished;
         self.failed_total += w.failed;
-        let rate = if w.seconds > 0.0 { w.finished as f64 / w.seconds } else { 0.0 };
+        let rate = if w.seconds > 0.0 {
+            w.finished as f64 / w.seconds
+        } else {
+            0.0
+        };
         self.series.push_back(Point {
             t_s: self.started.elapsed().as_secs_f64(),
             per_second: rate,
@@ -212,11 +216,17 @@ impl Sampler {
         self.seen = Some(header.updated_at.clone());
         let mut view = view_of(&run);
         for row in &view.rows {
-            if matches!(row.status, Status::Bad | Status::Warn) && !self.alerted_rows.contains(&row.name) {
+            if matches!(row.status, Status::Bad | Status::Warn)
+                && !self.alerted_rows.contains(&row.name)
+            {
                 self.alerted_rows.push(row.name.clone());
                 self.alerts.raise(
                     &format!("target:{}", row.name),
-                    if row.status == Status::Bad { "bad" } else { "warn" },
+                    if row.status == Status::Bad {
+                        "bad"
+                    } else {
+                        "warn"
+                    },
                     format!("{}: target {}", row.name, row.status_word),
                     now,
                 );
@@ -281,7 +291,10 @@ fn compare(base: &Path, current: &Path) -> anyhow::Result<ComparisonView> {
     })
 }
 
-fn ms(l: Option<&crate::metrics::LatencySummary>, pick: fn(&crate::metrics::LatencySummary) -> f64) -> String {
+fn ms(
+    l: Option<&crate::metrics::LatencySummary>,
+    pick: fn(&crate::metrics::LatencySummary) -> f64,
+) -> String {
     l.map_or("-".into(), |l| format!("{:.1}", pick(l)))
 }
 
@@ -302,7 +315,14 @@ fn view_of(run: &AnyRun) -> RunView {
     };
     match run {
         AnyRun::Inference(r) => {
-            view.columns = vec!["scenario", "status", "TTFT p50 (ms)", "ITL p50 (ms)", "decode tok/s", "targets"];
+            view.columns = vec![
+                "scenario",
+                "status",
+                "TTFT p50 (ms)",
+                "ITL p50 (ms)",
+                "decode tok/s",
+                "targets",
+            ];
             view.rows = r
                 .scenarios
                 .iter()
@@ -357,7 +377,15 @@ fn view_of(run: &AnyRun) -> RunView {
                 .collect();
         }
         AnyRun::Http(r) => {
-            view.columns = vec!["scenario", "status", "ok/sent", "errors (%)", "req/s", "TTFT p50 (ms)", "E2E p99 (ms)"];
+            view.columns = vec![
+                "scenario",
+                "status",
+                "ok/sent",
+                "errors (%)",
+                "req/s",
+                "TTFT p50 (ms)",
+                "E2E p99 (ms)",
+            ];
             view.rows = r
                 .scenarios
                 .iter()

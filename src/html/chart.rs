@@ -164,7 +164,7 @@ impl Mapping {
         };
         share
             .is_finite()
-            .then(|| self.from + share * (self.to - self.from))
+            .then_some(self.from + share * (self.to - self.from))
     }
 
     /// Tick values and their labels.
@@ -176,11 +176,18 @@ impl Mapping {
                 .map(|(i, n)| (i as f64, n.clone()))
                 .collect(),
             Scale::Log => {
-                let (a, b) = (self.lo.log10().round() as i32, self.hi.log10().round() as i32);
+                let (a, b) = (
+                    self.lo.log10().round() as i32,
+                    self.hi.log10().round() as i32,
+                );
                 let decades = (b - a).max(1);
                 let mut ticks = Vec::new();
                 for e in a..=b {
-                    let multiples: &[f64] = if decades <= 2 { &[1.0, 2.0, 5.0] } else { &[1.0] };
+                    let multiples: &[f64] = if decades <= 2 {
+                        &[1.0, 2.0, 5.0]
+                    } else {
+                        &[1.0]
+                    };
                     for m in multiples {
                         let v = m * 10f64.powi(e);
                         if v >= self.lo * 0.999 && v <= self.hi * 1.001 {
@@ -401,7 +408,11 @@ impl Chart {
 }
 
 fn longest(ticks: &[(f64, String)]) -> usize {
-    ticks.iter().map(|(_, l)| l.chars().count()).max().unwrap_or(0)
+    ticks
+        .iter()
+        .map(|(_, l)| l.chars().count())
+        .max()
+        .unwrap_or(0)
 }
 
 fn draw_series(s: &mut String, series: &Series, xm: &Mapping, ym: &Mapping) {
@@ -477,7 +488,10 @@ mod tests {
             style: Style::LineAndPoints,
         });
         let html = chart.html();
-        assert!(html.contains(r#"data-points="2""#), "a point at 0 has no place on a log axis");
+        assert!(
+            html.contains(r#"data-points="2""#),
+            "a point at 0 has no place on a log axis"
+        );
         assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"));
         assert!(html.contains("x (ms)") && html.contains("y (%)"));
         let empty = Chart::new("e", "nothing", Axis::linear("a"), Axis::linear("b")).html();

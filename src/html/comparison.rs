@@ -86,7 +86,10 @@ pub fn html(id: &str, c: &Comparison) -> String {
         notes.push(format!("new (not in the baseline): {}", c.added.join(", ")));
     }
     if !c.removed.is_empty() {
-        notes.push(format!("removed (only in the baseline): {}", c.removed.join(", ")));
+        notes.push(format!(
+            "removed (only in the baseline): {}",
+            c.removed.join(", ")
+        ));
     }
     for note in notes {
         out += &format!(r#"<p class="note">{}</p>"#, super::escape(&note));

@@ -45,7 +45,10 @@ pub fn section(root: &Path, baseline: Option<&str>, out_dir: &Path) -> Result<St
         }
     }
     items += "</ul>";
-    out += &format!("<details><summary>{} benchmarks</summary>{items}</details>", dirs.len());
+    out += &format!(
+        "<details><summary>{} benchmarks</summary>{items}</details>",
+        dirs.len()
+    );
     if let Some(name) = baseline {
         let sides = CompareInput::Criterion {
             dir: root.to_path_buf(),
@@ -66,10 +69,20 @@ pub fn section(root: &Path, baseline: Option<&str>, out_dir: &Path) -> Result<St
     Ok(page::section("criterion", "Criterion benchmarks", &out))
 }
 
+/// A figure of a comparison row.
+type RowValue = fn(&regress::Row) -> f64;
+
 /// Each benchmark's change against the baseline (median time), with its interval.
 fn change_chart(c: &regress::Comparison) -> Chart {
-    let rows: Vec<&regress::Row> = c.rows.iter().filter(|r| r.statistic == "p50" || r.statistic == "median" || c.rows.len() < 40).collect();
-    let names: Vec<String> = rows.iter().map(|r| format!("{} {}", r.benchmark, r.statistic)).collect();
+    let rows: Vec<&regress::Row> = c
+        .rows
+        .iter()
+        .filter(|r| r.statistic == "p50" || r.statistic == "median" || c.rows.len() < 40)
+        .collect();
+    let names: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{} {}", r.benchmark, r.statistic))
+        .collect();
     let mut chart = Chart::new(
         "criterion-change",
         "Change against the baseline",
@@ -80,7 +93,7 @@ fn change_chart(c: &regress::Comparison) -> Chart {
         Axis::linear("change (%), with its 95% interval"),
     );
     let pct = |ratio: f64| (ratio - 1.0) * 100.0;
-    let series: [(&str, fn(&regress::Row) -> f64); 3] = [
+    let series: [(&str, RowValue); 3] = [
         ("change", |r| r.estimate.ratio),
         ("interval low", |r| r.estimate.low),
         ("interval high", |r| r.estimate.high),

@@ -10,6 +10,11 @@ use super::{cdf, header, status, Labelled};
 use crate::metrics::{Latency, LatencySummary};
 use crate::report::http::{ErrorClass, HttpRun, HttpScenario, LoadShape};
 
+/// A statistic of a latency summary.
+type Pick = fn(&LatencySummary) -> f64;
+/// A figure of a scenario, where it has one.
+type ScenarioValue = fn(&HttpScenario) -> Option<f64>;
+
 /// Where scenarios sit on the x axis: their concurrency, their offered rate, or their names
 /// when a run mixes both.
 struct LoadAxis {
@@ -21,7 +26,9 @@ struct LoadAxis {
 impl LoadAxis {
     fn of(runs: &[Labelled<HttpRun>]) -> LoadAxis {
         let scenarios = || runs.iter().flat_map(|r| r.run.scenarios.iter());
-        let open = scenarios().filter(|s| matches!(s.shape, LoadShape::Open { .. })).count();
+        let open = scenarios()
+            .filter(|s| matches!(s.shape, LoadShape::Open { .. }))
+            .count();
         let all = scenarios().count();
         let mut names: Vec<String> = Vec::new();
         for s in scenarios() {
@@ -38,7 +45,9 @@ impl LoadAxis {
         };
         let axis = if numeric {
             let values: Vec<f64> = scenarios().map(load_level).collect();
-            let (lo, hi) = values.iter().fold((f64::MAX, 0f64), |(a, b), v| (a.min(*v), b.max(*v)));
+            let (lo, hi) = values
+                .iter()
+                .fold((f64::MAX, 0f64), |(a, b), v| (a.min(*v), b.max(*v)));
             if lo > 0.0 && hi / lo >= 8.0 {
                 Axis::log(&format!("{label}, log scale"))
             } else {
@@ -50,7 +59,11 @@ impl LoadAxis {
                 scale: Scale::Category(names.clone()),
             }
         };
-        LoadAxis { axis, numeric, names }
+        LoadAxis {
+            axis,
+            numeric,
+            names,
+        }
     }
 
     fn x(&self, s: &HttpScenario) -> f64 {
@@ -145,13 +158,19 @@ fn percentiles(runs: &[Labelled<HttpRun>], load: &LoadAxis, latency: Latency) ->
         load.axis.clone(),
         Axis::log(&format!("{name} (ms, log scale)")),
     );
-    let picks: [(&str, fn(&LatencySummary) -> f64); 3] =
-        [("p50", |l| l.p50_ms), ("p95", |l| l.p95_ms), ("p99", |l| l.p99_ms)];
+    let picks: [(&str, Pick); 3] = [
+        ("p50", |l| l.p50_ms),
+        ("p95", |l| l.p95_ms),
+        ("p99", |l| l.p99_ms),
+    ];
     for run in runs {
         for (i, (label, pick)) in picks.iter().enumerate() {
-            let points = sorted(run.run.scenarios.iter().filter_map(|s| {
-                Some((load.x(s), pick(s.latencies.get(latency)?)))
-            }));
+            let points = sorted(
+                run.run
+                    .scenarios
+                    .iter()
+                    .filter_map(|s| Some((load.x(s), pick(s.latencies.get(latency)?)))),
+            );
             chart.series.push(Series {
                 name: run.series_name(label),
                 points,
@@ -188,13 +207,20 @@ fn throughput(runs: &[Labelled<HttpRun>], load: &LoadAxis) -> Chart {
         Axis::linear("requests/s"),
     );
     for run in runs {
-        let series: [(&str, fn(&HttpScenario) -> Option<f64>); 3] = [
+        let series: [(&str, ScenarioValue); 3] = [
             ("succeeded req/s", |s| Some(s.requests_per_second)),
-            ("goodput req/s (within SLOs)", |s| s.goodput.as_ref().map(|g| g.requests_per_second)),
+            ("goodput req/s (within SLOs)", |s| {
+                s.goodput.as_ref().map(|g| g.requests_per_second)
+            }),
             ("achieved send rate", |s| s.achieved_rate),
         ];
         for (i, (label, value)) in series.iter().enumerate() {
-            let points = sorted(run.run.scenarios.iter().filter_map(|s| Some((load.x(s), value(s)?))));
+            let points = sorted(
+                run.run
+                    .scenarios
+                    .iter()
+                    .filter_map(|s| Some((load.x(s), value(s)?))),
+            );
             if !points.is_empty() {
                 chart.series.push(Series {
                     name: run.series_name(label),
@@ -229,12 +255,17 @@ fn tokens(runs: &[Labelled<HttpRun>], load: &LoadAxis) -> Chart {
         Axis::linear("tokens/s"),
     );
     for run in runs {
-        let series: [(&str, fn(&HttpScenario) -> Option<f64>); 2] = [
+        let series: [(&str, ScenarioValue); 2] = [
             ("output tokens/s", |s| s.output_tokens_per_second),
             ("input tokens/s", |s| s.input_tokens_per_second),
         ];
         for (i, (label, value)) in series.iter().enumerate() {
-            let points = sorted(run.run.scenarios.iter().filter_map(|s| Some((load.x(s), value(s)?))));
+            let points = sorted(
+                run.run
+                    .scenarios
+                    .iter()
+                    .filter_map(|s| Some((load.x(s), value(s)?))),
+            );
             if !points.is_empty() {
                 chart.series.push(Series {
                     name: run.series_name(label),
@@ -271,7 +302,10 @@ fn errors(runs: &[Labelled<HttpRun>]) -> Chart {
         for s in &run.run.scenarios {
             let x = names.iter().position(|n| *n == s.name).unwrap_or(0) as f64;
             for (class, n) in &s.errors {
-                by_class.entry(class.clone()).or_default().push((x, *n as f64));
+                by_class
+                    .entry(class.clone())
+                    .or_default()
+                    .push((x, *n as f64));
             }
         }
         for (class, points) in by_class {
@@ -349,14 +383,23 @@ fn scenario_table(run: &Labelled<HttpRun>) -> String {
                 Cell::num(format!("{}/{}", s.succeeded, s.requests)),
                 Cell::num(format!("{:.2}", s.error_rate * 100.0)),
                 Cell::num(format!("{:.1}", s.requests_per_second)),
-                Cell::num(s.goodput.as_ref().map_or("-".into(), |g| format!("{:.1} ({:.0}%)", g.requests_per_second, g.fraction * 100.0))),
-                Cell::num(s.output_tokens_per_second.map_or("-".into(), |v| format!("{v:.1}"))),
+                Cell::num(s.goodput.as_ref().map_or("-".into(), |g| {
+                    format!("{:.1} ({:.0}%)", g.requests_per_second, g.fraction * 100.0)
+                })),
+                Cell::num(
+                    s.output_tokens_per_second
+                        .map_or("-".into(), |v| format!("{v:.1}")),
+                ),
                 Cell::num(ms(s.latencies.ttft.as_ref(), |l| l.p50_ms)),
                 Cell::num(ms(s.latencies.ttft.as_ref(), |l| l.p99_ms)),
                 Cell::num(ms(s.latencies.itl.as_ref(), |l| l.p50_ms)),
                 Cell::num(ms(s.latencies.e2e.as_ref(), |l| l.p50_ms)),
                 Cell::num(ms(s.latencies.e2e.as_ref(), |l| l.p99_ms)),
-                Cell::text(if errors.is_empty() { "-".into() } else { errors }),
+                Cell::text(if errors.is_empty() {
+                    "-".into()
+                } else {
+                    errors
+                }),
             ]
         })
         .collect();

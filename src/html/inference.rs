@@ -122,7 +122,8 @@ fn decode_by_batch(runs: &[Labelled<RunResult>]) -> Chart {
         spread_axis("batch size (requests)", batches),
         Axis::linear("decode tokens/s (all rows)"),
     );
-    let groups = |s: &ScenarioResult| format!("prompt {} / output {}", s.prompt_tokens, s.output_tokens);
+    let groups =
+        |s: &ScenarioResult| format!("prompt {} / output {}", s.prompt_tokens, s.output_tokens);
     add_grouped(&mut chart, runs, groups, |s| {
         Some((
             f64::from(s.batch),
@@ -150,7 +151,12 @@ fn ttft_by_prompt(runs: &[Labelled<RunResult>]) -> Chart {
         &mut chart,
         runs,
         |s| format!("batch {}", s.batch),
-        |s| Some((f64::from(s.prompt_tokens), s.latencies.ttft.as_ref()?.p50_ms)),
+        |s| {
+            Some((
+                f64::from(s.prompt_tokens),
+                s.latencies.ttft.as_ref()?.p50_ms,
+            ))
+        },
     );
     chart.caption = Some("Median TTFT: prefill start to the first sampled token.".into());
     chart
@@ -200,7 +206,9 @@ fn ms(l: &Option<LatencySummary>, pick: fn(&LatencySummary) -> f64) -> String {
 fn reading<T: Copy>(r: &Reading<T>, show: impl Fn(T) -> String) -> Cell {
     match r {
         Reading::Measured { value } => Cell::num(show(*value)),
-        Reading::Estimated { value, method } => Cell::num(format!("{} (est. {method})", show(*value))),
+        Reading::Estimated { value, method } => {
+            Cell::num(format!("{} (est. {method})", show(*value)))
+        }
         Reading::Unavailable { reason } => Cell::text(format!("unavailable: {reason}")),
     }
 }

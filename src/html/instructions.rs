@@ -10,7 +10,14 @@ pub fn section(runs: &[Labelled<InstructionRun>]) -> String {
         let r = run.run;
         out += &format!("<h3>{}</h3>", super::escape(&run.label));
         let profile = r.profile.as_ref().map_or("-".into(), |p| {
-            format!("{} {} ({}), {}, {}", p.arch, p.build, p.features.join(" "), p.rustc, p.valgrind)
+            format!(
+                "{} {} ({}), {}, {}",
+                p.arch,
+                p.build,
+                p.features.join(" "),
+                p.rustc,
+                p.valgrind
+            )
         });
         out += &header::block(&r.header, vec![("count profile", profile)], None);
         let rows: Vec<Vec<Cell>> = r
@@ -21,7 +28,8 @@ pub fn section(runs: &[Labelled<InstructionRun>]) -> String {
                 let median = {
                     let mut t = b.time_ns.clone();
                     t.sort_by(f64::total_cmp);
-                    t.get(t.len() / 2).map_or("-".into(), |ns| format!("{:.1}", ns / 1e3))
+                    t.get(t.len() / 2)
+                        .map_or("-".into(), |ns| format!("{:.1}", ns / 1e3))
                 };
                 vec![
                     Cell::text(&b.name),

@@ -107,7 +107,10 @@ impl Cell {
 
 /// A table with a header row; the first column is text. `id` makes it findable.
 pub fn table(id: &str, headers: &[&str], rows: &[Vec<Cell>]) -> String {
-    let mut out = format!(r#"<div class="scroll"><table id="{}"><thead><tr>"#, escape(id));
+    let mut out = format!(
+        r#"<div class="scroll"><table id="{}"><thead><tr>"#,
+        escape(id)
+    );
     for (i, h) in headers.iter().enumerate() {
         let class = if i == 0 { r#" class="text""# } else { "" };
         let _ = write!(out, "<th{class}>{}</th>", escape(h));

@@ -36,20 +36,20 @@ pub struct Written {
 
 /// A run of any kind, read back.
 pub enum AnyRun {
-    Inference(RunResult),
-    Retrieval(RetrievalRun),
-    Http(HttpRun),
-    Instructions(InstructionRun),
+    Inference(Box<RunResult>),
+    Retrieval(Box<RetrievalRun>),
+    Http(Box<HttpRun>),
+    Instructions(Box<InstructionRun>),
 }
 
 impl AnyRun {
     pub fn load(path: &Path) -> Result<AnyRun> {
         let file = run_file(path);
         Ok(match kind_of(&file)?.0.as_str() {
-            RunResult::KIND => AnyRun::Inference(RunResult::load(&file)?),
-            RetrievalRun::KIND => AnyRun::Retrieval(RetrievalRun::load(&file)?),
-            HttpRun::KIND => AnyRun::Http(HttpRun::load(&file)?),
-            InstructionRun::KIND => AnyRun::Instructions(InstructionRun::load(&file)?),
+            RunResult::KIND => AnyRun::Inference(Box::new(RunResult::load(&file)?)),
+            RetrievalRun::KIND => AnyRun::Retrieval(Box::new(RetrievalRun::load(&file)?)),
+            HttpRun::KIND => AnyRun::Http(Box::new(HttpRun::load(&file)?)),
+            InstructionRun::KIND => AnyRun::Instructions(Box::new(InstructionRun::load(&file)?)),
             other => bail!("{}: unknown kind {other:?}", file.display()),
         })
     }
@@ -71,14 +71,17 @@ pub fn find_runs(input: &Path) -> Result<Vec<PathBuf>> {
         return Ok(vec![input.to_path_buf()]);
     }
     if !input.is_dir() {
-        return Err(usage(format!("{}: no such file or folder", input.display())));
+        return Err(usage(format!(
+            "{}: no such file or folder",
+            input.display()
+        )));
     }
     if input.join(RUN_FILE).is_file() {
         return Ok(vec![input.join(RUN_FILE)]);
     }
     let mut found = Vec::new();
-    let entries = std::fs::read_dir(input)
-        .with_context(|| format!("{}: cannot list", input.display()))?;
+    let entries =
+        std::fs::read_dir(input).with_context(|| format!("{}: cannot list", input.display()))?;
     for entry in entries.flatten() {
         let file = entry.path().join(RUN_FILE);
         if file.is_file() {
@@ -127,7 +130,9 @@ pub fn write(request: &ReportRequest) -> Result<Written> {
         None => None,
     };
     if runs.is_empty() && criterion.is_none() {
-        return Err(usage("nothing to report: give run folders or --criterion DIR"));
+        return Err(usage(
+            "nothing to report: give run folders or --criterion DIR",
+        ));
     }
     let html = render(&runs, baseline.as_ref(), criterion.as_deref());
     write_atomic(&request.output, html.as_bytes())?;
@@ -169,10 +174,14 @@ pub fn render(
                         } else {
                             id.clone()
                         },
-                        run: r,
+                        run: &**r,
                         dashed: is_base || (!list.is_empty()),
                         index: i,
-                        prefix: Some(if is_base { "baseline".to_string() } else { id.clone() }),
+                        prefix: Some(if is_base {
+                            "baseline".to_string()
+                        } else {
+                            id.clone()
+                        }),
                     });
                 }
             }
@@ -206,7 +215,11 @@ pub fn render(
         "{} run{}{} · written {} by inferbench {}",
         runs.len(),
         if runs.len() == 1 { "" } else { "s" },
-        if baseline.is_some() { " and a baseline" } else { "" },
+        if baseline.is_some() {
+            " and a baseline"
+        } else {
+            ""
+        },
         crate::results::now_rfc3339(),
         env!("CARGO_PKG_VERSION")
     );

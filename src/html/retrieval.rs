@@ -66,7 +66,10 @@ pub fn section(runs: &[Labelled<RetrievalRun>]) -> String {
                 ("index memory", memory),
                 (
                     "ground truth",
-                    format!("k={} by {} ({:.1} s)", r.ground_truth.k, r.ground_truth.method, r.ground_truth.seconds),
+                    format!(
+                        "k={} by {} ({:.1} s)",
+                        r.ground_truth.k, r.ground_truth.method, r.ground_truth.seconds
+                    ),
                 ),
                 ("headline", headline_text(r)),
             ],
@@ -78,11 +81,23 @@ pub fn section(runs: &[Labelled<RetrievalRun>]) -> String {
                 .targets
                 .iter()
                 .map(|c| {
-                    let st = if c.met { status::Status::Ok } else { status::Status::Bad };
-                    vec![Cell::text(&c.target), Cell::status(st, st.word()), Cell::text(&c.detail)]
+                    let st = if c.met {
+                        status::Status::Ok
+                    } else {
+                        status::Status::Bad
+                    };
+                    vec![
+                        Cell::text(&c.target),
+                        Cell::status(st, st.word()),
+                        Cell::text(&c.detail),
+                    ]
                 })
                 .collect();
-            out += &page::table(&format!("targets-{}", run.index), &["target", "status", "detail"], &rows);
+            out += &page::table(
+                &format!("targets-{}", run.index),
+                &["target", "status", "detail"],
+                &rows,
+            );
         }
     }
     page::section("retrieval", "Retrieval", &out)
@@ -159,11 +174,9 @@ fn ef_table(run: &Labelled<RetrievalRun>) -> String {
                 Cell::num(format!("{:.3}", s.latency.p95_ms)),
                 Cell::num(format!("{:.3}", s.latency.p99_ms)),
                 Cell::num(format!("{:.0}", s.single_thread_qps)),
-                Cell::num(
-                    s.batch_qps
-                        .as_ref()
-                        .map_or("-".into(), |q| format!("{:.0} ({} threads)", q.mean, s.batch_threads)),
-                ),
+                Cell::num(s.batch_qps.as_ref().map_or("-".into(), |q| {
+                    format!("{:.0} ({} threads)", q.mean, s.batch_threads)
+                })),
             ]
         })
         .collect();

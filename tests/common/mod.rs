@@ -117,3 +117,22 @@ pub fn interrupt(child: &std::process::Child) {
         .expect("run kill");
     assert!(kill.success(), "kill -INT {} failed", child.id());
 }
+
+/// GET `url` (http://host:port/path) over a plain socket: (status, whole answer).
+pub fn http_get(url: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    (answer[9..12].parse().expect("an HTTP status"), answer)
+}
