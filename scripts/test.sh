@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test job, from a fresh machine: models, formatting, lints, the CUDA build check,
-# then every test, then the instruction-count gate. `.ci/run` runs exactly this.
+# then every test (pages in headless Chromium among them), then the instruction-count gate.
+# `.ci/run` runs exactly this.
 #   SKIP_CUDA_BUILD=1 scripts/test.sh   # skip the CUDA toolchain download and compile locally
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,12 +43,17 @@ elif [ "${SKIP_CUDA_BUILD:-0}" != 1 ]; then
   scripts/cuda-link-check.sh target/debug/inferbench
 fi
 
-step "valgrind (instruction counts: tests/instructions.rs and the gate below)"
-if ! command -v valgrind >/dev/null; then
+step "system packages: valgrind (instruction counts), chromium (tests/browser.rs: pages in a real browser)"
+missing=()
+command -v valgrind >/dev/null || missing+=(valgrind)
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || [ -n "${CHROMIUM:-}" ] \
+  || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq && $sudo apt-get install -y -qq valgrind >/dev/null
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 valgrind --version
+"${CHROMIUM:-$(command -v chromium || command -v chromium-browser)}" --version 2>/dev/null | head -1
 
 step "cargo test"
 # tests/fuzz.rs: each parser of untrusted input gets this many seconds of mutated input.

@@ -30,7 +30,7 @@ pub fn html(id: &str, c: &Comparison) -> String {
         super::escape(&c.current),
         super::escape(&c.baseline),
         overall.class(),
-        c.verdict,
+        c.verdict.to_string().to_lowercase(),
         match c.verdict {
             Verdict::Fail => "FAIL",
             Verdict::Warn => "WARN",
