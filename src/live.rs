@@ -78,9 +78,7 @@ pub fn position(position: u64) {
 /// The run's results folder, once it has one.
 pub fn run_folder(path: PathBuf) {
     if let Some(f) = feed() {
-        if let Ok(mut p) = f.run_folder.lock() {
-            *p = Some(path);
-        }
+        f.set_run_folder(path);
     }
 }
 
@@ -121,6 +119,12 @@ fn push(list: &mut Vec<f64>, d: Duration) {
 }
 
 impl Feed {
+    pub fn set_run_folder(&self, path: PathBuf) {
+        if let Ok(mut p) = self.run_folder.lock() {
+            *p = Some(path);
+        }
+    }
+
     pub fn step(&self) -> Step {
         let (label, total, started) = self
             .step

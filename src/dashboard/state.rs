@@ -36,6 +36,9 @@ pub struct Row {
     pub status: Status,
     pub status_word: &'static str,
     pub cells: Vec<String>,
+    /// What an alert says when the row is not green.
+    #[serde(skip)]
+    pub why: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -227,7 +230,7 @@ impl Sampler {
                     } else {
                         "warn"
                     },
-                    format!("{}: target {}", row.name, row.status_word),
+                    format!("{}: target {}: {}", row.name, row.status_word, row.why),
                     now,
                 );
             }
@@ -307,11 +310,12 @@ fn view_of(run: &AnyRun) -> RunView {
         status: format!("{:?}", header.status).to_lowercase(),
         ..RunView::default()
     };
-    let row = |name: &str, st: Status, cells: Vec<String>| Row {
+    let row = |name: &str, st: Status, cells: Vec<String>, why: String| Row {
         name: name.to_string(),
         status: st,
         status_word: st.word(),
         cells,
+        why,
     };
     match run {
         AnyRun::Inference(r) => {
@@ -344,6 +348,15 @@ fn view_of(run: &AnyRun) -> RunView {
                                 .map_or("-".into(), |d| format!("{:.1}", d.mean)),
                             targets,
                         ],
+                        s.targets
+                            .iter()
+                            .filter(|t| !t.met)
+                            .map(|t| match t.value {
+                                Some(v) => format!("{} (was {v:.2})", t.target),
+                                None => format!("{} (unmeasured)", t.target),
+                            })
+                            .collect::<Vec<_>>()
+                            .join("; "),
                     )
                 })
                 .collect();
@@ -372,6 +385,10 @@ fn view_of(run: &AnyRun) -> RunView {
                             format!("{:.3}", s.latency.p95_ms),
                             format!("{:.0}", s.single_thread_qps),
                         ],
+                        format!(
+                            "recall {:.4} under the headline's {}",
+                            s.recall, r.headline.recall_target
+                        ),
                     )
                 })
                 .collect();
@@ -400,6 +417,14 @@ fn view_of(run: &AnyRun) -> RunView {
                             ms(s.latencies.ttft.as_ref(), |l| l.p50_ms),
                             ms(s.latencies.e2e.as_ref(), |l| l.p99_ms),
                         ],
+                        format!(
+                            "{:.2}% of requests failed{}",
+                            s.error_rate * 100.0,
+                            s.goodput.as_ref().map_or(String::new(), |g| format!(
+                                ", {:.1}% met the SLOs",
+                                g.fraction * 100.0
+                            ))
+                        ),
                     )
                 })
                 .collect();
@@ -408,4 +433,39 @@ fn view_of(run: &AnyRun) -> RunView {
         AnyRun::Instructions(_) => {}
     }
     view
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finished_scenarios_are_coloured_and_a_miss_alerts_once() {
+        let feed: &'static Feed = Box::leak(Box::default());
+        let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden");
+        feed.set_run_folder(golden.join("http-errors"));
+        let mut sampler = Sampler::new(feed, "t".into(), Some(golden.join("http")));
+        let first = sampler.tick();
+        assert_eq!(first.kind.as_deref(), Some("http"));
+        let run = AnyRun::load(&golden.join("http-errors/run.json")).unwrap();
+        let AnyRun::Http(run) = run else {
+            panic!("an http run")
+        };
+        assert_eq!(first.rows.len(), run.scenarios.len());
+        for (row, s) in first.rows.iter().zip(&run.scenarios) {
+            assert_eq!(row.status, status::http(s), "{}", s.name);
+        }
+        let misses = first.rows.iter().filter(|r| r.status != Status::Ok).count();
+        assert!(misses > 0, "the errors fixture has failing scenarios");
+        assert_eq!(first.alerts.len(), misses);
+        assert!(
+            first.alerts[0].message.contains("failed"),
+            "{:?}",
+            first.alerts[0]
+        );
+        // The baseline comparison came with it.
+        assert!(first.comparison.is_some(), "{:?}", first.comparison_note);
+        // The same file again: no new alert.
+        assert_eq!(sampler.tick().alerts.len(), misses);
+    }
 }

@@ -142,7 +142,9 @@ mod tests {
     fn criterion_pages_are_linked_and_the_baseline_is_drawn() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("criterion");
-        let fast = [100.0, 101.0, 99.0, 100.5, 99.5, 100.2, 99.8, 100.1, 99.9, 100.0];
+        let fast = [
+            100.0, 101.0, 99.0, 100.5, 99.5, 100.2, 99.8, 100.1, 99.9, 100.0,
+        ];
         let slow: Vec<f64> = fast.iter().map(|t| t * 1.5).collect();
         write_bench(&root, "l2", "distance/l2", "main", &fast);
         write_bench(&root, "l2", "distance/l2", "new", &slow);
@@ -151,12 +153,21 @@ mod tests {
         std::fs::create_dir_all(root.join("report")).unwrap();
         std::fs::write(root.join("report/index.html"), "<html></html>").unwrap();
         let html = section(&root, Some("main"), dir.path()).unwrap();
-        assert!(html.contains(r#"href="criterion/report/index.html""#), "{html}");
+        assert!(
+            html.contains(r#"href="criterion/report/index.html""#),
+            "{html}"
+        );
         assert!(html.contains(r#"href="criterion/l2/report/index.html""#));
         assert!(html.contains(r#"id="criterion-change""#), "{html}");
         // p50, p95 and throughput, each a point.
-        assert!(html.contains(r#"data-series="change" data-points="3""#), "{html}");
-        assert!(html.contains(r#"data-verdict="fail""#), "a 50% slowdown fails");
+        assert!(
+            html.contains(r#"data-series="change" data-points="3""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-verdict="fail""#),
+            "a 50% slowdown fails"
+        );
         assert!(section(&root, Some("nope"), dir.path()).is_err());
     }
 }
