@@ -2,7 +2,7 @@
 # The main job on a fresh machine: fetch the default model into the Hugging Face cache, build
 # for this machine (with CUDA when an NVIDIA GPU is visible, see scripts/build-plan.sh), print
 # the machine, and run the quick preset on that device. Results land in results/RUN_ID/
-# (run.json, scenarios.csv). Then the quick retrieval run: 100,000 clustered vectors, exact
+# (run.json, scenarios.csv, report.html). Then the quick retrieval run: 100,000 clustered vectors, exact
 # ground truth, an HNSW index (cached for the next time) and its ef sweep.
 # Extra arguments go to `inferbench run` (and skip the retrieval run), e.g.
 #   scripts/quickstart.sh --preset cpu_only
@@ -35,5 +35,5 @@ if [ $# -gt 0 ]; then
   step ./target/release/inferbench run "${device[@]}" "$@"
   exit 0
 fi
-step ./target/release/inferbench run --preset quick "${device[@]}"
-step ./target/release/inferbench retrieval --preset quick
+step ./target/release/inferbench run --preset quick --report "${device[@]}"
+step ./target/release/inferbench retrieval --preset quick --report
