@@ -423,3 +423,58 @@ fn scenario_table(run: &Labelled<HttpRun>) -> String {
         &rows,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::http::SweepSummary;
+    use crate::results::RunFile;
+
+    fn golden() -> HttpRun {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden/http/run.json");
+        HttpRun::load(&path).unwrap()
+    }
+
+    #[test]
+    fn a_sweep_marks_its_saturation_point_on_the_rate_axis() {
+        let mut run = golden();
+        run.scenarios
+            .retain(|s| matches!(s.shape, LoadShape::Open { .. }));
+        run.scenarios[0].name = "sweep-rate50-poisson".into();
+        run.sweep = Some(SweepSummary {
+            rates: vec![50.0],
+            saturation_rate: Some(50.0),
+            saturation_throughput: Some(100.0),
+            stopped_because: "test".into(),
+        });
+        let labelled = [Labelled {
+            label: "r".into(),
+            run: &run,
+            dashed: false,
+            index: 0,
+            prefix: None,
+        }];
+        let html = section(&labelled);
+        assert!(
+            html.contains("offered rate (requests/s)"),
+            "open loops sit on the rate axis"
+        );
+        assert!(
+            html.contains(">saturation</text>"),
+            "the saturation point is marked"
+        );
+        // Mixed shapes fall back to the scenarios' names.
+        let mixed = golden();
+        let labelled = [Labelled {
+            label: "m".into(),
+            run: &mixed,
+            dashed: false,
+            index: 0,
+            prefix: None,
+        }];
+        let html = section(&labelled);
+        assert!(!html.contains(">saturation</text>"));
+        assert!(html.contains(">rate50-poisson</text>"));
+    }
+}
