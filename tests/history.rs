@@ -74,6 +74,24 @@ fn a_step_in_instruction_counts_is_a_change_point_at_its_commit() {
         counts.contains("CHANGE at point 6 (c5 on main") && counts.contains("(+4.0%)"),
         "{counts}"
     );
+    // The report draws the same series with the change ringed at its commit.
+    let html = dir.path().join("history.html");
+    let out = crate::common::inferbench(&[
+        "report",
+        "--history",
+        db.to_str().unwrap(),
+        "--history-bench",
+        "distance",
+        "-o",
+        html.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", crate::common::all_text(&out));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains(r#"data-points="8""#), "eight runs drawn");
+    assert!(
+        page.contains(">+4.0%</text>") && page.contains("change at c5: +4.0%"),
+        "no change ringed"
+    );
     // The same step under 1%... is not a step.
     let db2 = dir.path().join("small.sqlite");
     for i in 0..8 {

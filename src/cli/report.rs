@@ -16,7 +16,8 @@ http (latency percentiles and throughput against concurrency or rate, goodput, e
 class, a sweep's saturation point), instruction counts. Several runs are overlaid on the same \
 charts; --baseline adds the `compare` table with its verdicts coloured. --criterion \
 target/criterion links Criterion's own HTML pages and, with --criterion-baseline NAME, draws \
-the last `cargo bench` against that saved baseline.\n\n\
+the last `cargo bench` against that saved baseline. --history FILE draws each series of an \
+inferbench history with its change points ringed.\n\n\
 Open the file in any browser: `xdg-open report.html` (Linux), `open report.html` (macOS).";
 
 #[derive(Args)]
@@ -36,22 +37,38 @@ pub struct ReportArgs {
     /// Criterion: the saved baseline to draw the last run against.
     #[arg(long, value_name = "NAME", requires = "criterion")]
     criterion_baseline: Option<String>,
+    /// A history file (`inferbench history add`): each series over time, change points ringed.
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
+    /// Only the history's benchmarks whose name matches this regex.
+    #[arg(long, value_name = "REGEX", requires = "history")]
+    history_bench: Option<String>,
 }
 
 impl ReportArgs {
-    pub fn request(&self) -> ReportRequest {
-        ReportRequest {
+    pub fn request(&self) -> anyhow::Result<ReportRequest> {
+        let history_bench = self
+            .history_bench
+            .as_deref()
+            .map(regex::Regex::new)
+            .transpose()
+            .map_err(|e| {
+                crate::exit::usage(format!("--history-bench: not a regular expression: {e}"))
+            })?;
+        Ok(ReportRequest {
             inputs: self.inputs.clone(),
             baseline: self.baseline.clone(),
             criterion: self.criterion.clone(),
             criterion_baseline: self.criterion_baseline.clone(),
+            history: self.history.clone(),
+            history_bench,
             output: self.output.clone(),
-        }
+        })
     }
 }
 
 pub fn handle(args: ReportArgs) -> anyhow::Result<Outcome> {
-    let written = report::write(&args.request()).map_err(crate::exit::as_usage)?;
+    let written = report::write(&args.request()?).map_err(crate::exit::as_usage)?;
     eprintln!(
         "report: {} ({} run{}, {} KiB); open it in a browser",
         written.path.display(),

@@ -127,18 +127,37 @@ pub fn add(db: &Path, request: &AddRequest) -> Result<(Entry, usize)> {
     Ok((entry, points.len()))
 }
 
-/// One series: a benchmark's metric and statistic on one machine, in the order added.
-struct Series {
-    unit: String,
+/// One series: a benchmark's metric and statistic on one machine, in the order added, with
+/// its change points (none when it has too few points).
+pub struct Series {
+    pub benchmark: String,
+    pub metric: String,
+    pub statistic: String,
+    pub machine: String,
+    pub unit: String,
     /// (entry id, value)
-    values: Vec<(i64, f64)>,
+    pub values: Vec<(i64, f64)>,
+    pub changes: Vec<changes::Change>,
 }
 
-/// The history as text: each series matching `bench` with its change points.
-pub fn show(db: &Path, bench: Option<&Regex>, min_effect: f64, last: usize) -> Result<String> {
+impl Series {
+    /// Enough points for change points to be looked for.
+    pub fn enough(&self) -> bool {
+        self.values.len() >= 2 * changes::MIN_SEGMENT
+    }
+}
+
+/// Every series of the history matching `bench`, with their change points, and the entries
+/// (by id) they come from.
+pub fn read(
+    db: &Path,
+    bench: Option<&Regex>,
+    min_effect: f64,
+) -> Result<(BTreeMap<i64, Entry>, Vec<Series>)> {
     let store = Store::open(db, false)?;
     let entries: BTreeMap<i64, Entry> = store.entries()?.into_iter().map(|e| (e.id, e)).collect();
-    let mut series: BTreeMap<(String, String, String, String), Series> = BTreeMap::new();
+    let mut grouped: BTreeMap<(String, String, String, String), (String, Vec<(i64, f64)>)> =
+        BTreeMap::new();
     for (entry, p) in store.points()? {
         if bench.is_some_and(|re| !re.is_match(&p.benchmark)) {
             continue;
@@ -146,15 +165,45 @@ pub fn show(db: &Path, bench: Option<&Regex>, min_effect: f64, last: usize) -> R
         let machine = entries
             .get(&entry)
             .map_or(String::new(), |e| e.machine.clone());
-        series
+        grouped
             .entry((p.benchmark, p.metric, p.statistic, machine))
-            .or_insert_with(|| Series {
-                unit: p.unit,
-                values: Vec::new(),
-            })
-            .values
+            .or_insert_with(|| (p.unit, Vec::new()))
+            .1
             .push((entry, p.value));
     }
+    let series = grouped
+        .into_iter()
+        .map(
+            |((benchmark, metric, statistic, machine), (unit, values))| {
+                let effect = if statistic == "count" {
+                    MIN_EFFECT_COUNTS
+                } else {
+                    min_effect
+                };
+                let numbers: Vec<f64> = values.iter().map(|(_, v)| *v).collect();
+                let changes = if numbers.len() >= 2 * changes::MIN_SEGMENT {
+                    changes::change_points(&numbers, effect)
+                } else {
+                    Vec::new()
+                };
+                Series {
+                    benchmark,
+                    metric,
+                    statistic,
+                    machine,
+                    unit,
+                    values,
+                    changes,
+                }
+            },
+        )
+        .collect();
+    Ok((entries, series))
+}
+
+/// The history as text: each series matching `bench` with its change points.
+pub fn show(db: &Path, bench: Option<&Regex>, min_effect: f64, last: usize) -> Result<String> {
+    let (entries, series) = read(db, bench, min_effect)?;
     let mut out = format!(
         "history {}: {} entries, {} series\nchange points: |Welch t| >= {} between segments of >= {} points, \
          and a shift >= {:.0}% (counts: >= {:.0}%)\n",
@@ -175,10 +224,13 @@ pub fn show(db: &Path, bench: Option<&Regex>, min_effect: f64, last: usize) -> R
         };
     }
     let needed = 2 * changes::MIN_SEGMENT;
-    for ((benchmark, metric, statistic, machine), s) in &series {
+    for s in &series {
         let values: Vec<f64> = s.values.iter().map(|(_, v)| *v).collect();
         let fmt = |v: f64| regress::render::value(v, &s.unit);
-        out += &format!("\n{benchmark} · {metric} {statistic} · {machine}\n");
+        out += &format!(
+            "\n{} · {} {} · {}\n",
+            s.benchmark, s.metric, s.statistic, s.machine
+        );
         let shown = &values[values.len().saturating_sub(last)..];
         let listed: Vec<String> = shown.iter().map(|v| short(*v, &s.unit)).collect();
         let skipped = values.len() - shown.len();
@@ -193,23 +245,17 @@ pub fn show(db: &Path, bench: Option<&Regex>, min_effect: f64, last: usize) -> R
             },
             listed.join(" ")
         );
-        if values.len() < needed {
+        if !s.enough() {
             out += &format!(
                 "  not enough data for change points ({} of the {needed} points needed)\n",
                 values.len()
             );
             continue;
         }
-        let effect = if statistic == "count" {
-            MIN_EFFECT_COUNTS
-        } else {
-            min_effect
-        };
-        let found = changes::change_points(&values, effect);
-        if found.is_empty() {
+        if s.changes.is_empty() {
             out += "  no change point\n";
         }
-        for c in found {
+        for c in &s.changes {
             let entry = entries.get(&s.values[c.at].0);
             let at = entry.map_or(String::new(), |e| {
                 let branch = if e.branch.is_empty() {

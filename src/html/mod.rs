@@ -8,6 +8,7 @@ mod comparison;
 pub mod criterion;
 mod escape;
 mod header;
+mod history;
 mod http;
 mod inference;
 mod instructions;

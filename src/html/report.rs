@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::page::{self, REPORT_POLICY};
-use super::{comparison, criterion, http, inference, instructions, retrieval, Labelled};
+use super::{comparison, criterion, history, http, inference, instructions, retrieval, Labelled};
 use crate::exit::usage;
 use crate::regress::{self, CompareInput};
 use crate::report::http::HttpRun;
@@ -15,6 +15,9 @@ use crate::report::instructions::InstructionRun;
 use crate::report::retrieval::RetrievalRun;
 use crate::report::RunResult;
 use crate::results::{kind_of, run_file, write_atomic, RunFile, RunHeader, RUN_FILE};
+
+/// Change points: the smallest shift of a level that counts (as `history show`'s default).
+const DEFAULT_MIN_EFFECT: f64 = 0.05;
 
 /// What to draw, and where.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +28,10 @@ pub struct ReportRequest {
     /// Criterion's results folder (target/criterion), and the saved baseline to compare with.
     pub criterion: Option<PathBuf>,
     pub criterion_baseline: Option<String>,
+    /// A history file (`inferbench history`): its series drawn with their change points.
+    pub history: Option<PathBuf>,
+    /// Only the history's benchmarks matching this.
+    pub history_bench: Option<regex::Regex>,
     pub output: PathBuf,
 }
 
@@ -121,20 +128,27 @@ pub fn write(request: &ReportRequest) -> Result<Written> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    let criterion = match &request.criterion {
-        Some(root) => Some(criterion::section(
+    let mut extra = Vec::new();
+    if let Some(root) = &request.criterion {
+        extra.push(criterion::section(
             root,
             request.criterion_baseline.as_deref(),
             &out_dir,
-        )?),
-        None => None,
-    };
-    if runs.is_empty() && criterion.is_none() {
+        )?);
+    }
+    if let Some(db) = &request.history {
+        extra.push(history::section(
+            db,
+            request.history_bench.as_ref(),
+            DEFAULT_MIN_EFFECT,
+        )?);
+    }
+    if runs.is_empty() && extra.is_empty() {
         return Err(usage(
-            "nothing to report: give run folders or --criterion DIR",
+            "nothing to report: give run folders, --criterion DIR or --history FILE",
         ));
     }
-    let html = render(&runs, baseline.as_ref(), criterion.as_deref());
+    let html = render(&runs, baseline.as_ref(), &extra);
     write_atomic(&request.output, html.as_bytes())?;
     Ok(Written {
         path: request.output.clone(),
@@ -148,7 +162,7 @@ pub fn write(request: &ReportRequest) -> Result<Written> {
 pub fn render(
     runs: &[(PathBuf, AnyRun)],
     baseline: Option<&(PathBuf, AnyRun)>,
-    criterion: Option<&str>,
+    extra: &[String],
 ) -> String {
     let mut body = String::new();
     let all: Vec<&(PathBuf, AnyRun)> = runs.iter().chain(baseline).collect();
@@ -208,8 +222,8 @@ pub fn render(
     if !count_runs.is_empty() {
         body += &instructions::section(&count_runs);
     }
-    if let Some(c) = criterion {
-        body += c;
+    for section in extra {
+        body += section;
     }
     let subtitle = format!(
         "{} run{}{} · written {} by inferbench {}",
