@@ -147,6 +147,9 @@ impl Series {
     }
 }
 
+/// Benchmark, metric, statistic, machine.
+type SeriesKey = (String, String, String, String);
+
 /// Every series of the history matching `bench`, with their change points, and the entries
 /// (by id) they come from.
 pub fn read(
@@ -156,8 +159,7 @@ pub fn read(
 ) -> Result<(BTreeMap<i64, Entry>, Vec<Series>)> {
     let store = Store::open(db, false)?;
     let entries: BTreeMap<i64, Entry> = store.entries()?.into_iter().map(|e| (e.id, e)).collect();
-    let mut grouped: BTreeMap<(String, String, String, String), (String, Vec<(i64, f64)>)> =
-        BTreeMap::new();
+    let mut grouped: BTreeMap<SeriesKey, (String, Vec<(i64, f64)>)> = BTreeMap::new();
     for (entry, p) in store.points()? {
         if bench.is_some_and(|re| !re.is_match(&p.benchmark)) {
             continue;
