@@ -112,12 +112,15 @@ struct Mapping {
     scale: Scale,
     lo: f64,
     hi: f64,
+    /// Linear scales: the distance between ticks (lo and hi are multiples of it).
+    step: f64,
     from: f64,
     to: f64,
 }
 
 impl Mapping {
     fn new(scale: &Scale, values: &[f64], from: f64, to: f64) -> Mapping {
+        let mut step = 1.0;
         let (lo, hi) = match scale {
             Scale::Category(names) => (-0.5, names.len().max(1) as f64 - 0.5),
             Scale::Log => {
@@ -139,7 +142,7 @@ impl Mapping {
                     lo - (hi - lo).max(1e-3) * 0.05
                 };
                 let hi = if hi <= lo { lo + 1.0 } else { hi };
-                let step = nice_step((hi - lo) / 5.0);
+                step = nice_step((hi - lo) / 5.0);
                 ((lo / step).floor() * step, (hi / step).ceil() * step)
             }
         };
@@ -147,6 +150,7 @@ impl Mapping {
             scale: scale.clone(),
             lo,
             hi,
+            step,
             from,
             to,
         }
@@ -198,14 +202,15 @@ impl Mapping {
                 ticks
             }
             Scale::Linear | Scale::Fit => {
-                let step = nice_step((self.hi - self.lo) / 5.0);
-                let mut ticks = Vec::new();
-                let mut v = self.lo;
-                while v <= self.hi + step * 1e-6 {
-                    ticks.push((v, number(v)));
-                    v += step;
-                }
-                ticks
+                let count = ((self.hi - self.lo) / self.step).round() as usize;
+                (0..=count)
+                    .map(|i| {
+                        // From the index, not by adding: 0.1 + 0.2 must print as 0.3.
+                        let v = self.lo + i as f64 * self.step;
+                        let v = if v.abs() < self.step * 1e-9 { 0.0 } else { v };
+                        (v, number(v))
+                    })
+                    .collect()
             }
         }
     }
@@ -298,14 +303,37 @@ impl Chart {
                 .collect()
         };
         let xm = Mapping::new(&self.x.scale, &all(|p| p.0), LEFT, WIDTH - RIGHT);
-        let ym = Mapping::new(&self.y.scale, &all(|p| p.1), HEIGHT - BOTTOM, TOP);
+        let x_ticks = xm.ticks();
+        // Many category names: written downwards, with room made below the plot for them.
+        let names = x_ticks
+            .iter()
+            .map(|(_, l)| l.chars().count().min(MAX_NAME))
+            .max();
+        let vertical = matches!(xm.scale, Scale::Category(_))
+            && x_ticks.len() as f64 * 7.0 * names.unwrap_or(0) as f64 > WIDTH - LEFT - RIGHT;
+        let extra = if vertical {
+            names.unwrap_or(0) as f64 * 6.2 - 18.0
+        } else {
+            0.0
+        };
+        let frame = Frame {
+            height: HEIGHT + extra.max(0.0),
+            bottom: BOTTOM + extra.max(0.0),
+        };
+        let ym = Mapping::new(
+            &self.y.scale,
+            &all(|p| p.1),
+            frame.height - frame.bottom,
+            TOP,
+        );
         let mut s = String::new();
         let _ = write!(
             s,
-            r#"<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#,
+            r#"<svg viewBox="0 0 {WIDTH} {:.0}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#,
+            frame.height,
             escape(&self.title)
         );
-        self.axes(&mut s, &xm, &ym);
+        self.axes(&mut s, &xm, &ym, x_ticks, vertical, &frame);
         for series in &self.series {
             draw_series(&mut s, series, &xm, &ym);
         }
@@ -326,8 +354,16 @@ impl Chart {
         s
     }
 
-    fn axes(&self, s: &mut String, xm: &Mapping, ym: &Mapping) {
-        let (x0, x1, y0, y1) = (LEFT, WIDTH - RIGHT, HEIGHT - BOTTOM, TOP);
+    fn axes(
+        &self,
+        s: &mut String,
+        xm: &Mapping,
+        ym: &Mapping,
+        x_ticks: Vec<(f64, String)>,
+        vertical: bool,
+        frame: &Frame,
+    ) {
+        let (x0, x1, y0, y1) = (LEFT, WIDTH - RIGHT, frame.height - frame.bottom, TOP);
         let _ = write!(
             s,
             r##"<rect x="{x0}" y="{y1}" width="{}" height="{}" fill="#fff" stroke="#999"/>"##,
@@ -345,22 +381,19 @@ impl Chart {
                 );
             }
         }
-        let x_ticks = xm.ticks();
-        // Many category names: write them slanted so they do not run into each other.
-        let slant = matches!(xm.scale, Scale::Category(_))
-            && x_ticks.len() as f64 * 7.0 * longest(&x_ticks) as f64 > x1 - x0;
         for (v, label) in x_ticks {
             if let Some(x) = xm.position(v) {
                 let _ = write!(
                     s,
                     r##"<line x1="{x:.1}" x2="{x:.1}" y1="{y1}" y2="{y0}" stroke="#eee"/>"##
                 );
-                if slant {
+                if vertical {
                     let _ = write!(
                         s,
-                        r#"<text transform="translate({x:.1},{:.1}) rotate(-30)" text-anchor="end" class="tick">{}</text>"#,
-                        y0 + 12.0,
-                        escape(&label)
+                        r#"<text transform="translate({:.1},{:.1}) rotate(-90)" text-anchor="end" class="tick">{}</text>"#,
+                        x + 4.0,
+                        y0 + 8.0,
+                        escape(&shorten(&label))
                     );
                 } else {
                     let _ = write!(
@@ -376,7 +409,7 @@ impl Chart {
             s,
             r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" class="axis-label">{}</text>"#,
             (x0 + x1) / 2.0,
-            HEIGHT - 6.0,
+            frame.height - 6.0,
             escape(&self.x.label)
         );
         let _ = write!(
@@ -407,12 +440,21 @@ impl Chart {
     }
 }
 
-fn longest(ticks: &[(f64, String)]) -> usize {
-    ticks
-        .iter()
-        .map(|(_, l)| l.chars().count())
-        .max()
-        .unwrap_or(0)
+/// The drawing's height and the room under the plot (more when names run downwards).
+struct Frame {
+    height: f64,
+    bottom: f64,
+}
+
+/// Category names longer than this are cut (the tables below a chart have them whole).
+const MAX_NAME: usize = 30;
+
+fn shorten(name: &str) -> String {
+    if name.chars().count() <= MAX_NAME {
+        return name.to_string();
+    }
+    let head: String = name.chars().take(MAX_NAME - 1).collect();
+    format!("{head}…")
 }
 
 fn draw_series(s: &mut String, series: &Series, xm: &Mapping, ym: &Mapping) {

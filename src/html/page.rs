@@ -23,7 +23,7 @@ h2 { font-size: 17px; margin: 0 0 8px; }
 h3 { font-size: 15px; margin: 14px 0 6px; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 14px; }
 @media (max-width: 700px) { .grid { grid-template-columns: 1fr; } main { padding: 8px; } section { padding: 8px; } }
-figure.chart { margin: 0; min-width: 0; }
+figure.chart { margin: 0; min-width: 0; max-width: 860px; }
 figure.chart svg { width: 100%; height: auto; display: block; }
 figcaption.title { font-weight: 600; margin-bottom: 4px; }
 .tick { font-size: 11px; fill: #57606a; }

@@ -166,7 +166,9 @@ pub fn render(
 ) -> String {
     let mut body = String::new();
     let all: Vec<&(PathBuf, AnyRun)> = runs.iter().chain(baseline).collect();
-    body += &summary(runs, baseline);
+    if !runs.is_empty() {
+        body += &summary(runs, baseline);
+    }
     if let Some((base_path, _)) = baseline {
         let mut comparisons = String::new();
         for (path, _) in runs {
