@@ -1,6 +1,8 @@
 //! inferbench: benchmarks for LLM inference and retrieval, in-process and over HTTP.
 //! Data flows one way: config -> workload -> engine/http -> metrics+telemetry -> results ->
-//! report -> regress; `cli` sits on top and `main` only dispatches. Modules import downward.
+//! report -> regress -> html (pages) -> dashboard; runners publish what they are doing to
+//! `live`, a leaf the dashboard reads. `cli` sits on top and `main` only dispatches. Modules
+//! import downward.
 
 pub mod build_info;
 pub mod cli;
