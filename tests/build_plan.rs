@@ -80,7 +80,7 @@ fn quickstart_builds_for_cuda_where_a_gpu_is_and_for_the_cpu_elsewhere() {
         plan.contains("cargo build --release --quiet --features cuda"),
         "{plan}"
     );
-    assert!(plan.contains("run --preset quick --device cuda"), "{plan}");
+    assert!(plan.contains("run --preset quick --report --device cuda"), "{plan}");
     assert!(plan.contains("cuda-toolchain.sh"), "no nvcc here: {plan}");
 
     for (smi, reason) in [
@@ -99,7 +99,7 @@ fn quickstart_builds_for_cuda_where_a_gpu_is_and_for_the_cpu_elsewhere() {
         assert!(why.contains(reason), "{why}");
         assert!(!plan.contains("cuda"), "{plan}");
         // The CPU build keeps --device auto, whose reason says there is no CUDA.
-        assert!(plan.contains("run --preset quick\n"), "{plan}");
+        assert!(plan.contains("run --preset quick --report\n"), "{plan}");
     }
 }
 
