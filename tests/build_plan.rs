@@ -80,7 +80,10 @@ fn quickstart_builds_for_cuda_where_a_gpu_is_and_for_the_cpu_elsewhere() {
         plan.contains("cargo build --release --quiet --features cuda"),
         "{plan}"
     );
-    assert!(plan.contains("run --preset quick --report --device cuda"), "{plan}");
+    assert!(
+        plan.contains("run --preset quick --report --device cuda"),
+        "{plan}"
+    );
     assert!(plan.contains("cuda-toolchain.sh"), "no nvcc here: {plan}");
 
     for (smi, reason) in [
