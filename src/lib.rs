@@ -5,6 +5,7 @@
 //! import downward.
 
 pub mod build_info;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod dashboard;
@@ -18,6 +19,7 @@ pub mod instructions;
 pub mod live;
 pub mod metrics;
 pub mod model;
+pub mod peaks;
 pub mod progress;
 pub mod regress;
 pub mod report;

@@ -99,6 +99,41 @@ fn info_describes_the_machine() {
     );
 }
 
+#[test]
+fn peaks_are_measured_once_then_read_from_the_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let info = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_inferbench"))
+            .arg("info")
+            .args(args)
+            .env("INFERBENCH_CACHE", cache.path())
+            .output()
+            .unwrap()
+    };
+    let first = info(&["--peaks", "--json"]);
+    assert!(first.status.success(), "{}", text(&first).1);
+    let v: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    let cpu = &v["peaks"]["cpu"];
+    for field in [
+        "triad_bytes_per_s",
+        "triad_one_thread_bytes_per_s",
+        "gemm_f32_flops",
+    ] {
+        let x = cpu[field].as_f64().unwrap_or(0.0);
+        assert!(x.is_finite() && x > 1e8, "{field}: {x}");
+    }
+    assert_eq!(cpu["nominal_bandwidth"]["status"], "unavailable");
+    let files: Vec<_> = std::fs::read_dir(cache.path()).unwrap().collect();
+    assert_eq!(files.len(), 1, "one cache file per machine");
+    let (again, _) = text(&info(&["--peaks"]));
+    assert!(
+        again.contains("from the cache") && again.contains("STREAM triad"),
+        "{again}"
+    );
+    let (fresh, _) = text(&info(&["--peaks", "--refresh-peaks"]));
+    assert!(!fresh.contains("from the cache"), "{fresh}");
+}
+
 /// `inferbench SUBCOMMAND` on the tiny llama config with random weights and SmolLM2's
 /// tokenizer, prompt "hello".
 fn on_tiny_dummy(subcommand: &str, max_tokens: &str) -> std::process::Output {

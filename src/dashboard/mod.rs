@@ -47,7 +47,6 @@ pub struct DashboardOptions {
 /// A dashboard being served; dropped with the process.
 pub struct Dashboard {
     pub url: String,
-    feed: &'static Feed,
 }
 
 #[derive(Clone)]
@@ -125,13 +124,12 @@ impl Dashboard {
             .context("dashboard: starting its thread")?;
         let url = format!("http://{bound}/");
         eprintln!("dashboard: {url}");
-        Ok(Dashboard { url, feed })
+        Ok(Dashboard { url })
     }
 
     /// The run ended: keep serving until Ctrl-C (`interrupt` set), or for `linger`.
     pub fn linger(&self, interrupt: &AtomicBool, linger: Option<Duration>) {
-        live::ended();
-        let _ = self.feed; // the page now says "finished"
+        live::ended(); // the page now says "finished"
         let until = linger.map(|d| Instant::now() + d);
         if until.is_some_and(|u| u <= Instant::now()) {
             return;
