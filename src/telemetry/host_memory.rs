@@ -51,10 +51,12 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn peak_follows_a_large_allocation() {
+        // The high-water mark is the whole process's: tests running beside this one may have
+        // raised it already, so the block is far larger than any of theirs.
         let before = peak_rss().value().expect("VmHWM on Linux");
-        let block = vec![1u8; 64 << 20];
+        let block = vec![1u8; 256 << 20];
         std::hint::black_box(&block);
         let after = peak_rss().value().unwrap();
-        assert!(after >= before + (60 << 20), "{before} -> {after}");
+        assert!(after >= before + (120 << 20), "{before} -> {after}");
     }
 }
