@@ -97,9 +97,7 @@ fn compare(args: CompareArgs) -> anyhow::Result<Outcome> {
         None => regress::RegressSection::default(),
     };
     let sides = args.input().load()?;
-    let (base, current) = (&sides.labels.0, &sides.labels.1);
-    let mut comparison = regress::compare(&sides.base, &sides.current, &settings, (base, current));
-    sides.check_hardware(&mut comparison, args.strict)?;
+    let comparison = sides.compare(&settings, args.strict)?;
     if let Some(path) = &args.markdown {
         write_atomic(path, render::markdown(&comparison).as_bytes())?;
     }

@@ -261,12 +261,7 @@ fn compare(base: &Path, current: &Path) -> anyhow::Result<ComparisonView> {
         current: current.to_path_buf(),
     }
     .load()?;
-    let c = regress::compare(
-        &sides.base,
-        &sides.current,
-        &regress::RegressSection::default(),
-        (&sides.labels.0, &sides.labels.1),
-    );
+    let c = sides.compare(&regress::RegressSection::default(), false)?;
     Ok(ComparisonView {
         verdict: c.verdict,
         summary: format!(

@@ -56,13 +56,7 @@ pub fn section(root: &Path, baseline: Option<&str>, out_dir: &Path) -> Result<St
             current: "new".into(),
         }
         .load()?;
-        let mut c = regress::compare(
-            &sides.base,
-            &sides.current,
-            &regress::RegressSection::default(),
-            (&sides.labels.0, &sides.labels.1),
-        );
-        sides.check_hardware(&mut c, false)?;
+        let c = sides.compare(&regress::RegressSection::default(), false)?;
         out += &change_chart(&c).html();
         out += &super::comparison::html("criterion-comparison", &c);
     }

@@ -214,23 +214,7 @@ fn throughput(runs: &[Labelled<HttpRun>], load: &LoadAxis) -> Chart {
             }),
             ("achieved send rate", |s| s.achieved_rate),
         ];
-        for (i, (label, value)) in series.iter().enumerate() {
-            let points = sorted(
-                run.run
-                    .scenarios
-                    .iter()
-                    .filter_map(|s| Some((load.x(s), value(s)?))),
-            );
-            if !points.is_empty() {
-                chart.series.push(Series {
-                    name: run.series_name(label),
-                    points,
-                    colour: i,
-                    dashed: run.dashed,
-                    style: Style::LineAndPoints,
-                });
-            }
-        }
+        add_figures(&mut chart, run, load, &series);
         if let Some((x, s)) = saturation(run.run, load) {
             chart.marks.push(Mark {
                 x,
@@ -247,6 +231,32 @@ fn throughput(runs: &[Labelled<HttpRun>], load: &LoadAxis) -> Chart {
     chart
 }
 
+/// One series per figure of the run's scenarios against load; figures no scenario has are left out.
+fn add_figures(
+    chart: &mut Chart,
+    run: &Labelled<HttpRun>,
+    load: &LoadAxis,
+    figures: &[(&str, ScenarioValue)],
+) {
+    for (i, (label, value)) in figures.iter().enumerate() {
+        let points = sorted(
+            run.run
+                .scenarios
+                .iter()
+                .filter_map(|s| Some((load.x(s), value(s)?))),
+        );
+        if !points.is_empty() {
+            chart.series.push(Series {
+                name: run.series_name(label),
+                points,
+                colour: i,
+                dashed: run.dashed,
+                style: Style::LineAndPoints,
+            });
+        }
+    }
+}
+
 fn tokens(runs: &[Labelled<HttpRun>], load: &LoadAxis) -> Chart {
     let mut chart = Chart::new(
         "http-tokens",
@@ -259,23 +269,7 @@ fn tokens(runs: &[Labelled<HttpRun>], load: &LoadAxis) -> Chart {
             ("output tokens/s", |s| s.output_tokens_per_second),
             ("input tokens/s", |s| s.input_tokens_per_second),
         ];
-        for (i, (label, value)) in series.iter().enumerate() {
-            let points = sorted(
-                run.run
-                    .scenarios
-                    .iter()
-                    .filter_map(|s| Some((load.x(s), value(s)?))),
-            );
-            if !points.is_empty() {
-                chart.series.push(Series {
-                    name: run.series_name(label),
-                    points,
-                    colour: i,
-                    dashed: run.dashed,
-                    style: Style::LineAndPoints,
-                });
-            }
-        }
+        add_figures(&mut chart, run, load, &series);
     }
     chart
 }

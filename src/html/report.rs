@@ -282,16 +282,9 @@ fn compare_html(base: &Path, current: &Path) -> String {
         base: base.to_path_buf(),
         current: current.to_path_buf(),
     };
-    let result = input.load().and_then(|sides| {
-        let mut c = regress::compare(
-            &sides.base,
-            &sides.current,
-            &regress::RegressSection::default(),
-            (&sides.labels.0, &sides.labels.1),
-        );
-        sides.check_hardware(&mut c, false)?;
-        Ok(c)
-    });
+    let result = input
+        .load()
+        .and_then(|sides| sides.compare(&regress::RegressSection::default(), false));
     match result {
         Ok(c) => comparison::html("comparison-table", &c),
         Err(e) => format!(

@@ -102,6 +102,19 @@ impl CompareInput {
 }
 
 impl Sides {
+    /// Compare the two sides under `settings`, then apply the hardware policy (see
+    /// `check_hardware`): what `inferbench compare`, the report and the dashboard all do.
+    pub fn compare(&self, settings: &super::RegressSection, strict: bool) -> Result<Comparison> {
+        let mut c = super::compare(
+            &self.base,
+            &self.current,
+            settings,
+            (&self.labels.0, &self.labels.1),
+        );
+        self.check_hardware(&mut c, strict)?;
+        Ok(c)
+    }
+
     /// A baseline from other hardware is a loud note on the comparison (an error with
     /// `strict`); a baseline without a fingerprint is a quiet one.
     pub fn check_hardware(&self, comparison: &mut Comparison, strict: bool) -> Result<()> {
