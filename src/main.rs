@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cli::run::handle(args),
         Command::Retrieval(args) => cli::retrieval::handle(*args),
         Command::Load(args) => cli::load::handle(*args),
+        Command::Merge(args) => cli::merge::handle(args),
         Command::Serve(args) => cli::serve::handle(*args),
         Command::Compare(args) => cli::compare::handle(args),
         Command::Report(args) => cli::report::handle(args),

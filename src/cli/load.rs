@@ -66,7 +66,7 @@ pub struct LoadArgs {
     stream: bool,
     /// API key sent as `Authorization: Bearer`; never written to any output.
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
-    api_key: Option<String>,
+    pub(super) api_key: Option<String>,
     /// Prompts file (JSONL: {"prompt", "max_tokens", "temperature"} per line).
     #[arg(long, value_name = "FILE", conflicts_with = "input_tokens")]
     prompts: Option<PathBuf>,
@@ -106,16 +106,16 @@ pub struct LoadArgs {
     max_concurrency: u32,
     /// Requests per scenario (per sweep step; per probe run it is the probe concurrency).
     #[arg(short = 'n', long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
-    requests: u64,
+    pub(super) requests: u64,
     /// Run each scenario this long instead of -n requests (e.g. 30s, 2m).
     #[arg(long, value_parser = humantime::parse_duration)]
-    duration: Option<std::time::Duration>,
+    pub(super) duration: Option<std::time::Duration>,
     /// Warm-up requests before each scenario, reported apart (default: one per user).
     #[arg(long)]
     warmup: Option<u64>,
     /// Find the saturation point: raise an open-loop rate until throughput stops growing.
     #[arg(long)]
-    sweep: bool,
+    pub(super) sweep: bool,
     /// The sweep's first rate (req/s).
     #[arg(long, default_value_t = 1.0)]
     sweep_start: f64,
@@ -164,12 +164,31 @@ pub struct LoadArgs {
     seed: u64,
     /// Folder that holds one folder per run.
     #[arg(long, short = 'o', default_value = "results")]
-    output: PathBuf,
+    pub(super) output: PathBuf,
     /// Name of this run's folder (default: load-YYYYMMDDTHHMMSSZ).
     #[arg(long)]
-    run_id: Option<String>,
+    pub(super) run_id: Option<String>,
+    /// Run N worker processes on this machine, each sending 1/N of the load (its share of
+    /// users, rate and requests), started together; their runs are merged into one
+    /// (histograms added, so percentiles are those of every request). Logs and each worker's
+    /// run go to RUN/workers/.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(super) workers: Option<u32>,
+    /// Run as one worker of a plan (written by --workers or `inferbench k8s render`): the
+    /// load comes from the plan; only --worker-index, -o, --run-id and --result-markers may
+    /// be given beside it.
+    #[arg(long, value_name = "FILE", conflicts_with = "workers")]
+    pub(super) plan: Option<PathBuf>,
+    /// This worker's index in the plan, from 0 (Kubernetes Indexed Jobs set
+    /// JOB_COMPLETION_INDEX).
+    #[arg(long, value_name = "I", env = "JOB_COMPLETION_INDEX")]
+    pub(super) worker_index: Option<u32>,
+    /// At the end, print run.json between marker lines on standard output: how a pod hands
+    /// its result back through its log.
+    #[arg(long)]
+    pub(super) result_markers: bool,
     #[command(flatten)]
-    pages: super::pages::PageArgs,
+    pub(super) pages: super::pages::PageArgs,
 }
 
 impl LoadArgs {
@@ -226,11 +245,12 @@ impl LoadArgs {
             output: self.output.clone(),
             run_id: self.run_id.clone(),
             interrupt,
+            worker: None,
         })
     }
 
     /// Flags that contradict each other or take values no run can use.
-    fn check(&self) -> anyhow::Result<()> {
+    pub(super) fn check(&self) -> anyhow::Result<()> {
         if self.stream && !self.backend.supports_stream() {
             return Err(usage("--stream: the generic backend does not stream"));
         }
@@ -345,7 +365,7 @@ impl LoadArgs {
 
     /// One scenario per -c value, per --rate value, and the probe; closed loop c1 when
     /// nothing is asked (and no sweep).
-    fn shapes(&self) -> Vec<LoadShape> {
+    pub(super) fn shapes(&self) -> Vec<LoadShape> {
         let mut shapes: Vec<LoadShape> = self
             .concurrency
             .iter()
@@ -411,18 +431,43 @@ pub fn handle(args: LoadArgs) -> anyhow::Result<Outcome> {
     let interrupt = super::interrupt::install(
         "sending; requests in flight finish (each within --timeout) and every finished scenario is kept",
     )?;
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(workers) = args.workers {
+        return super::workers::run_local(&args, workers, &argv, interrupt);
+    }
+    if let Some(plan) = &args.plan {
+        return super::workers::run_worker(&args, plan, &argv, interrupt);
+    }
+    if args.worker_index.is_some() && std::env::var_os("JOB_COMPLETION_INDEX").is_none() {
+        return Err(usage("--worker-index goes with --plan FILE"));
+    }
     let request = args.request(interrupt.clone())?;
     let pages = args.pages.start("inferbench load")?;
     let outcome = http::run(request)?;
+    finish_run(&args, &outcome, pages, &interrupt)
+}
+
+/// The end of every load run: the table, where the files are, the pages, the result on
+/// standard output when asked, and the error-rate check.
+pub(super) fn finish_run(
+    args: &LoadArgs,
+    outcome: &http::LoadOutcome,
+    pages: super::pages::Pages,
+    interrupt: &AtomicBool,
+) -> anyhow::Result<Outcome> {
     println!("{}", report::http::table(&outcome.result));
     let done = super::results_written(&outcome.dir, &outcome.result.header);
-    pages.finish(&outcome.dir, &interrupt);
+    pages.finish(&outcome.dir, interrupt);
+    if args.result_markers {
+        let json = serde_json::to_string_pretty(&outcome.result)?;
+        println!("{}", crate::results::markers::wrap(&json));
+    }
     check_errors(&outcome.result.scenarios, args.max_error_rate)?;
     Ok(done)
 }
 
 /// Say when most requests failed; fail (exit 1) past --max-error-rate.
-fn check_errors(
+pub(super) fn check_errors(
     scenarios: &[report::http::HttpScenario],
     max_error_rate: f64,
 ) -> anyhow::Result<()> {

@@ -12,12 +12,14 @@ pub mod info;
 pub mod instructions;
 mod interrupt;
 pub mod load;
+pub mod merge;
 mod model_args;
 pub mod pages;
 pub mod report;
 pub mod retrieval;
 pub mod run;
 pub mod serve;
+mod workers;
 
 use std::path::Path;
 
@@ -66,6 +68,10 @@ pub enum Command {
     /// TTFT, ITL, TPOT, end-to-end latency, tokens/s, goodput and classified errors.
     #[command(long_about = load::HELP)]
     Load(Box<load::LoadArgs>),
+    /// Merge load runs that several workers made of one plan into one run: histograms
+    /// added exactly, counts summed, rates over the union of the workers' time windows.
+    #[command(long_about = merge::HELP)]
+    Merge(merge::MergeArgs),
     /// Serve the in-process engine over an OpenAI-compatible HTTP API (completions, chat,
     /// models, health, Prometheus metrics) on 127.0.0.1.
     #[command(long_about = serve::HELP)]

@@ -5,6 +5,8 @@
 pub mod backend;
 pub mod client;
 pub mod load;
+pub mod merge;
+pub mod plan;
 pub mod sse;
 pub mod stats;
 
@@ -56,6 +58,8 @@ pub struct LoadRequest {
     pub output: PathBuf,
     pub run_id: Option<String>,
     pub interrupt: Arc<AtomicBool>,
+    /// One worker of a plan: `shapes` are this worker's share of the plan's.
+    pub worker: Option<plan::WorkerRole>,
 }
 
 /// Raise the request rate step by step until throughput stops growing or a target breaks.
@@ -182,11 +186,17 @@ async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
             seed: request.seed,
         },
         slo: request.slo.clone(),
-        planned_scenarios: request.shapes.iter().map(shape_name).collect(),
+        planned_scenarios: scenario_names(&request),
         scenarios: Vec::new(),
         sweep: None,
+        worker: None,
+        merged: None,
     };
     dir.save(&mut run)?;
+    if let Some(role) = &request.worker {
+        tokio::time::sleep(role.until_start()).await;
+        run.worker = Some(role.started());
+    }
 
     let ctx = RunContext {
         target,
@@ -195,13 +205,11 @@ async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
         request: &request,
     };
     let mut counted_by = std::collections::BTreeMap::new();
-    for shape in &request.shapes {
+    for (shape, name) in request.shapes.iter().zip(scenario_names(&request)) {
         if request.interrupt.load(Ordering::SeqCst) {
             break;
         }
-        let scenario = ctx
-            .scenario(shape_name(shape), shape.clone(), &mut counted_by)
-            .await?;
+        let scenario = ctx.scenario(name, shape.clone(), &mut counted_by).await?;
         if scenario.requests == 0 && scenario.interrupted {
             break; // stopped during its warm-up: nothing to keep
         }
@@ -231,6 +239,15 @@ fn record(
         counted_by.keys().copied().collect::<Vec<_>>().join(" + ")
     };
     dir.save(run)
+}
+
+/// The scenarios' names: a worker names its shares after the plan's whole load, so every
+/// worker's "c8" is its part of the same eight users.
+fn scenario_names(request: &LoadRequest) -> Vec<String> {
+    match &request.worker {
+        Some(role) => role.full_shapes.iter().map(shape_name).collect(),
+        None => request.shapes.iter().map(shape_name).collect(),
+    }
 }
 
 pub fn shape_name(shape: &LoadShape) -> String {
@@ -347,6 +364,7 @@ impl RunContext<'_> {
         let mut run_rates = Vec::new();
         let mut delayed = 0;
         let mut sent_span = None;
+        let mut window: Option<(f64, f64)> = None;
         for run_index in 0..runs {
             if r.interrupt.load(Ordering::SeqCst) {
                 break;
@@ -360,9 +378,18 @@ impl RunContext<'_> {
                 name.clone()
             };
             let counting = self.counting();
+            // The loops time requests from their own start, a moment after this.
+            let wall_start = plan::unix_now();
             let mut add = |rec: client::RequestRecord| {
                 let (sent, ended) = (rec.sent_at, rec.ended_at());
                 span = Some(span.map_or((sent, ended), |(a, b)| (a.min(sent), b.max(ended))));
+                let (sent_s, ended_s) = (
+                    wall_start + sent.as_secs_f64(),
+                    wall_start + ended.as_secs_f64(),
+                );
+                window = Some(window.map_or((sent_s, ended_s), |(a, b): (f64, f64)| {
+                    (a.min(sent_s), b.max(ended_s))
+                }));
                 crate::live::request(rec.live_latencies());
                 agg.add(&rec, &counting, &r.slo);
             };
@@ -445,6 +472,11 @@ impl RunContext<'_> {
             throughput_runs: matches!(shape, LoadShape::Probe { .. })
                 .then(|| crate::metrics::RateSummary::from_runs(run_rates))
                 .flatten(),
+            window: window.map(|(first, last)| result::TimeWindow {
+                first_sent_unix_s: first,
+                last_end_unix_s: last,
+            }),
+            good_requests: Some(f.good),
             shape,
         })
     }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -11,7 +12,7 @@ mod latencies;
 mod names;
 mod reading;
 
-pub use latencies::{Latencies, LatencyHistograms, LatencyRecorders};
+pub use latencies::{ExactHistograms, Latencies, LatencyHistograms, LatencyRecorders};
 pub use names::{latency_metric_name, parse_latency_metric, Latency, Statistic};
 pub use reading::Reading;
 
@@ -76,6 +77,65 @@ impl LatencyRecorder {
                 (micros as f64 / 1e3, v.count_at_value())
             })
             .collect()
+    }
+
+    /// The histogram, losslessly: HdrHistogram's V2 serialisation (microseconds, 3
+    /// significant digits) in base64, the form other HDR tools read too.
+    pub fn exact(&self) -> String {
+        use base64::Engine;
+        let mut bytes = Vec::new();
+        // Serialising into memory cannot fail for a histogram this type built.
+        let _ = V2Serializer::new().serialize(&self.histogram, &mut bytes);
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    /// A recorder again from a stored histogram and the summary stored beside it (which
+    /// carries the exact mean and standard deviation), ready to merge with others.
+    pub fn from_exact(exact: &str, summary: Option<&LatencySummary>) -> Result<Self> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(exact.trim())
+            .context("the histogram is not base64")?;
+        let stored: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut std::io::Cursor::new(bytes))
+            .map_err(|e| anyhow::anyhow!("not an HdrHistogram V2 serialisation ({e:?})"))?;
+        let mut recorder = LatencyRecorder::new();
+        recorder
+            .histogram
+            .add(&stored)
+            .map_err(|e| anyhow::anyhow!("the histogram's range does not fit ({e:?})"))?;
+        let count = recorder.histogram.len();
+        match summary {
+            Some(s) if s.count == count => {
+                recorder.count = count;
+                recorder.mean = s.mean_ms * 1e3;
+                recorder.m2 = (s.sd_ms * 1e3).powi(2) * count.saturating_sub(1) as f64;
+            }
+            None if count == 0 => {}
+            _ => anyhow::bail!(
+                "the histogram holds {count} samples but its summary says {}",
+                summary.map_or(0, |s| s.count)
+            ),
+        }
+        Ok(recorder)
+    }
+
+    /// Fold another recorder in: the histograms add bucket by bucket, so every percentile
+    /// of the result is the percentile of all samples together; mean and variance combine
+    /// exactly (Chan et al.'s parallel update).
+    pub fn merge(&mut self, other: &LatencyRecorder) -> Result<()> {
+        self.histogram
+            .add(&other.histogram)
+            .map_err(|e| anyhow::anyhow!("adding histograms ({e:?})"))?;
+        let (n_a, n_b) = (self.count as f64, other.count as f64);
+        let n = n_a + n_b;
+        if other.count > 0 {
+            let delta = other.mean - self.mean;
+            self.mean += delta * n_b / n;
+            self.m2 += other.m2 + delta * delta * n_a * n_b / n;
+            self.count += other.count;
+        }
+        Ok(())
     }
 
     /// The statistics of everything recorded so far; None when nothing was.

@@ -68,6 +68,72 @@ pub struct HttpRun {
     pub planned_scenarios: Vec<String>,
     pub scenarios: Vec<HttpScenario>,
     pub sweep: Option<SweepSummary>,
+    /// A worker's share of a plan run by several (`load --plan`): which, and when it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<WorkerInfo>,
+    /// Several workers' runs merged into this one (`inferbench merge`, `load --workers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergeInfo>,
+}
+
+/// One worker of a plan: its index among `workers`, and how its start met the plan's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerInfo {
+    pub plan_id: String,
+    pub index: u32,
+    pub workers: u32,
+    /// The plan's `load` arguments (the whole load; this worker sent its share).
+    pub plan_args: Vec<String>,
+    /// When the plan said to start, and when this worker did (Unix seconds).
+    pub start_at_unix_s: f64,
+    pub started_unix_s: f64,
+    /// How late this worker started (0 when it waited for the start time).
+    pub late_ms: f64,
+}
+
+/// What a merged run was made of.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MergeInfo {
+    pub plan_id: Option<String>,
+    /// Workers the plan had; None when the runs came from no plan.
+    pub planned_workers: Option<u32>,
+    /// Latest start minus earliest start across workers.
+    pub start_spread_ms: Option<f64>,
+    pub workers: Vec<MergedWorker>,
+    /// Workers with no result, and why (a failed pod, a log without the result markers).
+    pub missing: Vec<String>,
+}
+
+/// One worker's own figures, kept in the merged run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MergedWorker {
+    pub index: Option<u32>,
+    pub run_id: String,
+    pub host: Option<String>,
+    pub late_ms: Option<f64>,
+    pub interrupted: bool,
+    pub scenarios: Vec<WorkerScenario>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerScenario {
+    pub name: String,
+    pub requests: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub requests_per_second: f64,
+    pub output_tokens_per_second: Option<f64>,
+    pub ttft_p99_ms: Option<f64>,
+    pub e2e_p50_ms: Option<f64>,
+    pub e2e_p99_ms: Option<f64>,
+}
+
+/// When a scenario's first request was sent and its last answer ended, in Unix seconds:
+/// what merging several workers' scenarios takes the union of.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TimeWindow {
+    pub first_sent_unix_s: f64,
+    pub last_end_unix_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -158,6 +224,12 @@ pub struct HttpScenario {
     pub goodput: Option<Goodput>,
     /// Probe: output tokens/s (or units/s) of each run.
     pub throughput_runs: Option<RateSummary>,
+    /// Wall-clock span of the requests; merged runs: the union of the workers' spans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<TimeWindow>,
+    /// Requests meeting every SLO (goodput's numerator), kept exact for merging.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub good_requests: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -6,6 +6,7 @@
 mod clock;
 mod files;
 mod header;
+pub mod markers;
 mod run_dir;
 
 pub use clock::now_rfc3339;
