@@ -16,6 +16,7 @@ pub mod history;
 pub mod html;
 pub mod http;
 pub mod instructions;
+pub mod k8s;
 pub mod live;
 pub mod metrics;
 pub mod model;

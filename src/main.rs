@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Retrieval(args) => cli::retrieval::handle(*args),
         Command::Load(args) => cli::load::handle(*args),
         Command::Merge(args) => cli::merge::handle(args),
+        Command::K8s(command) => cli::k8s::handle(command),
         Command::Serve(args) => cli::serve::handle(*args),
         Command::Compare(args) => cli::compare::handle(args),
         Command::Report(args) => cli::report::handle(args),

@@ -11,6 +11,7 @@ pub mod history;
 pub mod info;
 pub mod instructions;
 mod interrupt;
+pub mod k8s;
 pub mod load;
 pub mod merge;
 mod model_args;
@@ -93,6 +94,10 @@ pub enum Command {
     /// gates): kernels, a decode step, the tokenizer, HNSW search, the L2 kernel.
     #[command(long_about = instructions::HELP)]
     Instructions(Box<instructions::InstructionsArgs>),
+    /// Run benchmarks on Kubernetes: render the manifests of a config (namespace, plan,
+    /// Indexed Job of load workers, GPU matrix Jobs), or apply them, wait, collect and merge.
+    #[command(subcommand, long_about = k8s::HELP)]
+    K8s(k8s::K8sCommand),
     /// Results over time: append runs to a local SQLite history, show each benchmark's series
     /// with its change points.
     #[command(subcommand, long_about = history::HELP)]

@@ -52,6 +52,10 @@ pub struct RunArgs {
     /// Print the resolved config and the scenarios, and measure nothing.
     #[arg(long)]
     dry_run: bool,
+    /// At the end, print run.json between marker lines on standard output: how a pod hands
+    /// its result back through its log (`inferbench k8s run`).
+    #[arg(long)]
+    result_markers: bool,
     #[command(flatten)]
     pages: super::pages::PageArgs,
 }
@@ -141,6 +145,10 @@ pub fn handle(args: RunArgs) -> anyhow::Result<Outcome> {
         }
     );
     pages.finish(&outcome.dir, &interrupt);
+    if args.result_markers {
+        let json = serde_json::to_string_pretty(&outcome.result)?;
+        println!("{}", crate::results::markers::wrap(&json));
+    }
     Ok(if header.status.is_complete() {
         Outcome::Done
     } else {

@@ -135,6 +135,14 @@ fn check_shares(args: &LoadArgs, workers: u32) -> Result<()> {
     Ok(())
 }
 
+/// A plan every worker can run: its load flags parse, and every share holds a user and a
+/// request. What `k8s render` checks before writing manifests.
+pub(super) fn check_plan(plan: &Plan, origin: &str) -> Result<()> {
+    let load = parse_plan_load(plan, origin)?;
+    load.check()?;
+    check_shares(&load, plan.workers).map_err(|e| usage(format!("{origin}: {e:#}")))
+}
+
 /// `load --plan FILE`: this worker's share of the plan, started at the plan's time.
 pub fn run_worker(
     args: &LoadArgs,
