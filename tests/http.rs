@@ -1,13 +1,13 @@
 //! The load generator against a fault-injecting server on loopback, and against
 //! `inferbench serve` end to end. The fault server picks its misbehaviour from the prompt.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{assert_clean_failure, inferbench, load_json, stderr, stdout};
+use crate::common::{assert_clean_failure, inferbench, load_json, start_serve, stderr, stdout};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -444,42 +444,6 @@ fn bad_prompt_lines_and_arguments_are_named() {
     assert_clean_failure(&o, &["--slo", "ttft=soon"]);
     let o = inferbench(&["load", "--backend", "generic"]);
     assert_clean_failure(&o, &["--body"]);
-}
-
-/// `inferbench serve` on a free port; dropped, it is killed.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_serve(extra: &[&str]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inferbench"))
-        .args(["serve", "--port", "0"])
-        .args(extra)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("serve exited before listening")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("listening on ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, url }
 }
 
 fn http(method: &str, url: &str, body: &str) -> (u16, String) {

@@ -19,3 +19,4 @@ mod llama_safetensors;
 mod retrieval;
 mod run;
 mod smollm;
+mod workers;

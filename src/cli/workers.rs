@@ -393,7 +393,10 @@ mod tests {
             start_at_unix_s: 0.0,
             load_args: argv(args),
         };
-        let e = |args: &str| format!("{:#}", parse_plan_load(&plan(args), "plan").unwrap_err());
+        let e = |args: &str| match parse_plan_load(&plan(args), "plan") {
+            Ok(_) => panic!("{args}: accepted"),
+            Err(e) => format!("{e:#}"),
+        };
         assert!(e("--sweep").contains("--sweep"));
         assert!(e("--bogus").contains("not `inferbench load` flags"));
         let two_users = parse_plan_load(&plan("-c 2"), "plan").unwrap();

@@ -155,32 +155,33 @@ mod tests {
             "data": {"plan.json": "{\n  \"a\": 1\n}\n"},
             "odd": ["true", "1.5", "", "a: b", "on"]
         });
+        // Keys in sorted order, as `kubectl get -o yaml` writes them.
         let want = r#"apiVersion: batch/v1
-metadata:
-  name: load
-  labels:
-    app.kubernetes.io/name: inferbench
-spec:
-  completions: 3
-  containers:
-  - name: c
-    args:
-    - load
-    - --plan
-    - "-c 8"
-    env: []
-  empty: {}
 data:
   plan.json: |
     {
       "a": 1
     }
+metadata:
+  labels:
+    app.kubernetes.io/name: inferbench
+  name: load
 odd:
 - "true"
 - "1.5"
 - ""
 - "a: b"
 - "on"
+spec:
+  completions: 3
+  containers:
+  - args:
+    - load
+    - "--plan"
+    - "-c 8"
+    env: []
+    name: c
+  empty: {}
 "#;
         assert_eq!(document(&v), want);
     }

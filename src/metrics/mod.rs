@@ -320,6 +320,56 @@ mod tests {
         assert!(close(b[2].0, 200.0), "{b:?}");
     }
 
+    /// The property `inferbench merge` rests on: histograms stored by each worker, read back
+    /// and added give every percentile of the one histogram of all samples, exactly; mean
+    /// and standard deviation agree to rounding.
+    #[test]
+    fn merged_stored_histograms_are_the_histogram_of_all_samples() {
+        use rand::{Rng, SeedableRng};
+        for seed in 0..200u64 {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let workers = rng.random_range(1..6usize);
+            let mut parts = vec![LatencyRecorder::new(); workers];
+            let mut all = LatencyRecorder::new();
+            for _ in 0..rng.random_range(1..3000) {
+                // Heavy-tailed, from microseconds to minutes, as real latencies are.
+                let micros = (rng.random::<f64>().powi(6) * 1e8) as u64 + 1;
+                let d = Duration::from_micros(micros);
+                parts[rng.random_range(0..workers)].record(d).unwrap();
+                all.record(d).unwrap();
+            }
+            let mut merged = LatencyRecorder::new();
+            for part in &parts {
+                let stored = LatencyRecorder::from_exact(&part.exact(), part.summary().as_ref())
+                    .unwrap();
+                merged.merge(&stored).unwrap();
+            }
+            let (m, a) = (merged.summary().unwrap(), all.summary().unwrap());
+            assert_eq!(m.count, a.count, "seed {seed}");
+            for q in [m.min_ms, m.p50_ms, m.p90_ms, m.p95_ms, m.p99_ms, m.p999_ms, m.max_ms]
+                .iter()
+                .zip([a.min_ms, a.p50_ms, a.p90_ms, a.p95_ms, a.p99_ms, a.p999_ms, a.max_ms])
+            {
+                assert_eq!(*q.0, q.1, "seed {seed}: {m:?} vs {a:?}");
+            }
+            assert!((m.mean_ms - a.mean_ms).abs() <= a.mean_ms * 1e-9, "seed {seed}");
+            assert!((m.sd_ms - a.sd_ms).abs() <= a.sd_ms * 1e-6 + 1e-9, "seed {seed}");
+            assert_eq!(merged.buckets(), all.buckets(), "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn a_stored_histogram_that_disagrees_with_its_summary_is_refused() {
+        let mut r = LatencyRecorder::new();
+        r.record(Duration::from_millis(3)).unwrap();
+        let mut s = r.summary().unwrap();
+        s.count = 2;
+        let e = LatencyRecorder::from_exact(&r.exact(), Some(&s)).unwrap_err();
+        assert!(format!("{e:#}").contains("holds 1 samples but its summary says 2"));
+        assert!(LatencyRecorder::from_exact("!!!", None).is_err());
+        assert!(LatencyRecorder::from_exact("aGVsbG8=", None).is_err());
+    }
+
     #[test]
     fn empty_and_single_sample() {
         let mut r = LatencyRecorder::new();

@@ -136,3 +136,40 @@ pub fn http_get(url: &str) -> (u16, String) {
     stream.read_to_string(&mut answer).unwrap();
     (answer[9..12].parse().expect("an HTTP status"), answer)
 }
+
+/// `inferbench serve` on a free port; dropped, it is killed.
+pub struct Server {
+    pub child: std::process::Child,
+    pub url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start_serve(extra: &[&str]) -> Server {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_inferbench"))
+        .args(["serve", "--port", "0"])
+        .args(extra)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("serve exited before listening")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("listening on ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, url }
+}
+
