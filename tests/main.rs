@@ -15,6 +15,7 @@ mod history;
 mod hostile_gguf;
 mod http;
 mod instructions;
+mod k8s;
 mod llama_safetensors;
 mod retrieval;
 mod run;

@@ -9,7 +9,9 @@ use serde_json::Value;
 use crate::common::{assert_clean_failure, inferbench, load_json, start_serve, stderr};
 
 fn e2e_p99(run: &Value, scenario: usize) -> f64 {
-    run["scenarios"][scenario]["e2e"]["p99_ms"].as_f64().unwrap()
+    run["scenarios"][scenario]["e2e"]["p99_ms"]
+        .as_f64()
+        .unwrap()
 }
 
 #[test]
@@ -18,14 +20,32 @@ fn three_workers_send_the_whole_load_and_merge_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().to_str().unwrap();
     let load = [
-        "load", "--url", &server.url, "--stream", "--max-tokens", "8", "-c", "6", "--rate",
-        "60", "-n", "180", "--slo", "ttft=500ms", "-o", out,
+        "load",
+        "--url",
+        &server.url,
+        "--stream",
+        "--max-tokens",
+        "8",
+        "-c",
+        "6",
+        "--rate",
+        "60",
+        "-n",
+        "180",
+        "--slo",
+        "ttft=500ms",
+        "-o",
+        out,
     ];
     let single = inferbench(&[&load[..], &["--run-id", "single"]].concat());
     assert!(single.status.success(), "{}", stderr(&single));
     let o = inferbench(&[&load[..], &["--run-id", "three", "--workers", "3"]].concat());
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("start times spread over"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("start times spread over"),
+        "{}",
+        stderr(&o)
+    );
 
     let merged = load_json(&tmp.path().join("three/run.json"));
     let alone = load_json(&tmp.path().join("single/run.json"));
@@ -46,7 +66,9 @@ fn three_workers_send_the_whole_load_and_merge_exactly() {
             "{name}: merged p99 {pm} ms vs one process {ps} ms"
         );
     }
-    let rate = merged["scenarios"][1]["requests_per_second"].as_f64().unwrap();
+    let rate = merged["scenarios"][1]["requests_per_second"]
+        .as_f64()
+        .unwrap();
     assert!((30.0..90.0).contains(&rate), "rate60 achieved {rate} req/s");
     let info = &merged["merged"];
     assert_eq!(info["planned_workers"], 3);
@@ -78,9 +100,21 @@ fn three_workers_send_the_whole_load_and_merge_exactly() {
     // Refusals name the problem.
     let o = inferbench(&["merge", &w(0), &w(0), "-o", &format!("{out}/x")]);
     assert_clean_failure(&o, &["both worker 0"]);
-    let o = inferbench(&["merge", &w(0), &format!("{out}/single"), "-o", &format!("{out}/x")]);
+    let o = inferbench(&[
+        "merge",
+        &w(0),
+        &format!("{out}/single"),
+        "-o",
+        &format!("{out}/x"),
+    ]);
     assert_clean_failure(&o, &["the other ran alone"]);
-    let o = inferbench(&["merge", &w(0), &format!("{out}/three"), "-o", &format!("{out}/x")]);
+    let o = inferbench(&[
+        "merge",
+        &w(0),
+        &format!("{out}/three"),
+        "-o",
+        &format!("{out}/x"),
+    ]);
     assert_clean_failure(&o, &["already a merged run"]);
 }
 
@@ -102,36 +136,95 @@ fn a_worker_takes_its_share_of_a_plan_and_nothing_else() {
     let (a, b) = (plan("a", &["-c", "4"]), plan("b", &["-c", "2"]));
     let out = dir.to_str().unwrap();
     let worker = |plan: &str, index: &str| {
-        inferbench(&["load", "--plan", plan, "--worker-index", index, "-o", out, "--result-markers"])
+        inferbench(&[
+            "load",
+            "--plan",
+            plan,
+            "--worker-index",
+            index,
+            "-o",
+            out,
+            "--result-markers",
+        ])
     };
     let o = worker(&a, "1");
     assert!(o.status.success(), "{}", stderr(&o));
     // Started long after the plan's time: it says by how much.
-    assert!(stderr(&o).contains("after the plan's start time"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("after the plan's start time"),
+        "{}",
+        stderr(&o)
+    );
     let stdout = String::from_utf8_lossy(&o.stdout);
     let json = inferbench::results::markers::extract(&stdout).unwrap();
     let run: Value = serde_json::from_str(json).unwrap();
-    assert_eq!(run["scenarios"][0]["name"], "c4", "named after the whole load");
-    assert_eq!(run["scenarios"][0]["shape"]["concurrency"], 2, "its share of 4 users");
-    assert_eq!(run["scenarios"][0]["requests"], 4, "its share of 9 requests");
+    assert_eq!(
+        run["scenarios"][0]["name"], "c4",
+        "named after the whole load"
+    );
+    assert_eq!(
+        run["scenarios"][0]["shape"]["concurrency"], 2,
+        "its share of 4 users"
+    );
+    assert_eq!(
+        run["scenarios"][0]["requests"], 4,
+        "its share of 9 requests"
+    );
     assert_eq!(run["worker"]["index"], 1);
     assert!(run["worker"]["late_ms"].as_f64().unwrap() > 1e6);
 
     assert!(worker(&b, "0").status.success());
-    let o = inferbench(&["merge", &format!("{out}/a-w1"), &format!("{out}/b-w0"), "-o", &format!("{out}/m")]);
+    let o = inferbench(&[
+        "merge",
+        &format!("{out}/a-w1"),
+        &format!("{out}/b-w0"),
+        "-o",
+        &format!("{out}/m"),
+    ]);
     assert_clean_failure(&o, &["different plans", "\"a\" and \"b\""]);
 
     assert_clean_failure(&worker(&a, "2"), &["--worker-index 2", "indices 0 to 1"]);
     let o = inferbench(&["load", "--plan", &a, "--worker-index", "0", "-c", "3"]);
     assert_clean_failure(&o, &["-c beside --plan"]);
-    let o = inferbench(&["load", "--plan", &dir.join("none.json").to_string_lossy(), "--worker-index", "0"]);
+    let o = inferbench(&[
+        "load",
+        "--plan",
+        &dir.join("none.json").to_string_lossy(),
+        "--worker-index",
+        "0",
+    ]);
     assert_clean_failure(&o, &["none.json", "cannot read"]);
     std::fs::write(dir.join("junk.json"), "<html>").unwrap();
-    let o = inferbench(&["load", "--plan", &dir.join("junk.json").to_string_lossy(), "--worker-index", "0"]);
+    let o = inferbench(&[
+        "load",
+        "--plan",
+        &dir.join("junk.json").to_string_lossy(),
+        "--worker-index",
+        "0",
+    ]);
     assert_clean_failure(&o, &["junk.json", "not a plan"]);
-    let o = inferbench(&["load", "--url", &server.url, "-c", "2", "--workers", "3", "-o", out]);
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &server.url,
+        "-c",
+        "2",
+        "--workers",
+        "3",
+        "-o",
+        out,
+    ]);
     assert_clean_failure(&o, &["-c 2 over 3 workers"]);
-    let o = inferbench(&["load", "--url", &server.url, "--sweep", "--workers", "2", "-o", out]);
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &server.url,
+        "--sweep",
+        "--workers",
+        "2",
+        "-o",
+        out,
+    ]);
     assert_clean_failure(&o, &["--sweep"]);
 }
 
@@ -143,9 +236,20 @@ fn runs_written_before_exact_histograms_cannot_be_merged() {
     std::fs::create_dir(&copy).unwrap();
     std::fs::copy(golden.join("run.json"), copy.join("run.json")).unwrap();
     let g = golden.to_string_lossy();
-    let o = inferbench(&["merge", &g, &copy.to_string_lossy(), "-o", &tmp.path().join("m").to_string_lossy()]);
+    let o = inferbench(&[
+        "merge",
+        &g,
+        &copy.to_string_lossy(),
+        "-o",
+        &tmp.path().join("m").to_string_lossy(),
+    ]);
     assert_clean_failure(&o, &["no exact histograms", "run it again"]);
     let inference = crate::common::repo_root().join("fixtures/golden/inference");
-    let o = inferbench(&["merge", &inference.to_string_lossy(), "-o", &tmp.path().join("n").to_string_lossy()]);
+    let o = inferbench(&[
+        "merge",
+        &inference.to_string_lossy(),
+        "-o",
+        &tmp.path().join("n").to_string_lossy(),
+    ]);
     assert_clean_failure(&o, &["not \"http\""]);
 }

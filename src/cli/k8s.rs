@@ -1,6 +1,6 @@
 //! `inferbench k8s render` and `inferbench k8s run`: the same benchmark on a cluster.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -87,15 +87,16 @@ pub fn handle(command: K8sCommand) -> Result<Outcome> {
 }
 
 /// The config read and checked (its load flags included), rendered for `run_id`.
-fn rendered(config: &K8sConfig, run_id: &str, start_at: f64) -> Result<Rendered> {
+fn rendered(config: &K8sConfig, file: &Path, run_id: &str, start_at: f64) -> Result<Rendered> {
     let rendered = render::render(config, run_id, start_at)?;
+    let origin = format!("--config {}", file.display());
     if let Some(plan) = &rendered.plan {
-        super::workers::check_plan(plan, "the config's [load]")?;
+        super::workers::check_plan(plan, &format!("{origin}: [load]"))?;
     }
     if let Some(gpu) = &config.gpu {
         for preset in &gpu.presets {
             crate::config::load_preset(preset)
-                .map_err(|e| usage(format!("the config's gpu.presets: {e:#}")))?;
+                .map_err(|e| usage(format!("{origin}: gpu.presets: {e:#}")))?;
         }
     }
     Ok(rendered)
@@ -124,10 +125,14 @@ fn render_command(args: RenderArgs) -> Result<Outcome> {
     let start_at = match &args.start_at {
         Some(text) => humantime::parse_rfc3339_weak(text)
             .map(plan::unix_seconds)
-            .map_err(|e| usage(format!("--start-at {text}: {e} (e.g. 2026-12-01T10:00:00Z)")))?,
+            .map_err(|e| {
+                usage(format!(
+                    "--start-at {text}: {e} (e.g. 2026-12-01T10:00:00Z)"
+                ))
+            })?,
         None => plan::unix_now() + config.start_delay.as_secs_f64(),
     };
-    let rendered = rendered(&config, &id, start_at)?;
+    let rendered = rendered(&config, &args.config, &id, start_at)?;
     k8s_run::write_manifests(&args.output, &rendered)?;
     for m in &rendered.manifests {
         println!("{}", args.output.join(&m.file_name).display());
@@ -147,7 +152,7 @@ fn run_command(args: RunArgs) -> Result<Outcome> {
     let config = K8sConfig::read(&args.config)?;
     let id = run_id(&config, &args.run_id)?;
     let start_at = plan::unix_now() + config.start_delay.as_secs_f64();
-    let rendered = rendered(&config, &id, start_at)?;
+    let rendered = rendered(&config, &args.config, &id, start_at)?;
     let interrupt = super::interrupt::install(
         "waiting: what the pods left is collected and the namespace deleted",
     )?;

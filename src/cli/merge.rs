@@ -53,8 +53,9 @@ pub fn handle(args: MergeArgs) -> Result<Outcome> {
         eprintln!(
             "merged {} runs{}{}",
             m.workers.len(),
-            m.start_spread_ms
-                .map_or(String::new(), |s| format!("; start times spread over {s:.1} ms")),
+            m.start_spread_ms.map_or(String::new(), |s| format!(
+                "; start times spread over {s:.1} ms"
+            )),
             if m.missing.is_empty() {
                 String::new()
             } else {

@@ -272,10 +272,7 @@ pub fn run_local(
     }
     if runs.is_empty() {
         dir.discard_empty();
-        anyhow::bail!(
-            "no worker left a result: {}",
-            missing.join("; ")
-        );
+        anyhow::bail!("no worker left a result: {}", missing.join("; "));
     }
     let mut merged = merge::merge(&runs, missing, &dir.run_id())?;
     dir.save(&mut merged)?;
@@ -300,7 +297,12 @@ pub fn run_local(
     };
     let pages = args.pages.start("inferbench load")?;
     let done = super::load::finish_run(args, &outcome, pages, &interrupt)?;
-    if let Some(m) = outcome.result.merged.as_ref().filter(|m| !m.missing.is_empty()) {
+    if let Some(m) = outcome
+        .result
+        .merged
+        .as_ref()
+        .filter(|m| !m.missing.is_empty())
+    {
         anyhow::bail!(
             "merged {} of {workers} workers; missing: {}",
             m.workers.len(),

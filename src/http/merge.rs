@@ -8,8 +8,8 @@ use anyhow::{bail, Context, Result};
 
 use crate::metrics::LatencyRecorders;
 use crate::report::http::{
-    self as result, Goodput, HttpRun, HttpScenario, LoadShape, MergeInfo, MergedWorker,
-    TimeWindow, WorkerScenario,
+    self as result, Goodput, HttpRun, HttpScenario, LoadShape, MergeInfo, MergedWorker, TimeWindow,
+    WorkerScenario,
 };
 use crate::results::RunHeader;
 
@@ -56,7 +56,13 @@ pub fn merge(runs: &[WorkerRun], missing: Vec<String>, run_id: &str) -> Result<H
     for name in &names {
         let parts: Vec<(&WorkerRun, &HttpScenario)> = runs
             .iter()
-            .filter_map(|r| r.run.scenarios.iter().find(|s| &s.name == name).map(|s| (r, s)))
+            .filter_map(|r| {
+                r.run
+                    .scenarios
+                    .iter()
+                    .find(|s| &s.name == name)
+                    .map(|s| (r, s))
+            })
             .collect();
         let incomplete = parts.len() < runs.len() || !missing.is_empty();
         scenarios.push(
@@ -75,8 +81,8 @@ pub fn merge(runs: &[WorkerRun], missing: Vec<String>, run_id: &str) -> Result<H
     merged_header.git_commit = header.git_commit.clone();
     merged_header.crate_versions = header.crate_versions.clone();
     merged_header.inferbench_version = header.inferbench_version.clone();
-    let interrupted = !missing.is_empty()
-        || runs.iter().any(|r| !r.run.header.status.is_complete());
+    let interrupted =
+        !missing.is_empty() || runs.iter().any(|r| !r.run.header.status.is_complete());
     merged_header.end(interrupted);
     let starts: Vec<f64> = runs
         .iter()
@@ -120,7 +126,10 @@ fn check_same_plan(runs: &[WorkerRun]) -> Result<()> {
         let (a, b) = (&first.run, &other.run);
         let pair = format!("{} and {}", first.source, other.source);
         if let Some(r) = [first, other].into_iter().find(|r| r.run.merged.is_some()) {
-            bail!("{}: already a merged run; merge the workers' own runs", r.source);
+            bail!(
+                "{}: already a merged run; merge the workers' own runs",
+                r.source
+            );
         }
         if a.sweep.is_some() || b.sweep.is_some() {
             bail!("{pair}: a sweep decides each step on the whole load's figures; sweeps cannot be merged");
@@ -128,7 +137,11 @@ fn check_same_plan(runs: &[WorkerRun]) -> Result<()> {
         match (&a.worker, &b.worker) {
             (Some(x), Some(y)) => {
                 if x.plan_id != y.plan_id {
-                    bail!("{pair} come from different plans: {:?} and {:?}", x.plan_id, y.plan_id);
+                    bail!(
+                        "{pair} come from different plans: {:?} and {:?}",
+                        x.plan_id,
+                        y.plan_id
+                    );
                 }
                 if x.workers != y.workers {
                     bail!("{pair}: plans of {} and {} workers", x.workers, y.workers);
@@ -149,10 +162,26 @@ fn check_same_plan(runs: &[WorkerRun]) -> Result<()> {
         }
         let fields: [(&str, String, String); 7] = [
             ("target.url", a.target.url.clone(), b.target.url.clone()),
-            ("target.backend", a.target.backend.clone(), b.target.backend.clone()),
-            ("target.stream", a.target.stream.to_string(), b.target.stream.to_string()),
-            ("target.model", format!("{:?}", a.target.model), format!("{:?}", b.target.model)),
-            ("workload.source", a.workload.source.clone(), b.workload.source.clone()),
+            (
+                "target.backend",
+                a.target.backend.clone(),
+                b.target.backend.clone(),
+            ),
+            (
+                "target.stream",
+                a.target.stream.to_string(),
+                b.target.stream.to_string(),
+            ),
+            (
+                "target.model",
+                format!("{:?}", a.target.model),
+                format!("{:?}", b.target.model),
+            ),
+            (
+                "workload.source",
+                a.workload.source.clone(),
+                b.workload.source.clone(),
+            ),
             ("slo", format!("{:?}", a.slo), format!("{:?}", b.slo)),
             (
                 "planned_scenarios",
@@ -206,7 +235,7 @@ fn merge_scenario(
     let mut recorders = LatencyRecorders::default();
     for (worker, s) in parts {
         let theirs = LatencyRecorders::from_stored(&s.latencies, &s.histograms)
-            .with_context(|| format!("{}", worker.source))?;
+            .with_context(|| worker.source.clone())?;
         recorders.merge(&theirs)?;
     }
     let sum = |f: fn(&HttpScenario) -> u64| parts.iter().map(|(_, s)| f(s)).sum::<u64>();
@@ -219,15 +248,21 @@ fn merge_scenario(
     let (seconds, window) = match &windows {
         Some(w) if !w.is_empty() => (union_seconds(w), Some(hull(w))),
         // Runs written before windows were kept: the longest worker's span.
-        _ => (parts.iter().map(|(_, s)| s.duration_s).fold(0.0, f64::max), None),
+        _ => (
+            parts.iter().map(|(_, s)| s.duration_s).fold(0.0, f64::max),
+            None,
+        ),
     };
     let per_second = |x: f64| if seconds > 0.0 { x / seconds } else { 0.0 };
     let all = |f: fn(&HttpScenario) -> bool| parts.iter().all(|(_, s)| f(s));
     let good: Option<u64> = parts
         .iter()
         .map(|(_, s)| {
-            s.good_requests
-                .or_else(|| s.goodput.as_ref().map(|g| (g.fraction * s.requests as f64).round() as u64))
+            s.good_requests.or_else(|| {
+                s.goodput
+                    .as_ref()
+                    .map(|g| (g.fraction * s.requests as f64).round() as u64)
+            })
         })
         .sum();
     let achieved: Vec<f64> = parts.iter().filter_map(|(_, s)| s.achieved_rate).collect();
@@ -286,9 +321,7 @@ fn total_shape<'a>(shares: impl Iterator<Item = &'a LoadShape>) -> Result<LoadSh
         total = Some(match (total, share) {
             (None, s) => s.clone(),
             (Some(LoadShape::Closed { concurrency: a }), LoadShape::Closed { concurrency: b }) => {
-                LoadShape::Closed {
-                    concurrency: a + b,
-                }
+                LoadShape::Closed { concurrency: a + b }
             }
             (
                 Some(LoadShape::Probe {
@@ -338,7 +371,12 @@ fn probe_runs(parts: &[(&WorkerRun, &HttpScenario)]) -> Option<crate::metrics::R
 pub fn union_seconds(windows: &[TimeWindow]) -> f64 {
     let mut spans: Vec<(f64, f64)> = windows
         .iter()
-        .map(|w| (w.first_sent_unix_s, w.last_end_unix_s.max(w.first_sent_unix_s)))
+        .map(|w| {
+            (
+                w.first_sent_unix_s,
+                w.last_end_unix_s.max(w.first_sent_unix_s),
+            )
+        })
         .collect();
     spans.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut total = 0.0;
@@ -397,9 +435,8 @@ fn examples<'a>(
 }
 
 fn worker_figures(r: &WorkerRun) -> MergedWorker {
-    let p = |l: &Option<crate::metrics::LatencySummary>, f: fn(&crate::metrics::LatencySummary) -> f64| {
-        l.as_ref().map(f)
-    };
+    let p = |l: &Option<crate::metrics::LatencySummary>,
+             f: fn(&crate::metrics::LatencySummary) -> f64| { l.as_ref().map(f) };
     MergedWorker {
         index: r.run.worker.as_ref().map(|w| w.index),
         run_id: r.run.header.run_id.clone(),
@@ -440,7 +477,10 @@ mod tests {
     fn the_union_of_windows_counts_overlaps_once_and_gaps_not_at_all() {
         assert_eq!(union_seconds(&[w(0.0, 10.0), w(2.0, 12.0)]), 12.0);
         assert_eq!(union_seconds(&[w(20.0, 25.0), w(0.0, 10.0)]), 15.0);
-        assert_eq!(union_seconds(&[w(0.0, 10.0), w(1.0, 2.0), w(10.0, 11.0)]), 11.0);
+        assert_eq!(
+            union_seconds(&[w(0.0, 10.0), w(1.0, 2.0), w(10.0, 11.0)]),
+            11.0
+        );
         assert_eq!(union_seconds(&[]), 0.0);
     }
 
@@ -449,7 +489,10 @@ mod tests {
         let a: Vec<String> = ["-c", "8", "--rate", "10"].map(String::from).to_vec();
         let b: Vec<String> = ["-c", "8", "--rate", "20"].map(String::from).to_vec();
         let d = first_difference(&a, &b).unwrap();
-        assert!(d.contains("`--rate 10`") && d.contains("`--rate 20`"), "{d}");
+        assert!(
+            d.contains("`--rate 10`") && d.contains("`--rate 20`"),
+            "{d}"
+        );
         assert!(first_difference(&a, &a).is_none());
     }
 }

@@ -119,7 +119,7 @@ impl Share {
                 arrival,
                 max_concurrency,
             } => {
-                let mut arrival = arrival.clone();
+                let mut arrival = *arrival;
                 arrival.rate /= f64::from(self.workers);
                 LoadShape::Open {
                     arrival,
@@ -248,7 +248,10 @@ mod tests {
         assert!(format!("{:#}", plan.share(2).unwrap_err()).contains("indices 0 to 1"));
         for (bad, says) in [
             (ok.replace("\"workers\":2", "\"workers\":0"), "workers is 0"),
-            (ok.replace("\"plan_version\":1", "\"plan_version\":9"), "plan_version 9"),
+            (
+                ok.replace("\"plan_version\":1", "\"plan_version\":9"),
+                "plan_version 9",
+            ),
             (ok.replace("\"id\":\"p\"", "\"id\":\"../x\""), "id"),
             (ok.replace("1.5", "-1"), "start_at_unix_s"),
             ("<html>".to_string(), "not a plan"),

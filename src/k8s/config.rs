@@ -152,10 +152,16 @@ impl K8sConfig {
     /// What no cluster would accept, or no worker could run, named by its field.
     pub fn check(&self) -> Result<()> {
         if self.image.trim().is_empty() || self.image.chars().any(char::is_whitespace) {
-            bail!("image {:?}: give an image reference such as ghcr.io/you/inferbench:0.1", self.image);
+            bail!(
+                "image {:?}: give an image reference such as ghcr.io/you/inferbench:0.1",
+                self.image
+            );
         }
         if !["Always", "IfNotPresent", "Never"].contains(&self.image_pull_policy.as_str()) {
-            bail!("image_pull_policy {:?}: Always, IfNotPresent or Never", self.image_pull_policy);
+            bail!(
+                "image_pull_policy {:?}: Always, IfNotPresent or Never",
+                self.image_pull_policy
+            );
         }
         if let Some(id) = &self.run_id {
             namespace_for(id).context("run_id")?;
@@ -224,11 +230,7 @@ fn dns_label(s: &str) -> String {
 }
 
 fn check_dns_label(name: &str) -> Result<()> {
-    if name.is_empty()
-        || name.len() > 63
-        || name.starts_with('-')
-        || name.ends_with('-')
-    {
+    if name.is_empty() || name.len() > 63 || name.starts_with('-') || name.ends_with('-') {
         bail!("{name:?} is not a Kubernetes name (1 to 63 letters, digits and '-', not starting or ending with '-')");
     }
     Ok(())
@@ -263,8 +265,14 @@ args = ["--url", "http://vllm:8000", "-c", "48"]
     fn bad_configs_name_their_field() {
         for (edit, says) in [
             (OK.replace("workers = 3", "workers = 0"), "load.workers 0"),
-            (OK.replace("\"-c\"", "\"--api-key\", \"sk\", \"-c\""), "Secret"),
-            (OK.replace("\"-c\"", "\"--run-id\", \"r\", \"-c\""), "--run-id is set by the Job"),
+            (
+                OK.replace("\"-c\"", "\"--api-key\", \"sk\", \"-c\""),
+                "Secret",
+            ),
+            (
+                OK.replace("\"-c\"", "\"--run-id\", \"r\", \"-c\""),
+                "--run-id is set by the Job",
+            ),
             (OK.replace("ghcr.io/x/inferbench:0.1", "a b"), "image"),
             (format!("run_id = \"{}\"\n{OK}", "x".repeat(80)), "run_id"),
             (OK.replace("[load]", "[lode]"), "lode"),
@@ -278,7 +286,10 @@ args = ["--url", "http://vllm:8000", "-c", "48"]
 
     #[test]
     fn names_become_dns_labels() {
-        assert_eq!(namespace_for("K8s-20261130T221500Z").unwrap(), "inferbench-k8s-20261130t221500z");
+        assert_eq!(
+            namespace_for("K8s-20261130T221500Z").unwrap(),
+            "inferbench-k8s-20261130t221500z"
+        );
         assert!(namespace_for("_x").is_ok());
         assert!(job_name("-x").is_err());
     }

@@ -105,7 +105,10 @@ pub fn run(req: K8sRunRequest) -> Result<K8sOutcome> {
     let manifests = dir.join("manifests");
     write_manifests(&manifests, &req.rendered)?;
     let ns = req.rendered.namespace.clone();
-    eprintln!("applying {} manifests into namespace {ns}", req.rendered.manifests.len());
+    eprintln!(
+        "applying {} manifests into namespace {ns}",
+        req.rendered.manifests.len()
+    );
     let applied = req
         .kubectl
         .call(&["apply", "-f", &manifests.to_string_lossy()]);
@@ -163,7 +166,10 @@ fn wait_for(req: &K8sRunRequest, ns: &str, job: &JobSpec, deadline: Instant) -> 
         if req.interrupt.load(Ordering::SeqCst) {
             return "interrupted".into();
         }
-        match req.kubectl.json(&["get", "job", &job.name, "-n", ns, "-o", "json"]) {
+        match req
+            .kubectl
+            .json(&["get", "job", &job.name, "-n", ns, "-o", "json"])
+        {
             Ok(v) => {
                 last_error = None;
                 if let Some(state) = finished(&v) {
@@ -253,7 +259,9 @@ fn collect(
             .map_err(anyhow::Error::from)
             .and_then(|_| write_atomic(&folder.join("pod.log"), log.as_bytes()));
         if let Err(e) = saved {
-            outcome.missing.push(format!("{what}: cannot keep its log ({e:#})"));
+            outcome
+                .missing
+                .push(format!("{what}: cannot keep its log ({e:#})"));
             continue;
         }
         let result = markers::extract(&log).and_then(|json| {
@@ -262,7 +270,9 @@ fn collect(
             Ok(value)
         });
         match (result, &job.kind) {
-            (Err(e), _) => outcome.missing.push(format!("{what}: {e:#} (pod {})", pod.name)),
+            (Err(e), _) => outcome
+                .missing
+                .push(format!("{what}: {e:#} (pod {})", pod.name)),
             (Ok(_), JobKind::Run { .. }) => outcome.results.push(format!("{sub}/run.json")),
             (Ok(_), JobKind::Load { .. }) => match HttpRun::load(&folder.join("run.json")) {
                 Ok(run) => {
@@ -276,7 +286,9 @@ fn collect(
     let mut merged = None;
     if let JobKind::Load { workers } = job.kind {
         if pods.is_empty() && outcome.missing.is_empty() {
-            outcome.missing.push(format!("no pod of the {workers} workers was found"));
+            outcome
+                .missing
+                .push(format!("no pod of the {workers} workers was found"));
         }
         if !worker_runs.is_empty() {
             // Workers with no pod at all are named by the merge from the plan.
@@ -322,10 +334,13 @@ fn cleanup(req: &K8sRunRequest, ns: &str) -> bool {
         eprintln!("kept namespace {ns} (--keep); delete it with `kubectl delete namespace {ns}`");
         return false;
     }
-    match req
-        .kubectl
-        .call(&["delete", "namespace", ns, "--wait=false", "--ignore-not-found"])
-    {
+    match req.kubectl.call(&[
+        "delete",
+        "namespace",
+        ns,
+        "--wait=false",
+        "--ignore-not-found",
+    ]) {
         Ok(_) => {
             eprintln!("deleted namespace {ns}");
             true

@@ -36,7 +36,11 @@ impl LatencyRecorders {
 
     pub fn histograms(&self) -> LatencyHistograms {
         let buckets = |l| self.of(l).buckets();
-        let exact = |l| Some(self.of(l)).filter(|r| !r.is_empty()).map(|r| r.exact());
+        let exact = |l| {
+            Some(self.of(l))
+                .filter(|r| !r.is_empty())
+                .map(|r| r.exact())
+        };
         LatencyHistograms {
             ttft: buckets(Latency::Ttft),
             itl: buckets(Latency::Itl),

@@ -340,20 +340,29 @@ mod tests {
             }
             let mut merged = LatencyRecorder::new();
             for part in &parts {
-                let stored = LatencyRecorder::from_exact(&part.exact(), part.summary().as_ref())
-                    .unwrap();
+                let stored =
+                    LatencyRecorder::from_exact(&part.exact(), part.summary().as_ref()).unwrap();
                 merged.merge(&stored).unwrap();
             }
             let (m, a) = (merged.summary().unwrap(), all.summary().unwrap());
             assert_eq!(m.count, a.count, "seed {seed}");
-            for q in [m.min_ms, m.p50_ms, m.p90_ms, m.p95_ms, m.p99_ms, m.p999_ms, m.max_ms]
-                .iter()
-                .zip([a.min_ms, a.p50_ms, a.p90_ms, a.p95_ms, a.p99_ms, a.p999_ms, a.max_ms])
-            {
+            for q in [
+                m.min_ms, m.p50_ms, m.p90_ms, m.p95_ms, m.p99_ms, m.p999_ms, m.max_ms,
+            ]
+            .iter()
+            .zip([
+                a.min_ms, a.p50_ms, a.p90_ms, a.p95_ms, a.p99_ms, a.p999_ms, a.max_ms,
+            ]) {
                 assert_eq!(*q.0, q.1, "seed {seed}: {m:?} vs {a:?}");
             }
-            assert!((m.mean_ms - a.mean_ms).abs() <= a.mean_ms * 1e-9, "seed {seed}");
-            assert!((m.sd_ms - a.sd_ms).abs() <= a.sd_ms * 1e-6 + 1e-9, "seed {seed}");
+            assert!(
+                (m.mean_ms - a.mean_ms).abs() <= a.mean_ms * 1e-9,
+                "seed {seed}"
+            );
+            assert!(
+                (m.sd_ms - a.sd_ms).abs() <= a.sd_ms * 1e-6 + 1e-9,
+                "seed {seed}"
+            );
             assert_eq!(merged.buckets(), all.buckets(), "seed {seed}");
         }
     }

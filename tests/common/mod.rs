@@ -172,4 +172,3 @@ pub fn start_serve(extra: &[&str]) -> Server {
     std::thread::spawn(move || for _ in lines {});
     Server { child, url }
 }
-
