@@ -14,7 +14,7 @@ fn main() -> ExitCode {
         Command::Agree(args) => cli::agree::handle(*args),
         Command::Run(args) => cli::run::handle(args),
         Command::Retrieval(args) => cli::retrieval::handle(*args),
-        Command::Load(args) => cli::load::handle(*args),
+        Command::Load(args) => cli::load(*args),
         Command::Merge(args) => cli::merge::handle(args),
         Command::K8s(command) => cli::k8s::handle(command),
         Command::Serve(args) => cli::serve::handle(*args),

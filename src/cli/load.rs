@@ -427,17 +427,8 @@ fn slow_plan_warnings(
     warnings
 }
 
-pub fn handle(args: LoadArgs) -> anyhow::Result<Outcome> {
-    let interrupt = super::interrupt::install(
-        "sending; requests in flight finish (each within --timeout) and every finished scenario is kept",
-    )?;
-    let argv: Vec<String> = std::env::args().collect();
-    if let Some(workers) = args.workers {
-        return super::workers::run_local(&args, workers, &argv, interrupt);
-    }
-    if let Some(plan) = &args.plan {
-        return super::workers::run_worker(&args, plan, &argv, interrupt);
-    }
+/// One process sending the whole load (`load` without --workers or --plan).
+pub fn handle(args: LoadArgs, interrupt: Arc<AtomicBool>) -> anyhow::Result<Outcome> {
     if args.worker_index.is_some() && std::env::var_os("JOB_COMPLETION_INDEX").is_none() {
         return Err(usage("--worker-index goes with --plan FILE"));
     }

@@ -104,6 +104,22 @@ pub enum Command {
     History(history::HistoryCommand),
 }
 
+/// `inferbench load`: one process, N local workers (--workers), or one worker of a plan
+/// (--plan).
+pub fn load(args: load::LoadArgs) -> anyhow::Result<Outcome> {
+    let interrupt = interrupt::install(
+        "sending; requests in flight finish (each within --timeout) and every finished scenario is kept",
+    )?;
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(workers) = args.workers {
+        return workers::run_local(&args, workers, &argv, interrupt);
+    }
+    if let Some(plan) = &args.plan {
+        return workers::run_worker(&args, plan, &argv, interrupt);
+    }
+    load::handle(args, interrupt)
+}
+
 /// Say where a run's files are; done when it completed, interrupted otherwise.
 fn results_written(dir: &Path, header: &RunHeader) -> Outcome {
     eprintln!("results: {} ({CSV_FILE})", dir.join(RUN_FILE).display());
