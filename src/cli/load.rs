@@ -183,6 +183,10 @@ pub struct LoadArgs {
     /// JOB_COMPLETION_INDEX).
     #[arg(long, value_name = "I", env = "JOB_COMPLETION_INDEX")]
     pub(super) worker_index: Option<u32>,
+    /// Threads sending and reading requests (default: one per core, at least 2; with
+    /// --workers N, each worker gets its part of the cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub(super) client_threads: Option<u32>,
     /// At the end, print run.json between marker lines on standard output: how a pod hands
     /// its result back through its log.
     #[arg(long)]
@@ -246,6 +250,7 @@ impl LoadArgs {
             run_id: self.run_id.clone(),
             interrupt,
             worker: None,
+            client_threads: self.client_threads.map(|n| n as usize),
         })
     }
 

@@ -33,6 +33,7 @@ const INVOCATION_FLAGS: &[(&str, bool)] = &[
     ("--baseline", true),
     ("--result-markers", false),
     ("--api-key", true),
+    ("--client-threads", true),
 ];
 
 /// Flags a worker may be given beside --plan.
@@ -43,6 +44,7 @@ const WORKER_FLAGS: &[&str] = &[
     "-o",
     "--run-id",
     "--result-markers",
+    "--client-threads",
 ];
 
 /// The load arguments of `argv` (everything after `load`), without the invocation's own
@@ -172,6 +174,7 @@ pub fn run_worker(
             .unwrap_or_else(|| plan.worker_run_id(index)),
     );
     load.result_markers = args.result_markers;
+    load.client_threads = args.client_threads.or(load.client_threads);
     check_shares(&load, plan.workers)?;
     let mut request = load.request(interrupt.clone())?;
     let full_shapes = request.shapes.clone();
@@ -217,6 +220,12 @@ pub fn run_local(
     std::fs::create_dir_all(&workers_dir)
         .with_context(|| format!("{}: cannot create it", workers_dir.display()))?;
     let exe = std::env::current_exe().context("finding this program to start its workers")?;
+    // The workers share this machine's cores: each gets its part, so N runtimes do not
+    // fight over them (on a cluster every pod has its own).
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+    let threads = args
+        .client_threads
+        .unwrap_or_else(|| (cores / workers).max(1));
     let mut children = Vec::new();
     for index in 0..workers {
         let log_path = workers_dir.join(format!("worker-{index}.log"));
@@ -231,6 +240,8 @@ pub fn run_local(
             .arg(index.to_string())
             .arg("-o")
             .arg(&workers_dir)
+            .arg("--client-threads")
+            .arg(threads.to_string())
             .env_remove("JOB_COMPLETION_INDEX")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

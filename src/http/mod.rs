@@ -60,6 +60,8 @@ pub struct LoadRequest {
     pub interrupt: Arc<AtomicBool>,
     /// One worker of a plan: `shapes` are this worker's share of the plan's.
     pub worker: Option<plan::WorkerRole>,
+    /// Threads of the client's runtime; None: one per core (at least 2).
+    pub client_threads: Option<usize>,
 }
 
 /// Raise the request rate step by step until throughput stops growing or a target breaks.
@@ -84,11 +86,11 @@ pub struct LoadOutcome {
 pub fn run(request: LoadRequest) -> Result<LoadOutcome> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .worker_threads(
+        .worker_threads(request.client_threads.unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map_or(2, |n| n.get())
-                .max(2),
-        )
+                .max(2)
+        }))
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(run_async(request))
