@@ -44,6 +44,10 @@ e2e); errors by class: connect, timeout, http_status (with codes), disconnected,
 Results go to OUTPUT/RUN_ID/run.json (kind \"http\") and scenarios.csv, rewritten after \
 every scenario; `inferbench compare` compares two such runs (p95 +20% or an error rate over \
 1% fails). Ctrl-C stops sending, lets requests in flight finish, and keeps what was measured.\n\n\
+Several clients: --workers N splits the load over N processes on this machine (each its share \
+of users, rate and requests, started together) and merges their runs exactly (histograms \
+added); --plan FILE --worker-index I runs one worker's share of a plan anywhere (what \
+`inferbench k8s` pods run); `inferbench merge` combines such runs.\n\n\
 Exit codes: 0 complete, 1 error (or a scenario whose error rate is above \
 --max-error-rate), 2 bad command line, 130 interrupted.";
 
