@@ -85,18 +85,24 @@ pub fn render(config: &K8sConfig, run_id: &str, start_at_unix_s: f64) -> Result<
                 "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}},
             }));
         }
-        let container = json!({
-            "name": "inferbench",
-            "image": config.image,
-            "imagePullPolicy": config.image_pull_policy,
-            "command": ["inferbench"],
-            "args": ["load", "--plan", format!("{PLAN_DIR}/plan.json"), "--result-markers", "-o", "/tmp/results"],
-            "env": env,
-            "resources": resources(&config.resources, None),
-            "volumeMounts": [{"name": "plan", "mountPath": PLAN_DIR, "readOnly": true}],
-        });
+        let mut container = container(
+            config,
+            [
+                "load",
+                "--plan",
+                &format!("{PLAN_DIR}/plan.json"),
+                "--result-markers",
+            ],
+            &[],
+            None,
+        );
+        container.insert("env".into(), json!(env));
+        container.insert(
+            "volumeMounts".into(),
+            json!([{"name": "plan", "mountPath": PLAN_DIR, "readOnly": true}]),
+        );
         let pod = pod_spec(
-            container,
+            Value::Object(container),
             &config.node_selector,
             &config.tolerations,
             Some(json!([{"name": "plan", "configMap": {"name": CONFIG_MAP}}])),
@@ -130,23 +136,12 @@ pub fn render(config: &K8sConfig, run_id: &str, start_at_unix_s: f64) -> Result<
         for preset in &gpu.presets {
             for pool in &gpu.pools {
                 let name = job_name(&format!("run-{preset}-{}", pool.name))?;
-                let mut args = vec![
-                    "run".to_string(),
-                    "--preset".into(),
-                    preset.clone(),
-                    "--result-markers".into(),
-                    "-o".into(),
-                    "/tmp/results".into(),
-                ];
-                args.extend(gpu.args.iter().cloned());
-                let container = json!({
-                    "name": "inferbench",
-                    "image": config.image,
-                    "imagePullPolicy": config.image_pull_policy,
-                    "command": ["inferbench"],
-                    "args": args,
-                    "resources": resources(&config.resources, Some(gpu.gpus)),
-                });
+                let container = container(
+                    config,
+                    ["run", "--preset", preset, "--result-markers"],
+                    &gpu.args,
+                    Some(gpu.gpus),
+                );
                 let mut selector = config.node_selector.clone();
                 selector.extend(pool.node_selector.clone());
                 let mut tolerations = config.tolerations.clone();
@@ -163,7 +158,7 @@ pub fn render(config: &K8sConfig, run_id: &str, start_at_unix_s: f64) -> Result<
                         tolerations.push(gpu_taint);
                     }
                 }
-                let pod = pod_spec(container, &selector, &tolerations, None);
+                let pod = pod_spec(Value::Object(container), &selector, &tolerations, None);
                 manifests.push(Manifest {
                     file_name: format!("03-job-{name}.yaml"),
                     yaml: yaml::document(&json!({
@@ -193,6 +188,26 @@ pub fn render(config: &K8sConfig, run_id: &str, start_at_unix_s: f64) -> Result<
         jobs,
         plan,
     })
+}
+
+/// The inferbench container: `inferbench ARGS... -o /tmp/results EXTRA...`.
+fn container<const N: usize>(
+    config: &K8sConfig,
+    args: [&str; N],
+    extra: &[String],
+    gpus: Option<u32>,
+) -> Map<String, Value> {
+    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    all.extend(["-o".into(), "/tmp/results".into()]);
+    all.extend(extra.iter().cloned());
+    let mut c = Map::new();
+    c.insert("name".into(), json!("inferbench"));
+    c.insert("image".into(), json!(config.image));
+    c.insert("imagePullPolicy".into(), json!(config.image_pull_policy));
+    c.insert("command".into(), json!(["inferbench"]));
+    c.insert("args".into(), json!(all));
+    c.insert("resources".into(), resources(&config.resources, gpus));
+    c
 }
 
 fn pod_spec(
