@@ -29,8 +29,8 @@ fn chromium() -> PathBuf {
 }
 
 /// What one page load gave: the DOM after scripts ran, and the requests the page made.
-struct Loaded {
-    dom: String,
+pub(crate) struct Loaded {
+    pub(crate) dom: String,
     /// (url, initiating origin) of every request a page started (not the browser's own).
     page_requests: Vec<(String, String)>,
 }
@@ -54,7 +54,7 @@ fn browser(profile: &Path) -> Command {
 }
 
 /// Load `url`, let its scripts run for `budget_ms` of virtual time, dump the DOM.
-fn load_page(url: &str, budget_ms: u32) -> Loaded {
+pub(crate) fn load_page(url: &str, budget_ms: u32) -> Loaded {
     let dir = tempfile::tempdir().unwrap();
     let netlog = dir.path().join("net.json");
     let out = browser(&dir.path().join("profile"))
@@ -95,7 +95,7 @@ fn page_requests(netlog: &Path) -> Vec<(String, String)> {
     found
 }
 
-fn screenshot(url: &str, file: &str, width: u32, height: u32, budget_ms: u32) {
+pub(crate) fn screenshot(url: &str, file: &str, width: u32, height: u32, budget_ms: u32) {
     let dir = tempfile::tempdir().unwrap();
     let shots = repo_root().join("target").join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();

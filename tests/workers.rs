@@ -96,6 +96,24 @@ fn three_workers_send_the_whole_load_and_merge_exactly() {
     let page = format!("{out}/merged.html");
     let o = inferbench(&["report", &format!("{out}/three"), "-o", &page]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // In a real browser: the merged header, and each worker's own rows.
+    let url = format!("file://{page}");
+    let dom = crate::browser::load_page(&url, 500).dom;
+    assert!(
+        dom.contains("3 workers of 3 planned, start times spread over"),
+        "merged header"
+    );
+    let workers = &dom[dom
+        .find(r#"id="http-workers-0""#)
+        .expect("the workers table")..];
+    let workers = &workers[..workers.find("</table>").unwrap()];
+    assert_eq!(
+        workers.matches("<tr>").count(),
+        1 + 3 * 2,
+        "a row per worker and scenario"
+    );
+    assert!(workers.contains("worker 2") && workers.contains("rate60-poisson"));
+    crate::browser::screenshot(&url, "report-merged-workers.png", 1280, 2400, 500);
 
     // Refusals name the problem.
     let o = inferbench(&["merge", &w(0), &w(0), "-o", &format!("{out}/x")]);

@@ -144,8 +144,40 @@ pub fn section(runs: &[Labelled<HttpRun>]) -> String {
                 ),
             ));
         }
+        if let Some(w) = &r.worker {
+            extra.push((
+                "worker",
+                format!(
+                    "{} of {} in plan {}, started {:.0} ms after the plan's time",
+                    w.index, w.workers, w.plan_id, w.late_ms
+                ),
+            ));
+        }
+        if let Some(m) = &r.merged {
+            extra.push((
+                "merged",
+                format!(
+                    "{} workers{}{}{}",
+                    m.workers.len(),
+                    m.planned_workers
+                        .map_or(String::new(), |n| format!(" of {n} planned")),
+                    m.start_spread_ms.map_or(String::new(), |s| format!(
+                        ", start times spread over {s:.1} ms"
+                    )),
+                    if m.missing.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; missing: {}", m.missing.join("; "))
+                    }
+                ),
+            ));
+        }
         out += &header::block(&r.header, extra, None);
         out += &scenario_table(run);
+        if let Some(m) = &r.merged {
+            out += "<h4>Each worker's own figures (the table above is their merge)</h4>";
+            out += &workers_table(run.index, m);
+        }
     }
     page::section("http", "Serving (HTTP)", &out)
 }
@@ -353,6 +385,48 @@ fn latency_cdf(runs: &[Labelled<HttpRun>], latency: Latency) -> Chart {
         }
     }
     chart
+}
+
+/// A merged run's workers, each scenario on its own row: where a tail came from.
+fn workers_table(index: usize, merged: &crate::report::http::MergeInfo) -> String {
+    let opt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+    let rows: Vec<Vec<Cell>> = merged
+        .workers
+        .iter()
+        .flat_map(|w| {
+            w.scenarios.iter().map(move |s| {
+                vec![
+                    Cell::text(
+                        w.index
+                            .map_or_else(|| w.run_id.clone(), |i| format!("worker {i}")),
+                    ),
+                    Cell::text(w.host.clone().unwrap_or_else(|| "-".into())),
+                    Cell::text(&s.name),
+                    Cell::num(format!("{}/{}", s.succeeded, s.requests)),
+                    Cell::num(format!("{:.1}", s.requests_per_second)),
+                    Cell::num(opt(s.ttft_p99_ms)),
+                    Cell::num(opt(s.e2e_p50_ms)),
+                    Cell::num(opt(s.e2e_p99_ms)),
+                    Cell::num(opt(w.late_ms)),
+                ]
+            })
+        })
+        .collect();
+    page::table(
+        &format!("http-workers-{index}"),
+        &[
+            "worker",
+            "host",
+            "scenario",
+            "ok/sent",
+            "req/s",
+            "TTFT p99 (ms)",
+            "E2E p50 (ms)",
+            "E2E p99 (ms)",
+            "late (ms)",
+        ],
+        &rows,
+    )
 }
 
 fn scenario_table(run: &Labelled<HttpRun>) -> String {
