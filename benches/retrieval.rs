@@ -159,6 +159,8 @@ fn search(c: &mut Criterion) {
         output: std::env::temp_dir(),
         run_id: None,
         interrupt: Arc::new(AtomicBool::new(false)),
+        ground_truth_file: None,
+        export_data: None,
     };
     let prepared = retrieval::prepare(&request).unwrap_or_else(|e| panic!("{e:#}"));
     let queries = &prepared.data.queries;

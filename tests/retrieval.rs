@@ -402,3 +402,83 @@ fn bad_input_is_a_clear_error() {
         assert_clean_failure(&o, &expected);
     }
 }
+
+/// `--export-data` writes what peers read; reading it back (`.fvecs` vectors and queries,
+/// `.ivecs` ground truth) runs the same benchmark on the same data, and a damaged file is
+/// a clear error naming it.
+#[test]
+fn exported_fvecs_run_again_and_damaged_ones_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cache, out, data) = (
+        tmp.path().join("c"),
+        tmp.path().join("r"),
+        tmp.path().join("d"),
+    );
+    let o = small_run(
+        &cache,
+        &out,
+        "first",
+        &["--export-data", data.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sizes: Vec<u64> = ["base.fvecs", "query.fvecs", "groundtruth.ivecs"]
+        .iter()
+        .map(|f| std::fs::metadata(data.join(f)).unwrap().len())
+        .collect();
+    assert_eq!(
+        sizes,
+        [4000 * (4 + 32 * 4), 100 * (4 + 32 * 4), 100 * (4 + 10 * 4)]
+    );
+    let file = |f: &str| data.join(f).to_string_lossy().into_owned();
+    let again = |id: &str, truth: &str| {
+        let base = file("base.fvecs");
+        let queries = file("query.fvecs");
+        let args = [
+            "--vectors",
+            &base,
+            "--queries-file",
+            &queries,
+            "--ground-truth",
+            truth,
+        ];
+        small_run(&cache, &out, id, &args)
+    };
+    let o = again("second", &file("groundtruth.ivecs"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (a, b) = (
+        load_json(&out.join("first/run.json")),
+        load_json(&out.join("second/run.json")),
+    );
+    assert_eq!(b["dataset"]["vectors"], 4000);
+    assert_eq!(b["dataset"]["queries"], 100);
+    assert!(b["ground_truth"]["method"]
+        .as_str()
+        .unwrap()
+        .contains("groundtruth.ivecs"));
+    // Same data, same truth: the top ef finds (nearly) everything on both runs.
+    let recall = |r: &serde_json::Value| r["scenarios"][1]["recall"].as_f64().unwrap();
+    assert!(
+        (recall(&a) - recall(&b)).abs() < 0.02,
+        "{} vs {}",
+        recall(&a),
+        recall(&b)
+    );
+
+    let bytes = std::fs::read(data.join("groundtruth.ivecs")).unwrap();
+    let cut = tmp.path().join("cut.ivecs");
+    std::fs::write(&cut, &bytes[..bytes.len() - 3]).unwrap();
+    assert_clean_failure(
+        &again("cut", &cut.to_string_lossy()),
+        &["cut.ivecs", "truncated"],
+    );
+    let mut wild = bytes.clone();
+    wild[4..8].copy_from_slice(&9999i32.to_le_bytes());
+    let wild_path = tmp.path().join("wild.ivecs");
+    std::fs::write(&wild_path, &wild).unwrap();
+    assert_clean_failure(
+        &again("wild", &wild_path.to_string_lossy()),
+        &["wild.ivecs", "id 9999"],
+    );
+    let o = inferbench(&["retrieval", "--ground-truth", &file("groundtruth.ivecs")]);
+    assert_clean_failure(&o, &["--queries-file"]);
+}

@@ -20,10 +20,15 @@ centres spread like uniform [0, 1) coordinates; --intrinsic-dim D confines each 
 noise to a D-dimensional subspace, --centre-sd and --spread move the clusters apart or \
 together), --data hard (10 clusters as wide as their spread: weak structure, \
 full intrinsic dimension), \
---vectors FILE (one vector per line, numbers separated by spaces or commas), or --text FILE \
+--vectors FILE (.fvecs, or text: one vector per line, numbers separated by spaces or \
+commas), or --text FILE \
 (one passage per line, embedded in-process with all-MiniLM-L6-v2: BERT, mean pooling, \
 L2-normalised). Synthetic sets draw their own queries from the same distribution; files \
-hold --queries vectors out of the index as queries.\n\n\
+hold --queries vectors out of the index as queries, unless --queries-file gives them \
+(with --ground-truth FILE.ivecs, their nearest ids, as ANN data sets ship them).\n\n\
+Peers: --export-data DIR writes base.fvecs, query.fvecs and groundtruth.ivecs, the layout \
+hnswlib, faiss and ann-benchmarks read; scripts/compare-hnswlib.py runs hnswlib and \
+inferbench on them side by side.\n\n\
 Steps: generate or read the vectors; exact top-k ground truth by brute force (blocked \
 matrix products on all threads); build the hnsw_rs index (parallel inserts); then for each \
 ef: every query alone on one thread (p50/p90/p95/p99/max latency and recall@k), then all \
@@ -47,7 +52,8 @@ pub struct RetrievalArgs {
     /// Synthetic data: clustered or hard.
     #[arg(long, default_value = "clustered", value_parser = ["clustered", "hard"], conflicts_with_all = ["vectors", "text"])]
     data: String,
-    /// Vectors file: one vector per line, numbers separated by spaces or commas.
+    /// Vectors file: .fvecs, or text with one vector per line, numbers separated by spaces
+    /// or commas.
     #[arg(long, value_name = "FILE", conflicts_with = "text")]
     vectors: Option<PathBuf>,
     /// Passages file: one passage per line, embedded with --embedding-model.
@@ -57,6 +63,20 @@ pub struct RetrievalArgs {
     /// holding --queries out of the data.
     #[arg(long, value_name = "FILE")]
     queries_file: Option<PathBuf>,
+    /// Ground truth from this .ivecs file (each query's nearest base ids, in the queries'
+    /// order) instead of brute force; needs --vectors and --queries-file.
+    #[arg(
+        long,
+        value_name = "FILE.ivecs",
+        requires = "queries_file",
+        requires = "vectors"
+    )]
+    ground_truth: Option<PathBuf>,
+    /// Write the base vectors, queries and ground truth to this folder as base.fvecs,
+    /// query.fvecs and groundtruth.ivecs (the layout hnswlib, faiss and ann-benchmarks
+    /// read), then run as usual: scripts/compare-hnswlib.py runs the peer on them.
+    #[arg(long, value_name = "DIR")]
+    export_data: Option<PathBuf>,
     /// Sentence-embedding model for --text (a BERT repo id or local folder).
     #[arg(long, default_value = crate::retrieval::embed::DEFAULT_EMBEDDING_MODEL)]
     embedding_model: String,
@@ -208,6 +228,8 @@ impl RetrievalArgs {
             output: self.output.clone(),
             run_id: self.run_id.clone(),
             interrupt,
+            ground_truth_file: self.ground_truth.clone(),
+            export_data: self.export_data.clone(),
         };
         request.check().map_err(as_usage)?;
         Ok(request)

@@ -286,9 +286,12 @@ fn stream_seed(seed: u64, stream: u64, chunk: u64) -> u64 {
     h
 }
 
-/// Read vectors from a text file: one vector per line, numbers separated by spaces, tabs or
+/// Read vectors from an `.fvecs` file, or from a text file: one vector per line, numbers separated by spaces, tabs or
 /// commas; blank lines and lines starting with '#' are skipped.
 pub fn read_vectors_file(path: &Path) -> Result<VectorSet> {
+    if path.extension().is_some_and(|e| e == "fvecs") {
+        return super::vecs::read_fvecs(path);
+    }
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read the vectors file", path.display()))?;
     let mut dim = 0;

@@ -11,13 +11,14 @@ pub mod ground_truth;
 pub mod index;
 pub mod memory;
 pub mod sweep;
+pub mod vecs;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::device::MachineInfo;
@@ -68,6 +69,10 @@ pub struct RetrievalRequest {
     pub output: PathBuf,
     pub run_id: Option<String>,
     pub interrupt: Arc<AtomicBool>,
+    /// Ground truth from this ivecs file instead of brute force.
+    pub ground_truth_file: Option<PathBuf>,
+    /// Write base vectors, queries and ground truth here (fvecs/ivecs) for peers.
+    pub export_data: Option<PathBuf>,
 }
 
 pub struct RetrievalOutcome {
@@ -96,13 +101,31 @@ pub fn prepare(request: &RetrievalRequest) -> Result<Prepared> {
         memory::check_fits(data.base.len(), data.base.dim, request.index.m)?;
     }
     let started = Instant::now();
-    let (truth, cached) = ground_truth_for(request, &data, k)?;
+    let (truth, cached, method) = match &request.ground_truth_file {
+        Some(path) => {
+            let metric = request.index.metric;
+            let truth = vecs::read_ground_truth(path, &data.base, &data.queries, k, |a, b| {
+                metric.eval(a, b)
+            })?;
+            eprintln!("ground truth: top-{k} from {}", path.display());
+            let method = format!("from {} (distances recomputed)", path.display());
+            (truth, false, method)
+        }
+        None => {
+            let (truth, cached) = ground_truth_for(request, &data, k)?;
+            let method = "brute force (blocked matrix products, exact re-rank)".to_string();
+            (truth, cached, method)
+        }
+    };
     let truth_info = GroundTruthInfo {
         k,
-        method: "brute force (blocked matrix products, exact re-rank)".into(),
+        method,
         seconds: started.elapsed().as_secs_f64(),
         cached,
     };
+    if let Some(dir) = &request.export_data {
+        export(dir, &data, &truth)?;
+    }
     let IndexStep { index, info } = index_for(request, &data)?;
     Ok(Prepared {
         data,
@@ -111,6 +134,23 @@ pub fn prepare(request: &RetrievalRequest) -> Result<Prepared> {
         index,
         index_info: info,
     })
+}
+
+/// The data as a peer reads it: base.fvecs, query.fvecs, groundtruth.ivecs (k per query).
+fn export(dir: &Path, data: &PreparedData, truth: &GroundTruth) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("--export-data {}: cannot create it", dir.display()))?;
+    vecs::write_fvecs(&dir.join("base.fvecs"), &data.base)?;
+    vecs::write_fvecs(&dir.join("query.fvecs"), &data.queries)?;
+    vecs::write_ivecs(&dir.join("groundtruth.ivecs"), truth)?;
+    eprintln!(
+        "exported {} base vectors, {} queries and their top-{} to {}",
+        data.base.len(),
+        data.queries.len(),
+        truth.k,
+        dir.display()
+    );
+    Ok(())
 }
 
 /// Run the whole benchmark, writing run.json and scenarios.csv after every ef. `None` when
