@@ -201,6 +201,20 @@ fn a_worker_takes_its_share_of_a_plan_and_nothing_else() {
     ]);
     assert_clean_failure(&o, &["different plans", "\"a\" and \"b\""]);
 
+    // A run.json claiming billions of workers is refused, not listed.
+    let forged = dir.join("forged");
+    std::fs::create_dir(&forged).unwrap();
+    let mut run: Value = load_json(&dir.join("a-w1/run.json"));
+    run["worker"]["workers"] = serde_json::json!(4_000_000_000u64);
+    std::fs::write(forged.join("run.json"), run.to_string()).unwrap();
+    let o = inferbench(&[
+        "merge",
+        &forged.to_string_lossy(),
+        "-o",
+        &format!("{out}/f"),
+    ]);
+    assert_clean_failure(&o, &["forged", "worker.workers 4000000000"]);
+
     assert_clean_failure(&worker(&a, "2"), &["--worker-index 2", "indices 0 to 1"]);
     let o = inferbench(&["load", "--plan", &a, "--worker-index", "0", "-c", "3"]);
     assert_clean_failure(&o, &["-c beside --plan"]);

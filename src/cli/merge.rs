@@ -44,6 +44,12 @@ pub fn handle(args: MergeArgs) -> Result<Outcome> {
             run,
         });
     }
+    if args.output.exists() {
+        return Err(usage(format!(
+            "-o {}: already exists; name a new folder for the merged run",
+            args.output.display()
+        )));
+    }
     let (parent, id) = split_output(&args.output)?;
     let mut merged = merge::merge(&runs, Vec::new(), &id).map_err(|e| usage(format!("{e:#}")))?;
     let dir = RunDir::create(&parent, Some(&id), "merge")?;

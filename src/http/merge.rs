@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
 
+use super::plan::MAX_WORKERS;
 use crate::metrics::LatencyRecorders;
 use crate::report::http::{
     self as result, Goodput, HttpRun, HttpScenario, LoadShape, MergeInfo, MergedWorker, TimeWindow,
@@ -29,6 +30,18 @@ pub fn merge(runs: &[WorkerRun], missing: Vec<String>, run_id: &str) -> Result<H
     let Some(first) = runs.first() else {
         bail!("nothing to merge: no worker left a result");
     };
+    for r in runs {
+        if let Some(w) = &r.run.worker {
+            if w.workers == 0 || w.workers > MAX_WORKERS || w.index >= w.workers {
+                bail!(
+                    "{}: worker.index {} of worker.workers {} is not a place in a plan (1 to {MAX_WORKERS} workers)",
+                    r.source,
+                    w.index,
+                    w.workers
+                );
+            }
+        }
+    }
     check_same_plan(runs)?;
     let mut missing = missing;
     if let Some(w) = &first.run.worker {

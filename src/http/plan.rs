@@ -15,6 +15,10 @@ use crate::report::http::{LoadShape, WorkerInfo};
 /// The plan file's layout version.
 pub const PLAN_VERSION: u32 = 1;
 
+/// Most workers a plan may have: far past any fleet, and a bound on what a plan or a
+/// worker's run.json can make `merge` list.
+pub const MAX_WORKERS: u32 = 1000;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
@@ -43,8 +47,11 @@ impl Plan {
                 plan.plan_version
             );
         }
-        if plan.workers == 0 {
-            anyhow::bail!("workers is 0: a plan needs at least one worker");
+        if plan.workers == 0 || plan.workers > MAX_WORKERS {
+            anyhow::bail!(
+                "workers is {}: a plan has from 1 to {MAX_WORKERS} workers",
+                plan.workers
+            );
         }
         if !plan.start_at_unix_s.is_finite() || plan.start_at_unix_s < 0.0 {
             anyhow::bail!("start_at_unix_s {} is not a time", plan.start_at_unix_s);
@@ -248,6 +255,10 @@ mod tests {
         assert!(format!("{:#}", plan.share(2).unwrap_err()).contains("indices 0 to 1"));
         for (bad, says) in [
             (ok.replace("\"workers\":2", "\"workers\":0"), "workers is 0"),
+            (
+                ok.replace("\"workers\":2", "\"workers\":4000000000"),
+                "from 1 to 1000",
+            ),
             (
                 ok.replace("\"plan_version\":1", "\"plan_version\":9"),
                 "plan_version 9",

@@ -173,8 +173,9 @@ impl K8sConfig {
             bail!("nothing to run: give a [load] table, a [gpu] table, or both");
         }
         if let Some(load) = &self.load {
-            if load.workers == 0 || load.workers > 1000 {
-                bail!("load.workers {}: from 1 to 1000", load.workers);
+            let most = crate::http::plan::MAX_WORKERS;
+            if load.workers == 0 || load.workers > most {
+                bail!("load.workers {}: from 1 to {most}", load.workers);
             }
             for arg in &load.args {
                 let name = arg.split('=').next().unwrap_or(arg);
