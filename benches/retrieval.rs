@@ -161,6 +161,7 @@ fn search(c: &mut Criterion) {
         interrupt: Arc::new(AtomicBool::new(false)),
         ground_truth_file: None,
         export_data: None,
+        search: retrieval::searcher::SearchChoice::Flat,
     };
     let prepared = retrieval::prepare(&request).unwrap_or_else(|e| panic!("{e:#}"));
     let queries = &prepared.data.queries;

@@ -103,7 +103,7 @@ def run_inferbench(args, round_index):
         "--ground-truth", os.path.join(args.data, "groundtruth.ivecs"),
         "--m", str(args.m), "--ef-construction", str(args.ef_construction),
         "--ef", ",".join(map(str, args.efs)), "-k", str(args.k),
-        "--no-cache", "-o", out, "--run-id", run_id,
+        "--search", args.search, "--no-cache", "-o", out, "--run-id", run_id,
     ]
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
     done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -135,6 +135,8 @@ def main():
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="build threads (both sides)")
     p.add_argument("--rounds", type=int, default=1, help="alternating rounds of both sides")
+    p.add_argument("--search", default="flat", choices=["flat", "hnsw_rs"],
+                   help="inferbench's search: its flat layout (default) or hnsw_rs's own")
     p.add_argument("--inferbench", default=os.path.join(ROOT, "target", "release", "inferbench"))
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args()

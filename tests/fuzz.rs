@@ -1,9 +1,10 @@
 //! Mutation fuzzing of every parser of untrusted input we own, for FUZZ_SECONDS each (5 by
 //! default; scripts/test.sh, and so CI, runs 60): the GGUF header path (our scan, candle's
 //! reader, the metadata and shape checks, the weights), the SSE parser, the prompts reader,
-//! the config loader and the result-file loader. Each starts from real inputs and mutates
-//! them (flipped, inserted, deleted, duplicated and spliced bytes, boundary numbers); a
-//! panic, or one input taking over 5 s, is a failure, kept under target/fuzz-failures/.
+//! the config loader, the result-file loader and the ann-benchmarks HDF5 reader. Each starts
+//! from real inputs and mutates them (flipped, inserted, deleted, duplicated and spliced
+//! bytes, boundary numbers); a panic, or one input taking over 5 s, is a failure, kept under
+//! target/fuzz-failures/.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -225,6 +226,15 @@ fn every_parser_of_untrusted_input_survives_mutated_input() {
                 fuzz("config", config_seeds, |b| {
                     std::fs::write(&path, b).unwrap();
                     let _ = inferbench::config::load_file(&path);
+                })
+            }),
+            s.spawn(move || {
+                let path = scratch(d, "ann.hdf5");
+                let seed = read(repo_root().join("fixtures/retrieval/ann-euclidean-500x16.hdf5"));
+                fuzz("hdf5", vec![seed], |b| {
+                    std::fs::write(&path, b).unwrap();
+                    let _ = inferbench::retrieval::hdf5::distance_attribute(&path);
+                    let _ = inferbench::retrieval::hdf5::read(&path);
                 })
             }),
             s.spawn(move || {

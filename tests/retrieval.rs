@@ -421,6 +421,10 @@ fn exported_fvecs_run_again_and_damaged_ones_are_named() {
         &["--export-data", data.to_str().unwrap()],
     );
     assert!(o.status.success(), "{}", stderr(&o));
+    let first = load_json(&out.join("first/run.json"));
+    // The default search is the flat layout, and it says what it found in the graph.
+    assert_eq!(first["index"]["search"], "flat");
+    assert!(first["index"]["layout"]["bytes"].as_u64().unwrap() > 4000 * 32 * 4);
     let sizes: Vec<u64> = ["base.fvecs", "query.fvecs", "groundtruth.ivecs"]
         .iter()
         .map(|f| std::fs::metadata(data.join(f)).unwrap().len())
@@ -481,4 +485,85 @@ fn exported_fvecs_run_again_and_damaged_ones_are_named() {
     );
     let o = inferbench(&["retrieval", "--ground-truth", &file("groundtruth.ivecs")]);
     assert_clean_failure(&o, &["--queries-file"]);
+
+    // The same data in ann-benchmarks' layout runs to the same recall.
+    let hdf5 = file("ann.hdf5");
+    let o = small_run(&cache, &out, "hdf5", &["--hdf5", &hdf5]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = load_json(&out.join("hdf5/run.json"));
+    assert_eq!(c["dataset"]["queries"], 100);
+    assert!(
+        (recall(&a) - recall(&c)).abs() < 0.02,
+        "{} vs {}",
+        recall(&a),
+        recall(&c)
+    );
+}
+
+/// An ann-benchmarks file (written by h5py, as the real data sets are) runs with its own
+/// neighbours as ground truth and its distance attribute as the metric; grading it with
+/// another metric, or a damaged file, is a clear error.
+#[test]
+fn ann_benchmarks_hdf5_files_run_with_their_own_truth_and_metric() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("r");
+    let file = fixture("retrieval/ann-euclidean-500x16.hdf5");
+    let run = |id: &str, extra: &[&str]| {
+        let mut args = vec![
+            "retrieval",
+            "--hdf5",
+            &file,
+            "--ef",
+            "10,64",
+            "--batch-runs",
+            "1",
+            "--no-cache",
+            "--output",
+            out.to_str().unwrap(),
+            "--run-id",
+            id,
+        ];
+        args.extend_from_slice(extra);
+        inferbench(&args)
+    };
+    let o = run("flat", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = load_json(&out.join("flat/run.json"));
+    assert_eq!(r["dataset"]["name"], "hdf5:ann-euclidean-500x16.hdf5");
+    assert_eq!(r["dataset"]["metric"], "l2");
+    assert_eq!(
+        (
+            r["dataset"]["vectors"].as_u64(),
+            r["dataset"]["queries"].as_u64()
+        ),
+        (Some(500), Some(20))
+    );
+    assert!(r["ground_truth"]["method"]
+        .as_str()
+        .unwrap()
+        .contains("`neighbors`"));
+    assert_eq!(r["index"]["search"], "flat");
+    assert_eq!(r["index"]["layout"]["unreachable_nodes"], 0);
+    let top = r["scenarios"][1]["recall"].as_f64().unwrap();
+    assert!(top >= 0.99, "recall {top} at ef 64 on 500 points");
+
+    // hnsw_rs's own search over the same data finds the same neighbours at this size.
+    let o = run("own", &["--search", "hnsw_rs"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let own = load_json(&out.join("own/run.json"));
+    assert_eq!(own["index"]["search"], "hnsw_rs");
+    assert!(own["index"].get("layout").is_none());
+    assert!((own["scenarios"][1]["recall"].as_f64().unwrap() - top).abs() < 0.02);
+
+    assert_clean_failure(
+        &run("cosine", &["--metric", "cosine"]),
+        &["ann-euclidean-500x16.hdf5", "euclidean", "--metric cosine"],
+    );
+    let bytes = std::fs::read(&file).unwrap();
+    let cut = tmp.path().join("cut.hdf5");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let o = inferbench(&["retrieval", "--hdf5", cut.to_str().unwrap(), "--no-cache"]);
+    assert_clean_failure(&o, &["cut.hdf5", "truncated"]);
+    let o = inferbench(&["retrieval", "--hdf5", &file, "--vectors", &file]);
+    assert_clean_failure(&o, &["--vectors"]);
 }

@@ -21,19 +21,21 @@ noise to a D-dimensional subspace, --centre-sd and --spread move the clusters ap
 together), --data hard (10 clusters as wide as their spread: weak structure, \
 full intrinsic dimension), \
 --vectors FILE (.fvecs, or text: one vector per line, numbers separated by spaces or \
-commas), or --text FILE \
+commas), --hdf5 FILE (an ann-benchmarks data set: train, test, neighbors, and its distance \
+attribute as the metric), or --text FILE \
 (one passage per line, embedded in-process with all-MiniLM-L6-v2: BERT, mean pooling, \
 L2-normalised). Synthetic sets draw their own queries from the same distribution; files \
 hold --queries vectors out of the index as queries, unless --queries-file gives them \
 (with --ground-truth FILE.ivecs, their nearest ids, as ANN data sets ship them).\n\n\
 Peers: --export-data DIR writes base.fvecs, query.fvecs and groundtruth.ivecs, the layout \
-hnswlib, faiss and ann-benchmarks read; scripts/compare-hnswlib.py runs hnswlib and \
-inferbench on them side by side.\n\n\
+hnswlib and faiss read, and ann.hdf5, ann-benchmarks' layout; scripts/compare-hnswlib.py \
+runs hnswlib and inferbench on them side by side.\n\n\
 Steps: generate or read the vectors; exact top-k ground truth by brute force (blocked \
-matrix products on all threads); build the hnsw_rs index (parallel inserts); then for each \
-ef: every query alone on one thread (p50/p90/p95/p99/max latency and recall@k), then all \
-queries over all threads (--batch-runs passes, queries/s). The headline is the smallest ef \
-whose recall reaches --recall-target, with its p95. Targets: headline p95 < 20 ms, and \
+matrix products on all threads); build the hnsw_rs index (parallel inserts); lay its graph \
+out flat for searching (--search flat, the default; --search hnsw_rs keeps the library's own \
+search) and count the nodes no search can reach; then for each ef: every query alone on \
+one thread (p50/p90/p95/p99/max latency and recall@k), then all queries over all threads \
+(--batch-runs passes, queries/s). The headline is the smallest ef whose recall reaches --recall-target, with its p95. Targets: headline p95 < 20 ms, and \
 recall@10 >= 0.99 at p95 <= 1 ms.\n\n\
 Ground truth, embeddings and the index are cached under --cache-dir (default \
 $INFERBENCH_CACHE or ~/.cache/inferbench/retrieval), keyed by every parameter that shapes \
@@ -50,7 +52,7 @@ pub struct RetrievalArgs {
     #[arg(long, value_parser = ["quick", "full"])]
     preset: Option<String>,
     /// Synthetic data: clustered or hard.
-    #[arg(long, default_value = "clustered", value_parser = ["clustered", "hard"], conflicts_with_all = ["vectors", "text"])]
+    #[arg(long, default_value = "clustered", value_parser = ["clustered", "hard"], conflicts_with_all = ["vectors", "text", "hdf5"])]
     data: String,
     /// Vectors file: .fvecs, or text with one vector per line, numbers separated by spaces
     /// or commas.
@@ -59,6 +61,11 @@ pub struct RetrievalArgs {
     /// Passages file: one passage per line, embedded with --embedding-model.
     #[arg(long, value_name = "FILE")]
     text: Option<PathBuf>,
+    /// An ann-benchmarks HDF5 file (sift-128-euclidean.hdf5, glove-100-angular.hdf5, or
+    /// your own in that layout): `train` is indexed, `test` queried, `neighbors` is the
+    /// ground truth, and the `distance` attribute picks the metric.
+    #[arg(long, value_name = "FILE.hdf5", conflicts_with_all = ["vectors", "text", "queries_file", "ground_truth"])]
+    hdf5: Option<PathBuf>,
     /// Queries from this file (vectors for --vectors, passages for --text) instead of
     /// holding --queries out of the data.
     #[arg(long, value_name = "FILE")]
@@ -73,8 +80,9 @@ pub struct RetrievalArgs {
     )]
     ground_truth: Option<PathBuf>,
     /// Write the base vectors, queries and ground truth to this folder as base.fvecs,
-    /// query.fvecs and groundtruth.ivecs (the layout hnswlib, faiss and ann-benchmarks
-    /// read), then run as usual: scripts/compare-hnswlib.py runs the peer on them.
+    /// query.fvecs and groundtruth.ivecs (the layout hnswlib and faiss read) and as ann.hdf5
+    /// (ann-benchmarks' layout), then run as usual: scripts/compare-hnswlib.py runs the peer
+    /// on them.
     #[arg(long, value_name = "DIR")]
     export_data: Option<PathBuf>,
     /// Sentence-embedding model for --text (a BERT repo id or local folder).
@@ -116,6 +124,10 @@ pub struct RetrievalArgs {
     /// HNSW beam width while building.
     #[arg(long, default_value_t = 200)]
     ef_construction: usize,
+    /// Whose search answers the queries: flat (hnsw_rs's graph copied into one contiguous
+    /// layout: same neighbours, faster) or hnsw_rs (the library's own search).
+    #[arg(long, default_value = "flat", value_parser = ["flat", "hnsw_rs"])]
+    search: String,
     /// The ef values to sweep, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
     ef: Vec<usize>,
@@ -155,17 +167,18 @@ impl RetrievalArgs {
             Some("quick") => 100_000,
             _ => 1_000_000,
         });
-        let data = match (&self.vectors, &self.text) {
-            (Some(path), _) => DataChoice::Vectors {
+        let data = match (&self.hdf5, &self.vectors, &self.text) {
+            (Some(path), _, _) => DataChoice::Hdf5 { path: path.clone() },
+            (None, Some(path), _) => DataChoice::Vectors {
                 path: path.clone(),
                 queries: self.queries_file.clone(),
             },
-            (None, Some(path)) => DataChoice::Text {
+            (None, None, Some(path)) => DataChoice::Text {
                 path: path.clone(),
                 model: self.embedding_model.clone(),
                 queries: self.queries_file.clone(),
             },
-            (None, None) => {
+            (None, None, None) => {
                 if self.queries_file.is_some() {
                     return Err(usage("--queries-file goes with --vectors or --text"));
                 }
@@ -194,10 +207,18 @@ impl RetrievalArgs {
                 }
             }
         };
-        let metric_name = self
-            .metric
-            .clone()
-            .unwrap_or_else(|| if self.text.is_some() { "cosine" } else { "l2" }.into());
+        let metric_name = match (&self.metric, &self.hdf5) {
+            (Some(m), _) => m.clone(),
+            // An ann-benchmarks file says which distance its neighbours are for.
+            (None, Some(path)) => match retrieval::hdf5::distance_attribute(path)? {
+                Some(d) => retrieval::hdf5::metric_for(&d)
+                    .map(|m| m.name().to_string())
+                    .unwrap_or(d),
+                None => "l2".into(),
+            },
+            (None, None) if self.text.is_some() => "cosine".into(),
+            (None, None) => "l2".into(),
+        };
         let metric = Metric::parse(&metric_name).ok_or_else(|| {
             usage(format!(
                 "--metric {metric_name}: expected l2, cosine or dot"
@@ -230,6 +251,7 @@ impl RetrievalArgs {
             interrupt,
             ground_truth_file: self.ground_truth.clone(),
             export_data: self.export_data.clone(),
+            search: retrieval::searcher::SearchChoice::parse(&self.search).map_err(as_usage)?,
         };
         request.check().map_err(as_usage)?;
         Ok(request)

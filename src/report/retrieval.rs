@@ -76,6 +76,26 @@ pub struct IndexInfo {
     pub memory_bytes: Reading<u64>,
     /// The up-front estimate the memory check used.
     pub estimated_memory_bytes: u64,
+    /// Whose search answered the queries: "flat" (the graph laid out by inferbench-graph)
+    /// or "hnsw_rs" (the library's own). Absent in runs from before the choice existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<String>,
+    /// The flat layout: how long it took and what it holds, and which nodes no search can
+    /// reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<LayoutInfo>,
+}
+
+/// The flat layout of the graph, and what walking it showed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LayoutInfo {
+    pub seconds: f64,
+    pub bytes: u64,
+    pub layers: u8,
+    /// Nodes no path from the entry point leads to: never returned, whatever ef.
+    pub unreachable_nodes: u64,
+    /// Queries whose true top-k holds an unreachable node (their recall cannot be 1).
+    pub queries_with_unreachable_truth: u64,
 }
 
 /// One ef of the sweep.

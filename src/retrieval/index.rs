@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use hnsw_rs::api::AnnT;
 use hnsw_rs::hnsw::Hnsw;
 use hnsw_rs::hnswio::HnswIo;
+use inferbench_graph::{FlatGraph, GraphBuilder, Space};
 use serde::{Deserialize, Serialize};
 
 use super::cache::{self, Lookup};
@@ -199,6 +200,50 @@ impl Index {
             Ok(Err(e)) => Lookup::Unusable(format!("hnsw_rs cannot read it ({e:#})")),
             Err(_) => Lookup::Unusable("hnsw_rs panicked reading it".into()),
         }
+    }
+
+    pub fn metric(&self) -> Metric {
+        match self {
+            Index::L2(_) => Metric::L2,
+            Index::Cosine(_) => Metric::Cosine,
+            Index::Dot(_) => Metric::Dot,
+        }
+    }
+
+    /// The same graph laid out flat (inferbench-graph): every node with its vector and its
+    /// neighbours on each of its layers, entered from a node of the top layer.
+    pub fn flatten(&self) -> Result<FlatGraph> {
+        let space = match self.metric() {
+            Metric::L2 => Space::SquaredL2,
+            Metric::Cosine | Metric::Dot => Space::UnitDot,
+        };
+        let mut graph = GraphBuilder::new(space, self.dim(), self.len())
+            .map_err(|e| anyhow!("cannot lay out the graph: {e}"))?;
+        each!(self, h => {
+            let points = h.get_point_indexation();
+            let top = points.get_max_level_observed() as usize;
+            // hnsw_rs keeps each point in the layer of its level.
+            for level in 0..=top {
+                for point in points.get_layer_iterator(level) {
+                    let id = point.get_origin_id() as u32;
+                    let layers = point
+                        .get_neighborhood_id()
+                        .into_iter()
+                        .take(level + 1)
+                        .map(|on_layer| on_layer.iter().map(|n| n.d_id as u32).collect())
+                        .collect();
+                    graph
+                        .set_node(id, point.get_v(), layers)
+                        .map_err(|e| anyhow!("cannot lay out the graph: {e}"))?;
+                    if level == top {
+                        graph.set_entry(id);
+                    }
+                }
+            }
+        });
+        graph
+            .finish()
+            .map_err(|e| anyhow!("cannot lay out the graph: {e}"))
     }
 
     /// Bytes of the dumped index files in `dir`.

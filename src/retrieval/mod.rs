@@ -8,8 +8,10 @@ pub mod dataset;
 pub mod distance;
 pub mod embed;
 pub mod ground_truth;
+pub mod hdf5;
 pub mod index;
 pub mod memory;
+pub mod searcher;
 pub mod sweep;
 pub mod vecs;
 
@@ -33,6 +35,7 @@ use dataset::{MixtureSpec, VectorSet};
 use distance::Metric;
 use ground_truth::GroundTruth;
 use index::{Index, IndexParams};
+use searcher::{SearchChoice, Searcher};
 pub use sweep::SweepSettings;
 
 /// Where the vectors come from.
@@ -52,6 +55,8 @@ pub enum DataChoice {
         path: PathBuf,
         queries: Option<PathBuf>,
     },
+    /// An ann-benchmarks HDF5 file: train, test and their true neighbours.
+    Hdf5 { path: PathBuf },
 }
 
 #[derive(Debug, Clone)]
@@ -73,6 +78,8 @@ pub struct RetrievalRequest {
     pub ground_truth_file: Option<PathBuf>,
     /// Write base vectors, queries and ground truth here (fvecs/ivecs) for peers.
     pub export_data: Option<PathBuf>,
+    /// Whose search answers the queries.
+    pub search: SearchChoice,
 }
 
 pub struct RetrievalOutcome {
@@ -86,7 +93,7 @@ pub struct Prepared {
     pub data: PreparedData,
     pub truth: GroundTruth,
     pub truth_info: GroundTruthInfo,
-    pub index: Index,
+    pub index: Searcher,
     pub index_info: IndexInfo,
 }
 
@@ -101,8 +108,23 @@ pub fn prepare(request: &RetrievalRequest) -> Result<Prepared> {
         memory::check_fits(data.base.len(), data.base.dim, request.index.m)?;
     }
     let started = Instant::now();
-    let (truth, cached, method) = match &request.ground_truth_file {
-        Some(path) => {
+    let metric = request.index.metric;
+    let (truth, cached, method) = match (&request.ground_truth_file, &data.given_truth) {
+        (None, Some(given)) => {
+            let truth = vecs::truth_from_ids(
+                &given.source,
+                given.cols,
+                &given.ids,
+                &data.base,
+                &data.queries,
+                k,
+                |a, b| metric.eval(a, b),
+            )?;
+            eprintln!("ground truth: top-{k} from {}", given.source);
+            let method = format!("from {} (distances recomputed)", given.source);
+            (truth, false, method)
+        }
+        (Some(path), _) => {
             let metric = request.index.metric;
             let truth = vecs::read_ground_truth(path, &data.base, &data.queries, k, |a, b| {
                 metric.eval(a, b)
@@ -111,7 +133,7 @@ pub fn prepare(request: &RetrievalRequest) -> Result<Prepared> {
             let method = format!("from {} (distances recomputed)", path.display());
             (truth, false, method)
         }
-        None => {
+        (None, None) => {
             let (truth, cached) = ground_truth_for(request, &data, k)?;
             let method = "brute force (blocked matrix products, exact re-rank)".to_string();
             (truth, cached, method)
@@ -124,9 +146,10 @@ pub fn prepare(request: &RetrievalRequest) -> Result<Prepared> {
         cached,
     };
     if let Some(dir) = &request.export_data {
-        export(dir, &data, &truth)?;
+        export(dir, &data, &truth, metric)?;
     }
-    let IndexStep { index, info } = index_for(request, &data)?;
+    let IndexStep { index, mut info } = index_for(request, &data)?;
+    let index = ready_to_search(index, request.search, &data, &truth, &mut info)?;
     Ok(Prepared {
         data,
         truth,
@@ -136,13 +159,51 @@ pub fn prepare(request: &RetrievalRequest) -> Result<Prepared> {
     })
 }
 
-/// The data as a peer reads it: base.fvecs, query.fvecs, groundtruth.ivecs (k per query).
-fn export(dir: &Path, data: &PreparedData, truth: &GroundTruth) -> Result<()> {
+/// Hand the index to the chosen search, noting in `info` what the flat layout cost and
+/// which queries' true neighbours no search can reach.
+fn ready_to_search(
+    index: Index,
+    choice: SearchChoice,
+    data: &PreparedData,
+    truth: &GroundTruth,
+    info: &mut IndexInfo,
+) -> Result<Searcher> {
+    let (searcher, layout) = Searcher::new(index, choice)?;
+    info.search = Some(choice.name().to_string());
+    if let Some(mut layout) = layout {
+        layout.info.queries_with_unreachable_truth =
+            searcher::queries_missing_truth(truth, data.queries.len(), &layout.unreachable);
+        eprintln!(
+            "index: laid out flat in {:.1}s ({:.0} MiB, {} layers); {} nodes unreachable from the entry point{}",
+            layout.info.seconds,
+            layout.info.bytes as f64 / (1u64 << 20) as f64,
+            layout.info.layers,
+            layout.info.unreachable_nodes,
+            match layout.info.queries_with_unreachable_truth {
+                0 => String::new(),
+                q => format!(", {q} queries have one among their true top-{}", truth.k),
+            }
+        );
+        info.layout = Some(layout.info);
+    }
+    Ok(searcher)
+}
+
+/// The data as peers read it: base.fvecs, query.fvecs, groundtruth.ivecs (k per query), and
+/// the same in ann-benchmarks' layout as ann.hdf5.
+fn export(dir: &Path, data: &PreparedData, truth: &GroundTruth, metric: Metric) -> Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("--export-data {}: cannot create it", dir.display()))?;
     vecs::write_fvecs(&dir.join("base.fvecs"), &data.base)?;
     vecs::write_fvecs(&dir.join("query.fvecs"), &data.queries)?;
     vecs::write_ivecs(&dir.join("groundtruth.ivecs"), truth)?;
+    hdf5::write(
+        &dir.join("ann.hdf5"),
+        &data.base,
+        &data.queries,
+        truth,
+        metric,
+    )?;
     eprintln!(
         "exported {} base vectors, {} queries and their top-{} to {}",
         data.base.len(),
@@ -260,12 +321,23 @@ pub struct PreparedData {
     /// Identifies the base vectors alone (a mixture's queries do not change its base, so
     /// another query count reuses the index).
     pub base_key: serde_json::Value,
+    /// The true neighbours the data came with (an ann-benchmarks file's `neighbors`).
+    pub given_truth: Option<GivenTruth>,
+}
+
+/// A table of true neighbour ids shipped with the data: `cols` per query, nearest first.
+pub struct GivenTruth {
+    /// "FILE: `neighbors`", for messages.
+    pub source: String,
+    pub cols: usize,
+    pub ids: Vec<i32>,
 }
 
 fn prepare_data(request: &RetrievalRequest) -> Result<PreparedData> {
     let metric = request.index.metric;
     let started = Instant::now();
     let mut cached = false;
+    let mut given_truth = None;
     let (mut base, mut queries, name, source, parameters, key, base_key) = match &request.data {
         DataChoice::Mixture { label, spec } => {
             let bar = Progress::new(spec.n as u64, "vectors");
@@ -313,6 +385,25 @@ fn prepare_data(request: &RetrievalRequest) -> Result<PreparedData> {
                 None,
                 key,
                 base_key,
+            )
+        }
+        DataChoice::Hdf5 { path } => {
+            let ann = hdf5::read(path)?;
+            check_hdf5_metric(path, ann.distance.as_deref(), metric)?;
+            given_truth = Some(GivenTruth {
+                source: format!("{}: `neighbors`", path.display()),
+                cols: ann.neighbour_cols,
+                ids: ann.neighbours,
+            });
+            let key = serde_json::json!({"hdf5": cache::file_checksum(path)?});
+            (
+                ann.base,
+                ann.queries,
+                format!("hdf5:{}", file_label(path)),
+                format!("ann-benchmarks HDF5 file {}", path.display()),
+                ann.distance.map(|d| serde_json::json!({"distance": d})),
+                key.clone(),
+                key,
             )
         }
         DataChoice::Text {
@@ -370,7 +461,29 @@ fn prepare_data(request: &RetrievalRequest) -> Result<PreparedData> {
         info,
         key: serde_json::json!({"data": key, "normalized": normalized}),
         base_key: serde_json::json!({"data": base_key, "normalized": normalized}),
+        given_truth,
     })
+}
+
+/// An ann-benchmarks file's neighbours hold for its own distance only: grading another
+/// metric against them would report nonsense recall.
+fn check_hdf5_metric(path: &Path, distance: Option<&str>, metric: Metric) -> Result<()> {
+    let Some(distance) = distance else {
+        return Ok(());
+    };
+    match hdf5::metric_for(distance) {
+        None => bail!(
+            "{}: distance \"{distance}\" is not one inferbench measures (euclidean, angular, dot)",
+            path.display()
+        ),
+        Some(m) if m != metric => bail!(
+            "{}: its neighbors are for {distance} distance ({}), not --metric {}: drop --metric",
+            path.display(),
+            m.name(),
+            metric.name()
+        ),
+        Some(_) => Ok(()),
+    }
 }
 
 fn file_label(path: &Path) -> String {
@@ -586,6 +699,8 @@ fn index_for(request: &RetrievalRequest, data: &PreparedData) -> Result<IndexSte
         disk_bytes: None,
         memory_bytes: Reading::unavailable("not measured"),
         estimated_memory_bytes: estimated.total(),
+        search: None,
+        layout: None,
     };
     let rss_before = crate::telemetry::host_memory::current_rss();
     let memory = |before: Option<u64>| match (before, crate::telemetry::host_memory::current_rss())

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::dataset::VectorSet;
 use super::ground_truth::{recall, GroundTruth};
-use super::index::Index;
+use super::searcher::Searcher;
 use crate::metrics::{LatencyRecorder, RateSummary};
 use crate::report::retrieval::EfScenario;
 
@@ -27,7 +27,7 @@ pub struct SweepSettings {
 
 /// Measure one ef; `None` when interrupted before it finished.
 pub fn measure_ef(
-    index: &Index,
+    index: &Searcher,
     queries: &VectorSet,
     truth: &GroundTruth,
     ef: usize,
@@ -114,7 +114,8 @@ mod tests {
     use crate::retrieval::dataset::MixtureSpec;
     use crate::retrieval::distance::Metric;
     use crate::retrieval::ground_truth;
-    use crate::retrieval::index::IndexParams;
+    use crate::retrieval::index::{Index, IndexParams};
+    use crate::retrieval::searcher::{SearchChoice, Searcher};
 
     #[test]
     fn recall_grows_with_ef_and_the_headline_is_the_smallest_ef_reaching_it() {
@@ -130,7 +131,8 @@ mod tests {
             m: 8,
             ef_construction: 64,
         };
-        let index = Index::build(&base, params, &AtomicBool::new(false), &|_| {}).unwrap();
+        let built = Index::build(&base, params, &AtomicBool::new(false), &|_| {}).unwrap();
+        let (index, _) = Searcher::new(built, SearchChoice::Flat).unwrap();
         let settings = SweepSettings {
             efs: vec![10, 200],
             k: 10,

@@ -137,19 +137,37 @@ pub fn read_ground_truth(
     distance: impl Fn(&[f32], &[f32]) -> f32,
 ) -> Result<GroundTruth> {
     let (cols, ids) = read_ivecs(path)?;
+    truth_from_ids(
+        &path.display().to_string(),
+        cols,
+        &ids,
+        base,
+        queries,
+        k,
+        distance,
+    )
+}
+
+/// Ground truth from a table of ids (`cols` per query, nearest first), its distances
+/// recomputed; `source` names the file (and dataset) in errors.
+pub fn truth_from_ids(
+    source: &str,
+    cols: usize,
+    ids: &[i32],
+    base: &VectorSet,
+    queries: &VectorSet,
+    k: usize,
+    distance: impl Fn(&[f32], &[f32]) -> f32,
+) -> Result<GroundTruth> {
     let rows = ids.len() / cols.max(1);
     if rows != queries.len() {
         bail!(
-            "{}: {rows} rows of ground truth for {} queries",
-            path.display(),
+            "{source}: {rows} rows of ground truth for {} queries",
             queries.len()
         );
     }
     if cols < k {
-        bail!(
-            "{}: {cols} neighbours per query, fewer than k = {k}",
-            path.display()
-        );
+        bail!("{source}: {cols} neighbours per query, fewer than k = {k}");
     }
     let mut truth = GroundTruth {
         k,
@@ -161,8 +179,7 @@ pub fn read_ground_truth(
         for (j, &id) in ids[q * cols..q * cols + k].iter().enumerate() {
             if id < 0 || id as usize >= base.len() {
                 bail!(
-                    "{}: query {q}, neighbour {}: id {id} is not one of the {} base vectors",
-                    path.display(),
+                    "{source}: query {q}, neighbour {}: id {id} is not one of the {} base vectors",
                     j + 1,
                     base.len()
                 );

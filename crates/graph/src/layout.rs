@@ -1,0 +1,296 @@
+//! The flat layout and the builder that fills it.
+
+use std::fmt;
+
+/// How distances between the stored vectors and a query are computed. Both rank exactly as
+/// the distance the graph was built with, and are cheaper.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Space {
+    /// Squared Euclidean distance (ranks as L2 does, without the square root).
+    SquaredL2,
+    /// 1 - a·b with vectors and queries normalised to unit length (ranks as cosine does).
+    UnitDot,
+}
+
+/// Floats per block: one 64-byte cache line.
+pub(crate) const BLOCK: usize = 16;
+
+/// One cache line of a stored vector; rows start on a line so a row's first prefetch fetches
+/// its first 16 floats.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub(crate) struct Block(pub(crate) [f32; BLOCK]);
+
+/// A node's links on one layer are stored as `[count, id, id, ...]` in a slot of fixed size.
+const NO_UPPER: u32 = u32::MAX;
+
+/// An HNSW graph laid out for searching. Node ids are the caller's row numbers.
+pub struct FlatGraph {
+    pub(crate) space: Space,
+    pub(crate) dim: usize,
+    row_blocks: usize,
+    vectors: Vec<Block>,
+    levels: Vec<u8>,
+    /// Layer 0: `base_slot` u32s per node.
+    base_slot: usize,
+    base_links: Vec<u32>,
+    /// Layers above 0: a node of level L owns L consecutive slots of `upper_slot` u32s
+    /// (layers 1..=L) starting at slot `upper_start[node]`.
+    upper_start: Vec<u32>,
+    upper_slot: usize,
+    upper_links: Vec<u32>,
+    pub(crate) entry: u32,
+    pub(crate) top_level: u8,
+}
+
+/// Why a graph could not be laid out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GraphError {
+    /// A node was never given.
+    MissingNode(u32),
+    /// A node id or neighbour id past the node count.
+    OutOfRange { node: u32, neighbour: u32 },
+    /// A vector of another length than the graph's dimension.
+    Dimension { node: u32, got: usize, want: usize },
+    /// No entry point, or one past the node count, or one below the top layer.
+    Entry(String),
+    /// More nodes than 32-bit ids can name.
+    TooLarge(usize),
+}
+
+impl fmt::Display for GraphError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GraphError::MissingNode(n) => write!(f, "node {n} was never given"),
+            GraphError::OutOfRange { node, neighbour } => {
+                write!(f, "node {node} links to {neighbour}, past the last node")
+            }
+            GraphError::Dimension { node, got, want } => {
+                write!(f, "node {node} has {got} values, the graph {want}")
+            }
+            GraphError::Entry(why) => write!(f, "entry point: {why}"),
+            GraphError::TooLarge(n) => write!(f, "{n} nodes do not fit 32-bit ids"),
+        }
+    }
+}
+
+impl std::error::Error for GraphError {}
+
+/// Collects nodes in any order, then lays them out.
+pub struct GraphBuilder {
+    space: Space,
+    dim: usize,
+    row_blocks: usize,
+    vectors: Vec<Block>,
+    links: Vec<Option<Vec<Vec<u32>>>>,
+    entry: Option<u32>,
+}
+
+impl GraphBuilder {
+    /// A graph of `nodes` vectors of `dim` floats.
+    pub fn new(space: Space, dim: usize, nodes: usize) -> Result<GraphBuilder, GraphError> {
+        if nodes >= NO_UPPER as usize {
+            return Err(GraphError::TooLarge(nodes));
+        }
+        let row_blocks = dim.div_ceil(BLOCK).max(1);
+        Ok(GraphBuilder {
+            space,
+            dim,
+            row_blocks,
+            vectors: vec![Block([0.0; BLOCK]); row_blocks * nodes],
+            links: vec![None; nodes],
+            entry: None,
+        })
+    }
+
+    /// Node `id`'s vector and its neighbours on each of its layers (`layers[0]` is layer 0,
+    /// so its level is `layers.len() - 1`).
+    pub fn set_node(
+        &mut self,
+        id: u32,
+        vector: &[f32],
+        layers: Vec<Vec<u32>>,
+    ) -> Result<(), GraphError> {
+        let nodes = self.links.len();
+        let slot = self
+            .links
+            .get_mut(id as usize)
+            .ok_or(GraphError::OutOfRange {
+                node: id,
+                neighbour: id,
+            })?;
+        if vector.len() != self.dim {
+            return Err(GraphError::Dimension {
+                node: id,
+                got: vector.len(),
+                want: self.dim,
+            });
+        }
+        if let Some(bad) = layers.iter().flatten().find(|n| **n as usize >= nodes) {
+            return Err(GraphError::OutOfRange {
+                node: id,
+                neighbour: *bad,
+            });
+        }
+        let mut layers = layers;
+        if layers.is_empty() {
+            layers.push(Vec::new());
+        }
+        *slot = Some(layers);
+        let start = id as usize * self.row_blocks;
+        let row = &mut self.vectors[start..start + self.row_blocks];
+        let scale = match self.space {
+            Space::SquaredL2 => 1.0,
+            Space::UnitDot => {
+                let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+                if norm > 0.0 {
+                    1.0 / norm
+                } else {
+                    1.0
+                }
+            }
+        };
+        for (i, x) in vector.iter().enumerate() {
+            row[i / BLOCK].0[i % BLOCK] = x * scale;
+        }
+        Ok(())
+    }
+
+    /// The node searches start from; it must be on the top layer.
+    pub fn set_entry(&mut self, id: u32) {
+        self.entry = Some(id);
+    }
+
+    pub fn finish(self) -> Result<FlatGraph, GraphError> {
+        let n = self.links.len();
+        let mut layers = Vec::with_capacity(n);
+        for (id, l) in self.links.into_iter().enumerate() {
+            layers.push(l.ok_or(GraphError::MissingNode(id as u32))?);
+        }
+        let levels: Vec<u8> = layers
+            .iter()
+            .map(|l| (l.len() - 1).min(u8::MAX as usize) as u8)
+            .collect();
+        let top_level = levels.iter().copied().max().unwrap_or(0);
+        let entry = match self.entry {
+            None if n == 0 => 0,
+            None => return Err(GraphError::Entry("none was given".into())),
+            Some(e) if e as usize >= n => {
+                return Err(GraphError::Entry(format!("{e} is past the last node")))
+            }
+            Some(e) if levels[e as usize] < top_level => {
+                return Err(GraphError::Entry(format!(
+                    "{e} is on layer {}, below the top layer {top_level}",
+                    levels[e as usize]
+                )))
+            }
+            Some(e) => e,
+        };
+        let base_slot = 1 + layers.iter().map(|l| l[0].len()).max().unwrap_or(0);
+        let upper_slot = 1 + layers
+            .iter()
+            .flat_map(|l| &l[1..])
+            .map(Vec::len)
+            .max()
+            .unwrap_or(0);
+        let mut base_links = vec![0u32; n * base_slot];
+        let mut upper_start = vec![NO_UPPER; n];
+        let upper_count: usize = levels.iter().map(|l| *l as usize).sum();
+        let mut upper_links = vec![0u32; upper_count * upper_slot];
+        let mut next_upper = 0usize;
+        for (id, node_layers) in layers.iter().enumerate() {
+            write_slot(&mut base_links[id * base_slot..(id + 1) * base_slot], &node_layers[0]);
+            if node_layers.len() > 1 {
+                upper_start[id] = next_upper as u32;
+                for list in &node_layers[1..] {
+                    let at = next_upper * upper_slot;
+                    write_slot(&mut upper_links[at..at + upper_slot], list);
+                    next_upper += 1;
+                }
+            }
+        }
+        Ok(FlatGraph {
+            space: self.space,
+            dim: self.dim,
+            row_blocks: self.row_blocks,
+            vectors: self.vectors,
+            levels,
+            base_slot,
+            base_links,
+            upper_start,
+            upper_slot,
+            upper_links,
+            entry,
+            top_level,
+        })
+    }
+}
+
+fn write_slot(slot: &mut [u32], ids: &[u32]) {
+    slot[0] = ids.len() as u32;
+    slot[1..=ids.len()].copy_from_slice(ids);
+}
+
+impl FlatGraph {
+    pub fn len(&self) -> usize {
+        self.levels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.levels.is_empty()
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn space(&self) -> Space {
+        self.space
+    }
+
+    /// The highest layer any node reaches.
+    pub fn top_level(&self) -> u8 {
+        self.top_level
+    }
+
+    /// A node's level (it is on layers 0..=level).
+    pub fn level(&self, node: u32) -> u8 {
+        self.levels[node as usize]
+    }
+
+    /// The stored vector of a node (normalised for `UnitDot`).
+    #[inline]
+    pub fn vector(&self, node: u32) -> &[f32] {
+        let start = node as usize * self.row_blocks;
+        let blocks = &self.vectors[start..start + self.row_blocks];
+        // SAFETY: a Block is exactly BLOCK f32s (repr(C), no padding: 64 bytes of f32s), so a
+        // run of blocks is a run of f32s of BLOCK times its length, equally aligned or better.
+        let floats =
+            unsafe { std::slice::from_raw_parts(blocks.as_ptr().cast::<f32>(), blocks.len() * BLOCK) };
+        &floats[..self.dim]
+    }
+
+    /// A node's neighbours on `layer` (empty above its level).
+    #[inline]
+    pub fn neighbours(&self, node: u32, layer: u8) -> &[u32] {
+        let slot = if layer == 0 {
+            let at = node as usize * self.base_slot;
+            &self.base_links[at..at + self.base_slot]
+        } else {
+            let start = self.upper_start[node as usize];
+            if start == NO_UPPER || layer > self.levels[node as usize] {
+                return &[];
+            }
+            let at = (start as usize + layer as usize - 1) * self.upper_slot;
+            &self.upper_links[at..at + self.upper_slot]
+        };
+        &slot[1..=slot[0] as usize]
+    }
+
+    /// Bytes the layout holds: vectors, links, levels.
+    pub fn memory_bytes(&self) -> usize {
+        self.vectors.len() * std::mem::size_of::<Block>()
+            + (self.base_links.len() + self.upper_links.len() + self.upper_start.len()) * 4
+            + self.levels.len()
+    }
+}

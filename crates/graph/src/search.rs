@@ -1,0 +1,270 @@
+//! The search: greedy descent through the upper layers, then a beam of width ef on layer 0.
+//! Per-thread scratch (visited marks by epoch, both heaps, the normalised query) is reused
+//! from query to query, so a search allocates only its answer.
+
+use std::cell::RefCell;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+use inferbench_distance::{dot, squared_l2};
+
+use crate::{FlatGraph, Space};
+
+/// A node and its distance to the query, ordered by distance (then id, so ties are stable).
+#[derive(Clone, Copy, Debug)]
+struct Near {
+    dist: f32,
+    id: u32,
+}
+
+impl PartialEq for Near {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Near {}
+impl PartialOrd for Near {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Near {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.dist
+            .total_cmp(&other.dist)
+            .then(self.id.cmp(&other.id))
+    }
+}
+
+#[derive(Default)]
+struct Scratch {
+    /// `marks[node] == epoch` when this search has seen the node; a new epoch clears all.
+    marks: Vec<u16>,
+    epoch: u16,
+    /// Nodes still to expand, nearest first.
+    candidates: BinaryHeap<Reverse<Near>>,
+    /// The ef nearest so far, farthest on top.
+    found: BinaryHeap<Near>,
+    query: Vec<f32>,
+}
+
+impl Scratch {
+    /// Start a search over `n` nodes: a fresh epoch, empty heaps.
+    fn begin(&mut self, n: usize) {
+        if self.marks.len() < n {
+            self.marks = vec![0; n];
+            self.epoch = 0;
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.marks.fill(0);
+            self.epoch = 1;
+        }
+        self.candidates.clear();
+        self.found.clear();
+    }
+
+    /// True the first time a node is seen in this search.
+    #[inline]
+    fn first_visit(&mut self, node: u32) -> bool {
+        let mark = &mut self.marks[node as usize];
+        let first = *mark != self.epoch;
+        *mark = self.epoch;
+        first
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+impl FlatGraph {
+    /// The `k` nearest nodes found with beam width `ef` (at least k): (node, distance in the
+    /// graph's [`Space`]), nearest first.
+    pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<(u32, f32)> {
+        if self.is_empty() || k == 0 || query.len() != self.dim {
+            return Vec::new();
+        }
+        SCRATCH.with(|cell| {
+            let mut scratch = cell.borrow_mut();
+            let scratch = &mut *scratch;
+            let mut q = std::mem::take(&mut scratch.query);
+            q.clear();
+            q.extend_from_slice(query);
+            if self.space == Space::UnitDot {
+                let norm = q.iter().map(|x| x * x).sum::<f32>().sqrt();
+                if norm > 0.0 {
+                    q.iter_mut().for_each(|x| *x /= norm);
+                }
+            }
+            let start = self.descend(&q);
+            let found = self.search_base(&q, start, ef.max(k), scratch);
+            scratch.query = q;
+            found.into_iter().take(k).map(|n| (n.id, n.dist)).collect()
+        })
+    }
+
+    #[inline]
+    fn distance(&self, query: &[f32], node: u32) -> f32 {
+        let v = self.vector(node);
+        match self.space {
+            Space::SquaredL2 => squared_l2(query, v),
+            Space::UnitDot => 1.0 - dot(query, v),
+        }
+    }
+
+    /// Greedy descent from the entry point to the nearest node it finds on layer 1.
+    fn descend(&self, query: &[f32]) -> Near {
+        let mut at = Near {
+            dist: self.distance(query, self.entry),
+            id: self.entry,
+        };
+        for layer in (1..=self.top_level).rev() {
+            loop {
+                let mut moved = false;
+                for &next in self.neighbours(at.id, layer) {
+                    let dist = self.distance(query, next);
+                    if dist < at.dist {
+                        at = Near { dist, id: next };
+                        moved = true;
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+        }
+        at
+    }
+
+    /// The beam search on layer 0 from `start`; the ef nearest found, nearest first.
+    fn search_base(&self, query: &[f32], start: Near, ef: usize, s: &mut Scratch) -> Vec<Near> {
+        s.begin(self.len());
+        s.first_visit(start.id);
+        s.candidates.push(Reverse(start));
+        s.found.push(start);
+        while let Some(Reverse(nearest)) = s.candidates.pop() {
+            let bound = s.found.peek().map_or(f32::INFINITY, |f| f.dist);
+            if nearest.dist > bound && s.found.len() >= ef {
+                break;
+            }
+            let links = self.neighbours(nearest.id, 0);
+            if let Some(&first) = links.first() {
+                self.prefetch(first);
+            }
+            for (i, &next) in links.iter().enumerate() {
+                if let Some(&after) = links.get(i + 1) {
+                    self.prefetch(after);
+                }
+                if !s.first_visit(next) {
+                    continue;
+                }
+                let dist = self.distance(query, next);
+                let bound = s.found.peek().map_or(f32::INFINITY, |f| f.dist);
+                if s.found.len() < ef || dist < bound {
+                    let near = Near { dist, id: next };
+                    s.candidates.push(Reverse(near));
+                    s.found.push(near);
+                    if s.found.len() > ef {
+                        s.found.pop();
+                    }
+                }
+            }
+        }
+        let mut found: Vec<Near> = s.found.drain().collect();
+        found.sort_unstable();
+        found
+    }
+
+    /// Ask for a node's vector ahead of its distance (the first two cache lines; the hardware
+    /// prefetcher follows a sequential read from there).
+    #[inline(always)]
+    fn prefetch(&self, node: u32) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let v = self.vector(node);
+            // SAFETY: prefetching is a hint that never faults; the pointers are into a live slice.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(v.as_ptr().cast());
+                if v.len() > 16 {
+                    _mm_prefetch::<_MM_HINT_T0>(v.as_ptr().add(16).cast());
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = node;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{GraphBuilder, Space};
+
+    /// A line of points 0..n on the x axis, each linked to its two neighbours; node 0 on
+    /// layer 1 too, as the entry.
+    fn line(n: u32, space: Space) -> crate::FlatGraph {
+        let mut b = GraphBuilder::new(space, 2, n as usize).unwrap();
+        for i in 0..n {
+            let mut base = Vec::new();
+            if i > 0 {
+                base.push(i - 1);
+            }
+            if i + 1 < n {
+                base.push(i + 1);
+            }
+            let layers = if i == 0 { vec![base, vec![]] } else { vec![base] };
+            b.set_node(i, &[i as f32, 1.0], layers).unwrap();
+        }
+        b.set_entry(0);
+        b.finish().unwrap()
+    }
+
+    #[test]
+    fn a_beam_walks_the_line_to_the_nearest_points() {
+        let g = line(100, Space::SquaredL2);
+        let found = g.search(&[70.2, 1.0], 3, 8);
+        let ids: Vec<u32> = found.iter().map(|f| f.0).collect();
+        assert_eq!(ids, vec![70, 71, 69]);
+        assert!((found[0].1 - 0.04).abs() < 1e-4, "squared distance");
+        // Many searches on one thread reuse the scratch; the epoch wraps past u16.
+        for i in 0..70_000u32 {
+            let x = (i % 100) as f32;
+            assert_eq!(g.search(&[x, 1.0], 1, 4)[0].0, i % 100);
+        }
+    }
+
+    #[test]
+    fn unit_dot_normalises_both_sides() {
+        let g = line(10, Space::UnitDot);
+        let v = g.vector(3);
+        assert!((v.iter().map(|x| x * x).sum::<f32>() - 1.0).abs() < 1e-5);
+        // A query ten times as long finds the same direction.
+        assert_eq!(g.search(&[30.0, 10.0], 1, 10)[0].0, 3);
+    }
+
+    #[test]
+    fn bad_graphs_are_refused_with_the_node_named() {
+        let mut b = GraphBuilder::new(Space::SquaredL2, 2, 2).unwrap();
+        assert_eq!(
+            b.set_node(0, &[1.0, 2.0], vec![vec![5]]).unwrap_err().to_string(),
+            "node 0 links to 5, past the last node"
+        );
+        assert!(b.set_node(0, &[1.0], vec![vec![1]]).is_err());
+        b.set_node(0, &[1.0, 2.0], vec![vec![1]]).unwrap();
+        b.set_entry(0);
+        assert_eq!(b.finish().err().unwrap().to_string(), "node 1 was never given");
+    }
+
+    #[test]
+    fn reachability_names_the_nodes_no_path_leads_to() {
+        let mut b = GraphBuilder::new(Space::SquaredL2, 1, 4).unwrap();
+        b.set_node(0, &[0.0], vec![vec![1], vec![]]).unwrap();
+        b.set_node(1, &[1.0], vec![vec![0]]).unwrap();
+        b.set_node(2, &[2.0], vec![vec![1]]).unwrap(); // links out, nothing links in
+        b.set_node(3, &[3.0], vec![vec![]]).unwrap();
+        b.set_entry(0);
+        let r = b.finish().unwrap().reachability();
+        assert_eq!((r.reachable, r.unreachable), (2, vec![2, 3]));
+    }
+}

@@ -1,0 +1,239 @@
+//! Whose search answers the queries. hnsw_rs builds, saves and reloads the index; its graph
+//! is then either searched by hnsw_rs itself or copied into inferbench-graph's flat layout
+//! (contiguous vectors and neighbour lists, a reusable visited array, prefetching), which
+//! returns the same neighbours faster. Both stay selectable so both can be measured.
+
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use inferbench_graph::FlatGraph;
+use serde::{Deserialize, Serialize};
+
+use super::distance::Metric;
+use super::ground_truth::GroundTruth;
+use super::index::Index;
+use crate::report::retrieval::LayoutInfo;
+
+/// `--search`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchChoice {
+    /// hnsw_rs's own search on its own structure.
+    HnswRs,
+    /// The graph laid out flat by inferbench-graph.
+    #[default]
+    Flat,
+}
+
+impl SearchChoice {
+    pub fn parse(s: &str) -> Result<SearchChoice> {
+        match s {
+            "flat" => Ok(SearchChoice::Flat),
+            "hnsw_rs" | "hnsw-rs" => Ok(SearchChoice::HnswRs),
+            other => bail!("--search {other}: choose flat or hnsw_rs"),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SearchChoice::HnswRs => "hnsw_rs",
+            SearchChoice::Flat => "flat",
+        }
+    }
+}
+
+/// The flat layout's figures, and the nodes no search can reach (sorted).
+pub struct Layout {
+    pub info: LayoutInfo,
+    pub unreachable: Vec<u32>,
+}
+
+/// An index ready to answer queries.
+pub enum Searcher {
+    HnswRs(Index),
+    Flat { graph: FlatGraph, metric: Metric },
+}
+
+impl Searcher {
+    /// Ready `index` for `choice`. For `Flat` the hnsw_rs structure is dropped once copied,
+    /// so the process holds one graph, not two.
+    pub fn new(index: Index, choice: SearchChoice) -> Result<(Searcher, Option<Layout>)> {
+        match choice {
+            SearchChoice::HnswRs => Ok((Searcher::HnswRs(index), None)),
+            SearchChoice::Flat => {
+                let started = Instant::now();
+                let metric = index.metric();
+                let graph = index.flatten()?;
+                drop(index);
+                let reach = graph.reachability();
+                let info = LayoutInfo {
+                    seconds: started.elapsed().as_secs_f64(),
+                    bytes: graph.memory_bytes() as u64,
+                    layers: graph.top_level() + 1,
+                    unreachable_nodes: reach.unreachable.len() as u64,
+                    queries_with_unreachable_truth: 0,
+                };
+                let layout = Layout {
+                    info,
+                    unreachable: reach.unreachable,
+                };
+                Ok((Searcher::Flat { graph, metric }, Some(layout)))
+            }
+        }
+    }
+
+    pub fn choice(&self) -> SearchChoice {
+        match self {
+            Searcher::HnswRs(_) => SearchChoice::HnswRs,
+            Searcher::Flat { .. } => SearchChoice::Flat,
+        }
+    }
+
+    /// The k nearest found with beam width `ef`: (base index, distance), nearest first.
+    pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<(usize, f32)> {
+        match self {
+            Searcher::HnswRs(index) => index.search(query, k, ef),
+            Searcher::Flat { graph, metric } => graph
+                .search(query, k, ef)
+                .into_iter()
+                .map(|(id, d)| (id as usize, metric_distance(*metric, d)))
+                .collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Searcher::HnswRs(index) => index.len(),
+            Searcher::Flat { graph, .. } => graph.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Queries whose true top-k holds one of `unreachable` (sorted ids).
+pub fn queries_missing_truth(truth: &GroundTruth, queries: usize, unreachable: &[u32]) -> u64 {
+    if unreachable.is_empty() {
+        return 0;
+    }
+    (0..queries)
+        .filter(|&q| {
+            truth
+                .ids_of(q)
+                .iter()
+                .any(|id| unreachable.binary_search(id).is_ok())
+        })
+        .count() as u64
+}
+
+/// The flat layout's distance (squared L2, or 1 - dot of unit vectors) as the metric's.
+fn metric_distance(metric: Metric, flat: f32) -> f32 {
+    match metric {
+        Metric::L2 => flat.max(0.0).sqrt(),
+        Metric::Cosine | Metric::Dot => flat.max(0.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+    use crate::retrieval::dataset::MixtureSpec;
+    use crate::retrieval::ground_truth::{self, recall};
+    use crate::retrieval::index::IndexParams;
+
+    /// Both searches over one hnsw_rs graph: (queries with the same answers, flat recall,
+    /// hnsw_rs recall).
+    fn both(metric: Metric) -> (usize, f64, f64) {
+        let (base, queries) = MixtureSpec {
+            queries: 200,
+            ..MixtureSpec::clustered(4000, 24)
+        }
+        .generate(&|_| {})
+        .unwrap();
+        let (mut base, mut queries) = (base, queries);
+        if metric == Metric::Dot {
+            base.normalize();
+            queries.normalize();
+        }
+        let truth = ground_truth::compute(&base, &queries, 10, metric, &|_| {}).unwrap();
+        let params = IndexParams {
+            metric,
+            m: 8,
+            ef_construction: 64,
+        };
+        let build = || Index::build(&base, params, &AtomicBool::new(false), &|_| {}).unwrap();
+        // hnsw_rs's parallel inserts race, so two builds differ: flatten the very graph
+        // hnsw_rs searches, by saving it once and loading it twice.
+        let dir = tempfile::tempdir().unwrap();
+        build().save(dir.path(), &params).unwrap();
+        let load = || match Index::load(dir.path(), &params, metric) {
+            crate::retrieval::cache::Lookup::Hit(i) => i,
+            _ => panic!("the saved index does not reload"),
+        };
+        let (own, _) = Searcher::new(load(), SearchChoice::HnswRs).unwrap();
+        let (flat, layout) = Searcher::new(load(), SearchChoice::Flat).unwrap();
+        let layout = layout.expect("the flat search reports its layout");
+        assert_eq!(flat.len(), 4000);
+        let (mut same, mut flat_recall, mut own_recall) = (0, 0.0, 0.0);
+        for (qi, q) in queries.rows().enumerate() {
+            let a = own.search(q, 10, 32);
+            let b = flat.search(q, 10, 32);
+            assert_eq!(b.len(), 10);
+            let ids = |v: &[(usize, f32)]| v.iter().map(|x| x.0).collect::<Vec<_>>();
+            same += usize::from(ids(&a) == ids(&b));
+            // Distances come back in the metric's units, as hnsw_rs's do.
+            for (x, y) in a.iter().zip(&b).filter(|(x, y)| x.0 == y.0) {
+                assert!(
+                    (x.1 - y.1).abs() <= 1e-4 * x.1.abs().max(1.0),
+                    "{x:?} vs {y:?}"
+                );
+            }
+            own_recall += recall(truth.ids_of(qi), truth.distances_of(qi), &a) / 200.0;
+            flat_recall += recall(truth.ids_of(qi), truth.distances_of(qi), &b) / 200.0;
+        }
+        assert_eq!(
+            layout.unreachable.len() as u64,
+            layout.info.unreachable_nodes
+        );
+        (same, flat_recall, own_recall)
+    }
+
+    #[test]
+    fn the_flat_layout_returns_hnsw_rs_answers_on_the_same_graph() {
+        for metric in [Metric::L2, Metric::Cosine, Metric::Dot] {
+            let (same, flat, own) = both(metric);
+            // The flat search descends each upper layer greedily until nothing nearer is
+            // left (hnsw_rs looks at one node's links per layer), so it may start layer 0
+            // elsewhere; ties and rounding (squared L2, pre-normalised cosine) reorder a few
+            // more. The answers must otherwise be hnsw_rs's, with no recall lost.
+            assert!(same >= 180, "{metric:?}: {same} of 200 identical");
+            assert!(flat >= own - 0.005, "{metric:?}: recall {flat} vs {own}");
+        }
+    }
+
+    #[test]
+    fn queries_with_unreachable_truth_are_counted() {
+        let truth = GroundTruth {
+            k: 2,
+            ids: vec![0, 1, 2, 3, 4, 5],
+            distances: vec![0.0; 6],
+        };
+        assert_eq!(queries_missing_truth(&truth, 3, &[3, 9]), 1);
+        assert_eq!(queries_missing_truth(&truth, 3, &[]), 0);
+        assert_eq!(queries_missing_truth(&truth, 3, &[0, 5]), 2);
+    }
+
+    #[test]
+    fn search_choices_parse_and_name_themselves() {
+        assert_eq!(SearchChoice::parse("flat").unwrap(), SearchChoice::Flat);
+        assert_eq!(SearchChoice::parse("hnsw_rs").unwrap().name(), "hnsw_rs");
+        assert!(SearchChoice::parse("faiss")
+            .unwrap_err()
+            .to_string()
+            .contains("flat or hnsw_rs"));
+    }
+}
