@@ -162,6 +162,7 @@ fn search(c: &mut Criterion) {
         ground_truth_file: None,
         export_data: None,
         search: retrieval::searcher::SearchChoice::Flat,
+        links: retrieval::searcher::Links::Reselected,
     };
     let prepared = retrieval::prepare(&request).unwrap_or_else(|e| panic!("{e:#}"));
     let queries = &prepared.data.queries;

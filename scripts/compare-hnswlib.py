@@ -12,7 +12,8 @@ own single-thread pass). Rounds alternate the two sides so a machine that slows 
 slows both. Printed per ef: each side's recall@k, single-thread queries/s and p95, and
 the ratio of inferbench's queries/s to hnswlib's at equal recall (inferbench's smallest ef
 whose recall reaches hnswlib's at that ef); then both build times and their ratio, as
-medians over the rounds.
+medians over the rounds, and the memory each index added (resident set growth over the
+build; for inferbench also the flat layout it searches once hnsw_rs's structure is dropped).
 
 hnswlib and numpy are pinned and installed from PyPI into target/hnswlib-venv on first use
 (hnswlib builds from source: a C++ compiler is needed).
@@ -63,16 +64,26 @@ def read_vecs(path, dtype):
     return rows[:, 1:].copy().view(dtype)
 
 
+def rss_bytes():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def run_hnswlib(base, queries, truth, args):
     import hnswlib
     import numpy as np
 
+    before = rss_bytes()
     index = hnswlib.Index(space="l2", dim=base.shape[1])
     started = time.perf_counter()
     index.init_index(max_elements=base.shape[0], M=args.m, ef_construction=args.ef_construction)
     index.set_num_threads(args.threads)
     index.add_items(base, np.arange(base.shape[0]))
     build_s = time.perf_counter() - started
+    memory = rss_bytes() - before
     index.set_num_threads(1)
     per_ef = {}
     for ef in args.efs:
@@ -90,7 +101,8 @@ def run_hnswlib(base, queries, truth, args):
             "qps": len(queries) / sum(times),
             "p95_ms": times[int(0.95 * (len(times) - 1))] * 1e3,
         }
-    return build_s, per_ef
+    del index
+    return build_s, per_ef, memory
 
 
 def run_inferbench(args, round_index):
@@ -103,7 +115,7 @@ def run_inferbench(args, round_index):
         "--ground-truth", os.path.join(args.data, "groundtruth.ivecs"),
         "--m", str(args.m), "--ef-construction", str(args.ef_construction),
         "--ef", ",".join(map(str, args.efs)), "-k", str(args.k),
-        "--search", args.search, "--no-cache", "-o", out, "--run-id", run_id,
+        "--search", args.search, "--links", args.links, "--no-cache", "-o", out, "--run-id", run_id,
     ]
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
     done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -115,7 +127,12 @@ def run_inferbench(args, round_index):
         s["ef"]: {"recall": s["recall"], "qps": s["single_thread_qps"], "p95_ms": s["latency"]["p95_ms"]}
         for s in run["scenarios"]
     }
-    return run["index"]["build_s"], per_ef
+    index = run["index"]
+    memory = {
+        "build": (index.get("memory_bytes") or {}).get("value"),
+        "searched": (index.get("layout") or {}).get("bytes"),
+    }
+    return index["build_s"], per_ef, memory
 
 
 def median_figures(rounds):
@@ -137,6 +154,8 @@ def main():
     p.add_argument("--rounds", type=int, default=1, help="alternating rounds of both sides")
     p.add_argument("--search", default="flat", choices=["flat", "hnsw_rs"],
                    help="inferbench's search: its flat layout (default) or hnsw_rs's own")
+    p.add_argument("--links", default="reselected", choices=["reselected", "as-built"],
+                   help="inferbench's layer-0 links for the flat search")
     p.add_argument("--inferbench", default=os.path.join(ROOT, "target", "release", "inferbench"))
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args()
@@ -152,13 +171,13 @@ def main():
     print(f"{base.shape[0]} base vectors x {base.shape[1]}, {queries.shape[0]} queries, k={args.k}, "
           f"M={args.m}, ef_construction={args.ef_construction}, {args.threads} build threads, "
           f"queries on 1 thread; {args.rounds} round(s), alternating", flush=True)
-    ours, theirs, our_builds, their_builds = [], [], [], []
+    ours, theirs, our_builds, their_builds, memory = [], [], [], [], {}
     for r in range(args.rounds):
-        build, figures = run_inferbench(args, r)
+        build, figures, memory["inferbench"] = run_inferbench(args, r)
         ours.append(figures)
         our_builds.append(build)
         print(f"round {r + 1}: inferbench built in {build:.1f} s", flush=True)
-        build, figures = run_hnswlib(base, queries, truth, args)
+        build, figures, memory["hnswlib"] = run_hnswlib(base, queries, truth, args)
         theirs.append(figures)
         their_builds.append(build)
         print(f"round {r + 1}: hnswlib built in {build:.1f} s", flush=True)
@@ -177,9 +196,14 @@ def main():
               + (f"{ratio:.2f} (our ef {match})" if ratio else "never reached") + " |")
     ob, tb = statistics.median(our_builds), statistics.median(their_builds)
     print(f"\nbuild: inferbench {ob:.1f} s, hnswlib {tb:.1f} s, ratio {ob / tb:.2f} (medians)")
+    mib = lambda b: f"{b / 2**20:.0f} MiB" if b else "not measured"
+    ours_m, theirs_m = memory["inferbench"], memory["hnswlib"]
+    print(f"memory (last round): inferbench grew {mib(ours_m['build'])} building with hnsw_rs and "
+          f"searches a {mib(ours_m['searched'])} flat layout; hnswlib grew {mib(theirs_m)} building")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"rows": rows, "build_s": {"inferbench": our_builds, "hnswlib": their_builds}}, f, indent=2)
+            json.dump({"rows": rows, "build_s": {"inferbench": our_builds, "hnswlib": their_builds},
+                       "memory_bytes": memory}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ runs hnswlib and inferbench on them side by side.\n\n\
 Steps: generate or read the vectors; exact top-k ground truth by brute force (blocked \
 matrix products on all threads); build the hnsw_rs index (parallel inserts); lay its graph \
 out flat for searching (--search flat, the default; --search hnsw_rs keeps the library's own \
-search) and count the nodes no search can reach; then for each ef: every query alone on \
+search), choose its layer-0 links again (--links reselected, the default; as-built keeps \
+hnsw_rs's) and count the nodes no search can reach; then for each ef: every query alone on \
 one thread (p50/p90/p95/p99/max latency and recall@k), then all queries over all threads \
 (--batch-runs passes, queries/s). The headline is the smallest ef whose recall reaches --recall-target, with its p95. Targets: headline p95 < 20 ms, and \
 recall@10 >= 0.99 at p95 <= 1 ms.\n\n\
@@ -128,6 +129,12 @@ pub struct RetrievalArgs {
     /// layout: same neighbours, faster) or hnsw_rs (the library's own search).
     #[arg(long, default_value = "flat", value_parser = ["flat", "hnsw_rs"])]
     search: String,
+    /// The flat search's layer-0 links: reselected (each node's links chosen again from its
+    /// links and back-links with HNSW's diversity rule, and a link into every node no path
+    /// led to: hnsw_rs prunes overflowing lists to the nearest, which cuts clusters apart)
+    /// or as-built (hnsw_rs's graph exactly).
+    #[arg(long, default_value = "reselected", value_parser = ["reselected", "as-built"])]
+    links: String,
     /// The ef values to sweep, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
     ef: Vec<usize>,
@@ -252,6 +259,7 @@ impl RetrievalArgs {
             ground_truth_file: self.ground_truth.clone(),
             export_data: self.export_data.clone(),
             search: retrieval::searcher::SearchChoice::parse(&self.search).map_err(as_usage)?,
+            links: retrieval::searcher::Links::parse(&self.links).map_err(as_usage)?,
         };
         request.check().map_err(as_usage)?;
         Ok(request)

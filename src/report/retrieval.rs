@@ -92,7 +92,14 @@ pub struct LayoutInfo {
     pub seconds: f64,
     pub bytes: u64,
     pub layers: u8,
-    /// Nodes no path from the entry point leads to: never returned, whatever ef.
+    /// "as-built" (hnsw_rs's links) or "reselected" (chosen again, see `--links`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<String>,
+    /// Nodes no path led to in hnsw_rs's graph as built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable_nodes_as_built: Option<u64>,
+    /// Nodes no path from the entry point leads to in the links searched: never returned,
+    /// whatever ef.
     pub unreachable_nodes: u64,
     /// Queries whose true top-k holds an unreachable node (their recall cannot be 1).
     pub queries_with_unreachable_truth: u64,

@@ -80,6 +80,8 @@ pub struct RetrievalRequest {
     pub export_data: Option<PathBuf>,
     /// Whose search answers the queries.
     pub search: SearchChoice,
+    /// Which layer-0 links the flat search walks.
+    pub links: searcher::Links,
 }
 
 pub struct RetrievalOutcome {
@@ -149,7 +151,7 @@ pub fn prepare(request: &RetrievalRequest) -> Result<Prepared> {
         export(dir, &data, &truth, metric)?;
     }
     let IndexStep { index, mut info } = index_for(request, &data)?;
-    let index = ready_to_search(index, request.search, &data, &truth, &mut info)?;
+    let index = ready_to_search(index, request, &data, &truth, &mut info)?;
     Ok(Prepared {
         data,
         truth,
@@ -163,22 +165,24 @@ pub fn prepare(request: &RetrievalRequest) -> Result<Prepared> {
 /// which queries' true neighbours no search can reach.
 fn ready_to_search(
     index: Index,
-    choice: SearchChoice,
+    request: &RetrievalRequest,
     data: &PreparedData,
     truth: &GroundTruth,
     info: &mut IndexInfo,
 ) -> Result<Searcher> {
-    let (searcher, layout) = Searcher::new(index, choice)?;
-    info.search = Some(choice.name().to_string());
+    let (searcher, layout) = Searcher::new(index, request.search, request.links)?;
+    info.search = Some(request.search.name().to_string());
     if let Some(mut layout) = layout {
         layout.info.queries_with_unreachable_truth =
             searcher::queries_missing_truth(truth, data.queries.len(), &layout.unreachable);
         eprintln!(
-            "index: laid out flat in {:.1}s ({:.0} MiB, {} layers); {} nodes unreachable from the entry point{}",
+            "index: laid out flat in {:.1}s ({:.0} MiB, {} layers, links {}); {} nodes unreachable from the entry point ({} as built){}",
             layout.info.seconds,
             layout.info.bytes as f64 / (1u64 << 20) as f64,
             layout.info.layers,
+            request.links.name(),
             layout.info.unreachable_nodes,
+            layout.info.unreachable_nodes_as_built.unwrap_or(0),
             match layout.info.queries_with_unreachable_truth {
                 0 => String::new(),
                 q => format!(", {q} queries have one among their true top-{}", truth.k),

@@ -42,6 +42,35 @@ impl SearchChoice {
     }
 }
 
+/// `--links`: which layer-0 links the flat layout walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Links {
+    /// hnsw_rs's graph as it built it.
+    AsBuilt,
+    /// Each node's links chosen again from its links and back-links with HNSW's diversity
+    /// rule, and a link into every node no path led to (inferbench-graph's reselect.rs
+    /// says why hnsw_rs's graph needs it).
+    #[default]
+    Reselected,
+}
+
+impl Links {
+    pub fn parse(s: &str) -> Result<Links> {
+        match s {
+            "reselected" => Ok(Links::Reselected),
+            "as-built" => Ok(Links::AsBuilt),
+            other => bail!("--links {other}: choose reselected or as-built"),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Links::AsBuilt => "as-built",
+            Links::Reselected => "reselected",
+        }
+    }
+}
+
 /// The flat layout's figures, and the nodes no search can reach (sorted).
 pub struct Layout {
     pub info: LayoutInfo,
@@ -56,27 +85,38 @@ pub enum Searcher {
 
 impl Searcher {
     /// Ready `index` for `choice`. For `Flat` the hnsw_rs structure is dropped once copied,
-    /// so the process holds one graph, not two.
-    pub fn new(index: Index, choice: SearchChoice) -> Result<(Searcher, Option<Layout>)> {
+    /// so the process holds one graph, not two, and its layer-0 links are `links`.
+    pub fn new(
+        index: Index,
+        choice: SearchChoice,
+        links: Links,
+    ) -> Result<(Searcher, Option<Layout>)> {
         match choice {
             SearchChoice::HnswRs => Ok((Searcher::HnswRs(index), None)),
             SearchChoice::Flat => {
                 let started = Instant::now();
                 let metric = index.metric();
-                let graph = index.flatten()?;
+                let mut graph = index.flatten()?;
                 drop(index);
-                let reach = graph.reachability();
+                let as_built = graph.reachability().unreachable;
+                let unreachable_as_built = as_built.len() as u64;
+                let unreachable = match links {
+                    Links::AsBuilt => as_built,
+                    Links::Reselected => {
+                        graph.reselect_base_links(rayon::current_num_threads());
+                        graph.link_unreachable()
+                    }
+                };
                 let info = LayoutInfo {
                     seconds: started.elapsed().as_secs_f64(),
                     bytes: graph.memory_bytes() as u64,
                     layers: graph.top_level() + 1,
-                    unreachable_nodes: reach.unreachable.len() as u64,
+                    links: Some(links.name().to_string()),
+                    unreachable_nodes_as_built: Some(unreachable_as_built),
+                    unreachable_nodes: unreachable.len() as u64,
                     queries_with_unreachable_truth: 0,
                 };
-                let layout = Layout {
-                    info,
-                    unreachable: reach.unreachable,
-                };
+                let layout = Layout { info, unreachable };
                 Ok((Searcher::Flat { graph, metric }, Some(layout)))
             }
         }
@@ -174,8 +214,8 @@ mod tests {
             crate::retrieval::cache::Lookup::Hit(i) => i,
             _ => panic!("the saved index does not reload"),
         };
-        let (own, _) = Searcher::new(load(), SearchChoice::HnswRs).unwrap();
-        let (flat, layout) = Searcher::new(load(), SearchChoice::Flat).unwrap();
+        let (own, _) = Searcher::new(load(), SearchChoice::HnswRs, Links::AsBuilt).unwrap();
+        let (flat, layout) = Searcher::new(load(), SearchChoice::Flat, Links::AsBuilt).unwrap();
         let layout = layout.expect("the flat search reports its layout");
         assert_eq!(flat.len(), 4000);
         let (mut same, mut flat_recall, mut own_recall) = (0, 0.0, 0.0);

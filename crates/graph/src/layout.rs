@@ -32,7 +32,7 @@ pub struct FlatGraph {
     vectors: Vec<Block>,
     levels: Vec<u8>,
     /// Layer 0: `base_slot` u32s per node.
-    base_slot: usize,
+    pub(crate) base_slot: usize,
     base_links: Vec<u32>,
     /// Layers above 0: a node of level L owns L consecutive slots of `upper_slot` u32s
     /// (layers 1..=L) starting at slot `upper_start[node]`.
@@ -285,6 +285,14 @@ impl FlatGraph {
             &self.upper_links[at..at + self.upper_slot]
         };
         &slot[1..=slot[0] as usize]
+    }
+
+    /// Replace a node's layer-0 links (at most the slot's size).
+    pub(crate) fn set_base_links(&mut self, node: u32, links: &[u32]) {
+        let at = node as usize * self.base_slot;
+        let slot = &mut self.base_links[at..at + self.base_slot];
+        let links = &links[..links.len().min(slot.len() - 1)];
+        write_slot(slot, links);
     }
 
     /// Bytes the layout holds: vectors, links, levels.

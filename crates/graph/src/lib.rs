@@ -9,6 +9,7 @@
 
 mod layout;
 mod reach;
+mod reselect;
 mod search;
 
 pub use layout::{FlatGraph, GraphBuilder, GraphError, Space};

@@ -104,8 +104,9 @@ impl FlatGraph {
         })
     }
 
+    /// The distance from a (prepared) query or stored vector to a node, in the graph's space.
     #[inline]
-    fn distance(&self, query: &[f32], node: u32) -> f32 {
+    pub(crate) fn distance(&self, query: &[f32], node: u32) -> f32 {
         let v = self.vector(node);
         match self.space {
             Space::SquaredL2 => squared_l2(query, v),
@@ -268,3 +269,4 @@ mod tests {
         assert_eq!((r.reachable, r.unreachable), (2, vec![2, 3]));
     }
 }
+
