@@ -64,6 +64,7 @@ pub fn section(runs: &[Labelled<RetrievalRun>]) -> String {
                 ),
                 ("build", built),
                 ("index memory", memory),
+                ("search", crate::report::retrieval::search_summary(&r.index)),
                 (
                     "ground truth",
                     format!(

@@ -105,6 +105,26 @@ pub struct LayoutInfo {
     pub queries_with_unreachable_truth: u64,
 }
 
+/// Whose search answered, and for the flat layout what it holds and what it repaired.
+pub fn search_summary(index: &IndexInfo) -> String {
+    match (index.search.as_deref(), &index.layout) {
+        (Some("flat"), Some(l)) => format!(
+            "flat layout, {:.0} MiB, {} layers, links {}, made in {:.1} s; {} nodes unreachable from the entry point{}",
+            l.bytes as f64 / 1048576.0,
+            l.layers,
+            l.links.as_deref().unwrap_or("as-built"),
+            l.seconds,
+            l.unreachable_nodes,
+            match l.unreachable_nodes_as_built {
+                Some(before) if before != l.unreachable_nodes => format!(" ({before} as built)"),
+                _ => String::new(),
+            }
+        ),
+        (Some(other), _) => format!("{other}'s own"),
+        (None, _) => "hnsw_rs's own (a run from before the flat layout)".into(),
+    }
+}
+
 /// One ef of the sweep.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EfScenario {
@@ -262,6 +282,7 @@ pub fn table(run: &RetrievalRun) -> String {
         "index: hnsw_rs M={} ef_construction={}, {how}, {} threads, memory {memory}\n",
         i.m, i.ef_construction, i.build_threads
     );
+    out += &format!("search: {}\n", search_summary(i));
     let h = &run.headline;
     out += &match (h.ef, h.recall, h.p95_ms) {
         (Some(ef), Some(r), Some(p95)) => format!(

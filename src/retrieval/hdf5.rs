@@ -157,20 +157,7 @@ fn shape_2d(file: &File, path: &Path, name: &str) -> Result<(hdf5_pure::Dataset,
 }
 
 fn matrix_f32(file: &File, path: &Path, name: &str) -> Result<VectorSet> {
-    let (dataset, rows, cols) = shape_2d(file, path, name)?;
-    let values = dataset.read_f32().map_err(|e| {
-        anyhow!(
-            "{}: `{name}`: cannot read it as floats ({e})",
-            path.display()
-        )
-    })?;
-    if values.len() != rows * cols {
-        bail!(
-            "{}: `{name}`: {} values for a {rows} × {cols} shape (truncated file?)",
-            path.display(),
-            values.len()
-        );
-    }
+    let (_, cols, values) = matrix(file, path, name, "floats", |d| d.read_f32())?;
     if let Some(at) = values.iter().position(|v| !v.is_finite()) {
         bail!(
             "{}: `{name}` row {}, column {}: {} is not a finite number",
@@ -184,10 +171,22 @@ fn matrix_f32(file: &File, path: &Path, name: &str) -> Result<VectorSet> {
 }
 
 fn matrix_i32(file: &File, path: &Path, name: &str) -> Result<(usize, usize, Vec<i32>)> {
+    matrix(file, path, name, "integers", |d| d.read_i32())
+}
+
+/// A 2-D dataset's rows, columns and values (converted by `read` from whatever width the
+/// file stores: h5py writes ids as int64).
+fn matrix<T>(
+    file: &File,
+    path: &Path,
+    name: &str,
+    kind: &str,
+    read: impl Fn(&hdf5_pure::Dataset) -> Result<Vec<T>, hdf5_pure::Error>,
+) -> Result<(usize, usize, Vec<T>)> {
     let (dataset, rows, cols) = shape_2d(file, path, name)?;
-    let values = dataset.read_i32().map_err(|e| {
+    let values = read(&dataset).map_err(|e| {
         anyhow!(
-            "{}: `{name}`: cannot read it as integers ({e})",
+            "{}: `{name}`: cannot read it as {kind} ({e})",
             path.display()
         )
     })?;
