@@ -8,8 +8,14 @@
 //! parameters are those of `inferbench retrieval` with its defaults, and they share its cache:
 //! the first run builds the index (minutes at 1M on a laptop), later runs reload it.
 //!
+//! The search is `inferbench retrieval`'s default (the flat layout, reselected links);
+//! INFERBENCH_RETRIEVAL_SEARCH=hnsw_rs and INFERBENCH_RETRIEVAL_LINKS=as-built pick the others
+//! under the same benchmark id, so Criterion's baselines compare them:
+//!
 //!   cargo bench --bench retrieval -- distance      # kernels only: seconds
 //!   INFERBENCH_RETRIEVAL_N=100000 cargo bench --bench retrieval
+//!   INFERBENCH_RETRIEVAL_SEARCH=hnsw_rs cargo bench --bench retrieval -- hnsw --save-baseline own
+//!   cargo bench --bench retrieval -- hnsw --baseline own   # the flat search against it
 
 use std::hint::black_box;
 use std::sync::atomic::AtomicBool;
@@ -161,8 +167,12 @@ fn search(c: &mut Criterion) {
         interrupt: Arc::new(AtomicBool::new(false)),
         ground_truth_file: None,
         export_data: None,
-        search: retrieval::searcher::SearchChoice::Flat,
-        links: retrieval::searcher::Links::Reselected,
+        search: std::env::var("INFERBENCH_RETRIEVAL_SEARCH")
+            .map(|s| retrieval::searcher::SearchChoice::parse(&s).unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_default(),
+        links: std::env::var("INFERBENCH_RETRIEVAL_LINKS")
+            .map(|s| retrieval::searcher::Links::parse(&s).unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_default(),
     };
     let prepared = retrieval::prepare(&request).unwrap_or_else(|e| panic!("{e:#}"));
     let queries = &prepared.data.queries;
@@ -191,8 +201,11 @@ fn search(c: &mut Criterion) {
         .or(scenarios.last())
         .expect("an ef");
     eprintln!(
-        "hnsw search: {} at ef={} (recall@10 {:.4})",
-        prepared.data.info.name, best.ef, best.recall
+        "hnsw search ({}): {} at ef={} (recall@10 {:.4})",
+        report_search(&prepared),
+        prepared.data.info.name,
+        best.ef,
+        best.recall
     );
     let mut group = c.benchmark_group("hnsw_search");
     group
@@ -209,6 +222,11 @@ fn search(c: &mut Criterion) {
         },
     );
     group.finish();
+}
+
+/// Which search the benchmark times, as the run's table says it.
+fn report_search(prepared: &retrieval::Prepared) -> String {
+    inferbench::report::retrieval::search_summary(&prepared.index_info)
 }
 
 criterion_group!(benches, distances, search);

@@ -68,7 +68,7 @@ pub fn section(runs: &[Labelled<RetrievalRun>]) -> String {
                 (
                     "ground truth",
                     format!(
-                        "k={} by {} ({:.1} s)",
+                        "top-{}: {} ({:.1} s)",
                         r.ground_truth.k, r.ground_truth.method, r.ground_truth.seconds
                     ),
                 ),

@@ -109,7 +109,7 @@ pub struct LayoutInfo {
 pub fn search_summary(index: &IndexInfo) -> String {
     match (index.search.as_deref(), &index.layout) {
         (Some("flat"), Some(l)) => format!(
-            "flat layout, {:.0} MiB, {} layers, links {}, made in {:.1} s; {} nodes unreachable from the entry point{}",
+            "flat layout, {:.1} MiB, {} layers, links {}, made in {:.1} s; {} nodes unreachable from the entry point{}",
             l.bytes as f64 / 1048576.0,
             l.layers,
             l.links.as_deref().unwrap_or("as-built"),
