@@ -199,7 +199,10 @@ impl GraphBuilder {
         let mut upper_links = vec![0u32; upper_count * upper_slot];
         let mut next_upper = 0usize;
         for (id, node_layers) in layers.iter().enumerate() {
-            write_slot(&mut base_links[id * base_slot..(id + 1) * base_slot], &node_layers[0]);
+            write_slot(
+                &mut base_links[id * base_slot..(id + 1) * base_slot],
+                &node_layers[0],
+            );
             if node_layers.len() > 1 {
                 upper_start[id] = next_upper as u32;
                 for list in &node_layers[1..] {
@@ -265,8 +268,9 @@ impl FlatGraph {
         let blocks = &self.vectors[start..start + self.row_blocks];
         // SAFETY: a Block is exactly BLOCK f32s (repr(C), no padding: 64 bytes of f32s), so a
         // run of blocks is a run of f32s of BLOCK times its length, equally aligned or better.
-        let floats =
-            unsafe { std::slice::from_raw_parts(blocks.as_ptr().cast::<f32>(), blocks.len() * BLOCK) };
+        let floats = unsafe {
+            std::slice::from_raw_parts(blocks.as_ptr().cast::<f32>(), blocks.len() * BLOCK)
+        };
         &floats[..self.dim]
     }
 

@@ -78,9 +78,7 @@ impl FlatGraph {
                 break;
             }
             let v = self.vector(c);
-            let diverse = kept
-                .iter()
-                .all(|&(_, k)| self.distance(v, k) > dist);
+            let diverse = kept.iter().all(|&(_, k)| self.distance(v, k) > dist);
             if diverse {
                 kept.push((dist, c));
             } else {
@@ -170,7 +168,11 @@ mod tests {
         ];
         let mut b = GraphBuilder::new(Space::SquaredL2, 1, 10).unwrap();
         for (i, (x, l)) in xs.iter().zip(links).enumerate() {
-            let layers = if i == 0 { vec![l.to_vec(), vec![]] } else { vec![l.to_vec()] };
+            let layers = if i == 0 {
+                vec![l.to_vec(), vec![]]
+            } else {
+                vec![l.to_vec()]
+            };
             b.set_node(i as u32, &[*x], layers).unwrap();
         }
         b.set_entry(0);
@@ -203,7 +205,10 @@ mod tests {
         assert_eq!(g.reachability().unreachable, vec![3, 4]);
         assert!(g.link_unreachable().is_empty());
         assert_eq!(g.search(&[10.0], 1, 4)[0].0, 4);
-        assert!((0..5).all(|n| !g.neighbours(n, 0).contains(&n)), "no node links to itself");
+        assert!(
+            (0..5).all(|n| !g.neighbours(n, 0).contains(&n)),
+            "no node links to itself"
+        );
     }
 
     #[test]

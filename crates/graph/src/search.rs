@@ -214,7 +214,11 @@ mod tests {
             if i + 1 < n {
                 base.push(i + 1);
             }
-            let layers = if i == 0 { vec![base, vec![]] } else { vec![base] };
+            let layers = if i == 0 {
+                vec![base, vec![]]
+            } else {
+                vec![base]
+            };
             b.set_node(i, &[i as f32, 1.0], layers).unwrap();
         }
         b.set_entry(0);
@@ -248,13 +252,18 @@ mod tests {
     fn bad_graphs_are_refused_with_the_node_named() {
         let mut b = GraphBuilder::new(Space::SquaredL2, 2, 2).unwrap();
         assert_eq!(
-            b.set_node(0, &[1.0, 2.0], vec![vec![5]]).unwrap_err().to_string(),
+            b.set_node(0, &[1.0, 2.0], vec![vec![5]])
+                .unwrap_err()
+                .to_string(),
             "node 0 links to 5, past the last node"
         );
         assert!(b.set_node(0, &[1.0], vec![vec![1]]).is_err());
         b.set_node(0, &[1.0, 2.0], vec![vec![1]]).unwrap();
         b.set_entry(0);
-        assert_eq!(b.finish().err().unwrap().to_string(), "node 1 was never given");
+        assert_eq!(
+            b.finish().err().unwrap().to_string(),
+            "node 1 was never given"
+        );
     }
 
     #[test]
@@ -269,4 +278,3 @@ mod tests {
         assert_eq!((r.reachable, r.unreachable), (2, vec![2, 3]));
     }
 }
-
