@@ -95,8 +95,8 @@ impl FlatGraph {
 impl FlatGraph {
     /// Give each node no path leads to one link in: from its nearest reachable neighbour
     /// (or the nearest node a search finds), into a free slot or over that node's farthest
-    /// link. Repeated while it helps (a
-    /// link given up can strand another node). Returns the nodes still unreachable.
+    /// link. Repeated while it helps (a link given up can strand another node). Returns the
+    /// nodes still unreachable.
     pub fn link_unreachable(&mut self) -> Vec<u32> {
         let mut unreachable = self.reachability().unreachable;
         for _ in 0..8 {
