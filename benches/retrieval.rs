@@ -8,7 +8,8 @@
 //! parameters are those of `inferbench retrieval` with its defaults, and they share its cache:
 //! the first run builds the index (minutes at 1M on a laptop), later runs reload it.
 //!
-//! The search is `inferbench retrieval`'s default (the flat layout, reselected links);
+//! The graph and search are `inferbench retrieval`'s defaults (built by inferbench-graph,
+//! searched in the flat layout, reselected links); INFERBENCH_RETRIEVAL_BUILD=hnsw_rs,
 //! INFERBENCH_RETRIEVAL_SEARCH=hnsw_rs and INFERBENCH_RETRIEVAL_LINKS=as-built pick the others
 //! under the same benchmark id, so Criterion's baselines compare them:
 //!
@@ -167,6 +168,9 @@ fn search(c: &mut Criterion) {
         interrupt: Arc::new(AtomicBool::new(false)),
         ground_truth_file: None,
         export_data: None,
+        build: std::env::var("INFERBENCH_RETRIEVAL_BUILD")
+            .map(|s| retrieval::searcher::BuildChoice::parse(&s).unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_default(),
         search: std::env::var("INFERBENCH_RETRIEVAL_SEARCH")
             .map(|s| retrieval::searcher::SearchChoice::parse(&s).unwrap_or_else(|e| panic!("{e}")))
             .unwrap_or_default(),

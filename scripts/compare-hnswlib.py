@@ -115,7 +115,7 @@ def run_inferbench(args, round_index):
         "--ground-truth", os.path.join(args.data, "groundtruth.ivecs"),
         "--m", str(args.m), "--ef-construction", str(args.ef_construction),
         "--ef", ",".join(map(str, args.efs)), "-k", str(args.k),
-        "--search", args.search, "--links", args.links, "--no-cache", "-o", out, "--run-id", run_id,
+        "--build", args.build, "--search", args.search, "--links", args.links, "--no-cache", "-o", out, "--run-id", run_id,
     ]
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
     done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -152,6 +152,8 @@ def main():
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="build threads (both sides)")
     p.add_argument("--rounds", type=int, default=1, help="alternating rounds of both sides")
+    p.add_argument("--build", default="inferbench", choices=["inferbench", "hnsw_rs"],
+                   help="whose insertion builds inferbench's graph")
     p.add_argument("--search", default="flat", choices=["flat", "hnsw_rs"],
                    help="inferbench's search: its flat layout (default) or hnsw_rs's own")
     p.add_argument("--links", default="reselected", choices=["reselected", "as-built"],
@@ -198,7 +200,7 @@ def main():
     print(f"\nbuild: inferbench {ob:.1f} s, hnswlib {tb:.1f} s, ratio {ob / tb:.2f} (medians)")
     mib = lambda b: f"{b / 2**20:.0f} MiB" if b else "not measured"
     ours_m, theirs_m = memory["inferbench"], memory["hnswlib"]
-    print(f"memory (last round): inferbench grew {mib(ours_m['build'])} building with hnsw_rs and "
+    print(f"memory (last round): inferbench grew {mib(ours_m['build'])} building with {args.build} and "
           f"searches a {mib(ours_m['searched'])} flat layout; hnswlib grew {mib(theirs_m)} building")
     if args.json:
         with open(args.json, "w") as f:

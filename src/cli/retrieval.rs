@@ -125,8 +125,13 @@ pub struct RetrievalArgs {
     /// HNSW beam width while building.
     #[arg(long, default_value_t = 200)]
     ef_construction: usize,
-    /// Whose search answers the queries: flat (hnsw_rs's graph copied into one contiguous
-    /// layout: same neighbours, faster) or hnsw_rs (the library's own search).
+    /// Whose insertion builds the graph: inferbench (HNSW's diversity rule on both ends of
+    /// every link, as hnswlib, straight into the flat layout) or hnsw_rs (the library's
+    /// parallel insert). Either is saved in hnsw_rs's files.
+    #[arg(long, default_value = "inferbench", value_parser = ["inferbench", "hnsw_rs"])]
+    build: String,
+    /// Whose search answers the queries: flat (the graph in one contiguous layout: same
+    /// neighbours as hnsw_rs's search, faster) or hnsw_rs (the library's own search).
     #[arg(long, default_value = "flat", value_parser = ["flat", "hnsw_rs"])]
     search: String,
     /// The flat search's layer-0 links: reselected (each node's links chosen again from its
@@ -258,6 +263,7 @@ impl RetrievalArgs {
             interrupt,
             ground_truth_file: self.ground_truth.clone(),
             export_data: self.export_data.clone(),
+            build: retrieval::searcher::BuildChoice::parse(&self.build).map_err(as_usage)?,
             search: retrieval::searcher::SearchChoice::parse(&self.search).map_err(as_usage)?,
             links: retrieval::searcher::Links::parse(&self.links).map_err(as_usage)?,
         };

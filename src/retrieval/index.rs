@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::cache::{self, Lookup};
 use super::dataset::VectorSet;
 use super::distance::{Metric, SimdCosine, SimdDot, SimdL2};
+use super::hnsw_rs_dump;
 
 /// A build abandoned because the user asked to stop.
 #[derive(Debug, thiserror::Error)]
@@ -144,31 +145,41 @@ impl Index {
     /// Dump into `dir` (replaced whole): the files go to a temporary folder with their
     /// manifest, which is then renamed into place.
     pub fn save<P: Serialize>(&self, dir: &Path, params: &P) -> Result<()> {
-        let tmp = dir.with_extension("tmp");
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp)
-            .with_context(|| format!("{}: cannot create the index folder", tmp.display()))?;
-        // hnsw_rs panics on some I/O failures; turn those into errors.
-        let dumped = catch_unwind(AssertUnwindSafe(
-            || each!(self, h => h.file_dump(&tmp, BASENAME)),
-        ))
-        .map_err(|_| anyhow!("hnsw_rs panicked while writing the index"))?;
-        let basename =
-            dumped.with_context(|| format!("{}: cannot dump the index", tmp.display()))?;
-        if basename != BASENAME {
-            bail!("hnsw_rs wrote the index under another name ({basename})");
-        }
-        let manifest = Manifest {
-            params: serde_json::to_value(params)?,
-            files: index_files(&tmp)
-                .iter()
-                .map(|p| FileSum::of(p))
-                .collect::<Result<_>>()?,
-        };
-        crate::results::write_atomic(&tmp.join(MANIFEST), &serde_json::to_vec_pretty(&manifest)?)?;
-        let _ = std::fs::remove_dir_all(dir);
-        std::fs::rename(&tmp, dir)
-            .with_context(|| format!("{}: cannot move the index into place", dir.display()))
+        save_with(dir, params, |tmp| {
+            // hnsw_rs panics on some I/O failures; turn those into errors.
+            let dumped = catch_unwind(AssertUnwindSafe(
+                || each!(self, h => h.file_dump(tmp, BASENAME)),
+            ))
+            .map_err(|_| anyhow!("hnsw_rs panicked while writing the index"))?;
+            let basename =
+                dumped.with_context(|| format!("{}: cannot dump the index", tmp.display()))?;
+            if basename != BASENAME {
+                bail!("hnsw_rs wrote the index under another name ({basename})");
+            }
+            Ok(())
+        })
+    }
+
+    /// Save a graph inferbench-graph built over `data` in hnsw_rs's files, as [`Index::save`]
+    /// does, so that [`Index::load`] reloads it with hnsw_rs.
+    pub fn save_graph<P: Serialize>(
+        graph: &FlatGraph,
+        data: &VectorSet,
+        index: IndexParams,
+        dir: &Path,
+        params: &P,
+    ) -> Result<()> {
+        save_with(dir, params, |tmp| {
+            hnsw_rs_dump::write(
+                tmp,
+                BASENAME,
+                graph,
+                data,
+                index.metric,
+                index.m,
+                index.ef_construction,
+            )
+        })
     }
 
     /// Reload an index saved with these parameters, after checking every file against the
@@ -213,11 +224,7 @@ impl Index {
     /// The same graph laid out flat (inferbench-graph): every node with its vector and its
     /// neighbours on each of its layers, entered from a node of the top layer.
     pub fn flatten(&self) -> Result<FlatGraph> {
-        let space = match self.metric() {
-            Metric::L2 => Space::SquaredL2,
-            Metric::Cosine | Metric::Dot => Space::UnitDot,
-        };
-        let mut graph = GraphBuilder::new(space, self.dim(), self.len())
+        let mut graph = GraphBuilder::new(graph_space(self.metric()), self.dim(), self.len())
             .map_err(|e| anyhow!("cannot lay out the graph: {e}"))?;
         each!(self, h => {
             let points = h.get_point_indexation();
@@ -253,6 +260,39 @@ impl Index {
             .filter_map(|p| std::fs::metadata(p).ok())
             .map(|m| m.len())
             .sum()
+    }
+}
+
+/// Write the index files with `dump` into a temporary folder, add the manifest, and move
+/// the folder into `dir`'s place.
+fn save_with<P: Serialize>(
+    dir: &Path,
+    params: &P,
+    dump: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    let tmp = dir.with_extension("tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)
+        .with_context(|| format!("{}: cannot create the index folder", tmp.display()))?;
+    dump(&tmp)?;
+    let manifest = Manifest {
+        params: serde_json::to_value(params)?,
+        files: index_files(&tmp)
+            .iter()
+            .map(|p| FileSum::of(p))
+            .collect::<Result<_>>()?,
+    };
+    crate::results::write_atomic(&tmp.join(MANIFEST), &serde_json::to_vec_pretty(&manifest)?)?;
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::rename(&tmp, dir)
+        .with_context(|| format!("{}: cannot move the index into place", dir.display()))
+}
+
+/// The flat layout's space for a metric: both rank as the metric does, and cost less.
+pub fn graph_space(metric: Metric) -> Space {
+    match metric {
+        Metric::L2 => Space::SquaredL2,
+        Metric::Cosine | Metric::Dot => Space::UnitDot,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod distance;
 pub mod embed;
 pub mod ground_truth;
 pub mod hdf5;
+mod hnsw_rs_dump;
 pub mod index;
 pub mod memory;
 pub mod searcher;
@@ -35,7 +36,7 @@ use dataset::{MixtureSpec, VectorSet};
 use distance::Metric;
 use ground_truth::GroundTruth;
 use index::{Index, IndexParams};
-use searcher::{SearchChoice, Searcher};
+use searcher::{BuildChoice, Built, SearchChoice, Searcher};
 pub use sweep::SweepSettings;
 
 /// Where the vectors come from.
@@ -78,6 +79,8 @@ pub struct RetrievalRequest {
     pub ground_truth_file: Option<PathBuf>,
     /// Write base vectors, queries and ground truth here (fvecs/ivecs) for peers.
     pub export_data: Option<PathBuf>,
+    /// Whose insertion builds the graph.
+    pub build: searcher::BuildChoice,
     /// Whose search answers the queries.
     pub search: SearchChoice,
     /// Which layer-0 links the flat search walks.
@@ -164,7 +167,7 @@ pub fn prepare(request: &RetrievalRequest) -> Result<Prepared> {
 /// Hand the index to the chosen search, noting in `info` what the flat layout cost and
 /// which queries' true neighbours no search can reach.
 fn ready_to_search(
-    index: Index,
+    index: Built,
     request: &RetrievalRequest,
     data: &PreparedData,
     truth: &GroundTruth,
@@ -663,7 +666,7 @@ fn ground_truth_for(
 }
 
 struct IndexStep {
-    index: Index,
+    index: Built,
     info: IndexInfo,
 }
 
@@ -671,6 +674,13 @@ struct IndexStep {
 struct IndexKey<'a> {
     data: &'a serde_json::Value,
     params: IndexParams,
+    /// Absent for hnsw_rs's build, so indexes cached before there was a choice still match.
+    #[serde(skip_serializing_if = "is_hnsw_rs")]
+    build: BuildChoice,
+}
+
+fn is_hnsw_rs(build: &BuildChoice) -> bool {
+    *build == BuildChoice::HnswRs
 }
 
 fn index_for(request: &RetrievalRequest, data: &PreparedData) -> Result<IndexStep> {
@@ -678,6 +688,7 @@ fn index_for(request: &RetrievalRequest, data: &PreparedData) -> Result<IndexSte
     let key = IndexKey {
         data: &data.base_key,
         params,
+        build: request.build,
     };
     let dir = request
         .cache_dir
@@ -685,13 +696,7 @@ fn index_for(request: &RetrievalRequest, data: &PreparedData) -> Result<IndexSte
         .map(|d| d.join(format!("index-{}", cache::key(&key))));
     let estimated = memory::estimate(data.base.len(), data.base.dim, params.m);
     let mut info = IndexInfo {
-        library: format!(
-            "hnsw_rs {}",
-            crate::build_info::crate_versions()
-                .get("hnsw_rs")
-                .cloned()
-                .unwrap_or_default()
-        ),
+        library: library_name(request.build),
         m: params.m,
         ef_construction: params.ef_construction,
         build_threads: rayon::current_num_threads(),
@@ -733,7 +738,10 @@ fn index_for(request: &RetrievalRequest, data: &PreparedData) -> Result<IndexSte
                     index.len(),
                     started.elapsed().as_secs_f64()
                 );
-                return Ok(IndexStep { index, info });
+                return Ok(IndexStep {
+                    index: Built::HnswRs(index),
+                    info,
+                });
             }
             Lookup::Hit(index) => {
                 let why = format!(
@@ -761,32 +769,118 @@ fn index_for(request: &RetrievalRequest, data: &PreparedData) -> Result<IndexSte
     }
     let started = Instant::now();
     let bar = Progress::new(data.base.len() as u64, "build");
-    let index = Index::build(&data.base, params, &request.interrupt, &|done| {
-        bar.set(done)
-    })?;
+    let built = match request.build {
+        BuildChoice::HnswRs => Built::HnswRs(Index::build(
+            &data.base,
+            params,
+            &request.interrupt,
+            &|done| bar.set(done),
+        )?),
+        BuildChoice::Inferbench => Built::Flat {
+            graph: build_graph(&data.base, params, request.seed, &request.interrupt, &bar)?,
+            metric: params.metric,
+        },
+    };
     bar.finish();
     let build_s = started.elapsed().as_secs_f64();
     info.build_s = Some(build_s);
     info.memory_bytes = memory(rss_before);
     eprintln!(
-        "index: built {} vectors in {:.1}s (M={}, ef_construction={}, {} threads)",
-        index.len(),
+        "index: built {} vectors in {:.1}s ({}'s insertion, M={}, ef_construction={}, {} threads)",
+        data.base.len(),
         build_s,
+        request.build.name(),
         params.m,
         params.ef_construction,
         info.build_threads
     );
-    if let Some(dir) = &dir {
+    // hnsw_rs searches a graph built flat only once it has read it back from its files.
+    let reload_for_hnsw_rs =
+        request.search == SearchChoice::HnswRs && matches!(built, Built::Flat { .. });
+    let scratch_dir;
+    let save_to = match &dir {
+        Some(dir) => Some(dir.clone()),
+        None if reload_for_hnsw_rs => {
+            scratch_dir = tempfile::tempdir().context("cannot create a temporary folder")?;
+            Some(scratch_dir.path().join("index"))
+        }
+        None => None,
+    };
+    if let Some(save_to) = &save_to {
         let saved = Instant::now();
-        index.save(dir, &key)?;
-        info.disk_bytes = Some(Index::disk_bytes(dir));
-        eprintln!(
-            "index: saved to {} in {:.1}s",
-            dir.display(),
-            saved.elapsed().as_secs_f64()
-        );
+        match &built {
+            Built::HnswRs(index) => index.save(save_to, &key)?,
+            Built::Flat { graph, .. } => {
+                Index::save_graph(graph, &data.base, params, save_to, &key)?
+            }
+        }
+        if dir.is_some() {
+            info.disk_bytes = Some(Index::disk_bytes(save_to));
+            eprintln!(
+                "index: saved to {} in hnsw_rs's format in {:.1}s",
+                save_to.display(),
+                saved.elapsed().as_secs_f64()
+            );
+        }
     }
-    Ok(IndexStep { index, info })
+    let built = match (reload_for_hnsw_rs, &save_to) {
+        (true, Some(save_to)) => {
+            drop(built);
+            match Index::load(save_to, &key, params.metric) {
+                Lookup::Hit(index) => Built::HnswRs(index),
+                Lookup::Missing => bail!("{}: the index just saved is gone", save_to.display()),
+                Lookup::Unusable(why) => {
+                    bail!("hnsw_rs cannot reload the graph inferbench built: {why}")
+                }
+            }
+        }
+        _ => built,
+    };
+    Ok(IndexStep { index: built, info })
+}
+
+/// Who built the index, as run.json and the report name it.
+fn library_name(build: BuildChoice) -> String {
+    let hnsw_rs = crate::build_info::crate_versions()
+        .get("hnsw_rs")
+        .cloned()
+        .unwrap_or_default();
+    match build {
+        BuildChoice::HnswRs => format!("hnsw_rs {hnsw_rs}"),
+        BuildChoice::Inferbench => format!("inferbench-graph, saved as hnsw_rs {hnsw_rs}"),
+    }
+}
+
+/// inferbench-graph's build over `base`, on rayon's thread count, levels drawn from `seed`.
+fn build_graph(
+    base: &VectorSet,
+    params: IndexParams,
+    seed: u64,
+    stop: &AtomicBool,
+    bar: &Progress,
+) -> Result<inferbench_graph::FlatGraph> {
+    params.check()?;
+    if base.is_empty() {
+        bail!("cannot build an index of no vectors");
+    }
+    let graph_params = inferbench_graph::BuildParams {
+        m: params.m,
+        ef_construction: params.ef_construction,
+        seed,
+        threads: rayon::current_num_threads(),
+    };
+    inferbench_graph::build(
+        index::graph_space(params.metric),
+        base.dim,
+        &base.data,
+        graph_params,
+        stop,
+        &mut |done| bar.set(done),
+    )
+    .map_err(|e| match e {
+        inferbench_graph::BuildError::Interrupted => index::Interrupted.into(),
+        other => anyhow::anyhow!("{other}"),
+    })
 }
 
 /// The headline and targets, from the scenarios measured so far.

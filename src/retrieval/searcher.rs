@@ -1,7 +1,9 @@
-//! Whose search answers the queries. hnsw_rs builds, saves and reloads the index; its graph
-//! is then either searched by hnsw_rs itself or copied into inferbench-graph's flat layout
-//! (contiguous vectors and neighbour lists, a reusable visited array, prefetching), which
-//! returns the same neighbours faster. Both stay selectable so both can be measured.
+//! Who builds the graph and whose search answers the queries. The graph is built by
+//! inferbench-graph's insertion (straight into the flat layout) or by hnsw_rs; either way
+//! it is saved and reloaded in hnsw_rs's files. It is then searched by hnsw_rs itself or in
+//! inferbench-graph's flat layout (contiguous vectors and neighbour lists, a reusable
+//! visited array, prefetching), which returns the same neighbours faster. Every choice stays
+//! selectable so each can be measured.
 
 use std::time::Instant;
 
@@ -40,6 +42,42 @@ impl SearchChoice {
             SearchChoice::Flat => "flat",
         }
     }
+}
+
+/// `--build`: whose insertion builds the graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuildChoice {
+    /// inferbench-graph's: HNSW's diversity rule on both ends of every link, as hnswlib.
+    #[default]
+    Inferbench,
+    /// hnsw_rs's parallel insert.
+    HnswRs,
+}
+
+impl BuildChoice {
+    pub fn parse(s: &str) -> Result<BuildChoice> {
+        match s {
+            "inferbench" => Ok(BuildChoice::Inferbench),
+            "hnsw_rs" | "hnsw-rs" => Ok(BuildChoice::HnswRs),
+            other => bail!("--build {other}: choose inferbench or hnsw_rs"),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BuildChoice::Inferbench => "inferbench",
+            BuildChoice::HnswRs => "hnsw_rs",
+        }
+    }
+}
+
+/// A graph as it comes out of a build or a reload.
+pub enum Built {
+    /// hnsw_rs's structure (built by hnsw_rs, or reloaded from hnsw_rs's files).
+    HnswRs(Index),
+    /// Built by inferbench-graph, already flat.
+    Flat { graph: FlatGraph, metric: Metric },
 }
 
 /// `--links`: which layer-0 links the flat layout walks.
@@ -84,20 +122,26 @@ pub enum Searcher {
 }
 
 impl Searcher {
-    /// Ready `index` for `choice`. For `Flat` the hnsw_rs structure is dropped once copied,
-    /// so the process holds one graph, not two, and its layer-0 links are `links`.
+    /// Ready a graph for `choice` (a graph built flat can only be searched flat: the caller
+    /// reloads it with hnsw_rs for `HnswRs`). For `Flat` the hnsw_rs structure is dropped
+    /// once copied, so the process holds one graph, not two, and its layer-0 links are
+    /// `links`.
     pub fn new(
-        index: Index,
+        built: Built,
         choice: SearchChoice,
         links: Links,
     ) -> Result<(Searcher, Option<Layout>)> {
-        match choice {
-            SearchChoice::HnswRs => Ok((Searcher::HnswRs(index), None)),
-            SearchChoice::Flat => {
+        match (choice, built) {
+            (SearchChoice::HnswRs, Built::HnswRs(index)) => Ok((Searcher::HnswRs(index), None)),
+            (SearchChoice::HnswRs, Built::Flat { .. }) => {
+                bail!("hnsw_rs cannot search a graph built flat before it is reloaded")
+            }
+            (SearchChoice::Flat, built) => {
                 let started = Instant::now();
-                let metric = index.metric();
-                let mut graph = index.flatten()?;
-                drop(index);
+                let (mut graph, metric) = match built {
+                    Built::HnswRs(index) => (index.flatten()?, index.metric()),
+                    Built::Flat { graph, metric } => (graph, metric),
+                };
                 let as_built = graph.reachability().unreachable;
                 let unreachable_as_built = as_built.len() as u64;
                 let unreachable = match links {
@@ -214,8 +258,9 @@ mod tests {
             crate::retrieval::cache::Lookup::Hit(i) => i,
             _ => panic!("the saved index does not reload"),
         };
-        let (own, _) = Searcher::new(load(), SearchChoice::HnswRs, Links::AsBuilt).unwrap();
-        let (flat, layout) = Searcher::new(load(), SearchChoice::Flat, Links::AsBuilt).unwrap();
+        let hnsw_rs = |choice| Searcher::new(Built::HnswRs(load()), choice, Links::AsBuilt);
+        let (own, _) = hnsw_rs(SearchChoice::HnswRs).unwrap();
+        let (flat, layout) = hnsw_rs(SearchChoice::Flat).unwrap();
         let layout = layout.expect("the flat search reports its layout");
         assert_eq!(flat.len(), 4000);
         let (mut same, mut flat_recall, mut own_recall) = (0, 0.0, 0.0);
@@ -252,6 +297,82 @@ mod tests {
             // more. The answers must otherwise be hnsw_rs's, with no recall lost.
             assert!(same >= 180, "{metric:?}: {same} of 200 identical");
             assert!(flat >= own - 0.005, "{metric:?}: recall {flat} vs {own}");
+        }
+    }
+
+    #[test]
+    fn a_graph_built_here_is_saved_as_hnsw_rs_reads_it_and_both_searches_agree() {
+        for metric in [Metric::L2, Metric::Cosine] {
+            let (base, queries) = MixtureSpec {
+                queries: 200,
+                ..MixtureSpec::clustered(4000, 24)
+            }
+            .generate(&|_| {})
+            .unwrap();
+            let truth = ground_truth::compute(&base, &queries, 10, metric, &|_| {}).unwrap();
+            let params = IndexParams {
+                metric,
+                m: 8,
+                ef_construction: 64,
+            };
+            let graph = inferbench_graph::build(
+                crate::retrieval::index::graph_space(metric),
+                base.dim,
+                &base.data,
+                inferbench_graph::BuildParams {
+                    m: 8,
+                    ef_construction: 64,
+                    seed: 3,
+                    threads: 2,
+                },
+                &AtomicBool::new(false),
+                &mut |_| {},
+            )
+            .unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            Index::save_graph(&graph, &base, params, dir.path(), &params).unwrap();
+            let index = match Index::load(dir.path(), &params, metric) {
+                crate::retrieval::cache::Lookup::Hit(i) => i,
+                _ => panic!("{metric:?}: hnsw_rs does not reload the graph built here"),
+            };
+            assert_eq!((index.len(), index.dim()), (4000, 24));
+            // hnsw_rs holds the very graph: every node's links on every layer.
+            let again = index.flatten().unwrap();
+            for node in 0..4000u32 {
+                assert_eq!(again.level(node), graph.level(node));
+                for layer in 0..=graph.level(node) {
+                    let sorted = |l: &[u32]| {
+                        let mut l = l.to_vec();
+                        l.sort_unstable();
+                        l
+                    };
+                    assert_eq!(
+                        sorted(again.neighbours(node, layer)),
+                        sorted(graph.neighbours(node, layer)),
+                        "{metric:?}: node {node}, layer {layer}"
+                    );
+                }
+            }
+            // And hnsw_rs's own search on it answers as the flat search does.
+            let (own, _) =
+                Searcher::new(Built::HnswRs(index), SearchChoice::HnswRs, Links::AsBuilt).unwrap();
+            let flat = Built::Flat { graph, metric };
+            let (flat, _) = Searcher::new(flat, SearchChoice::Flat, Links::AsBuilt).unwrap();
+            let (mut same, mut own_recall, mut flat_recall) = (0, 0.0, 0.0);
+            for (qi, q) in queries.rows().enumerate() {
+                let a = own.search(q, 10, 32);
+                let b = flat.search(q, 10, 32);
+                let ids = |v: &[(usize, f32)]| v.iter().map(|x| x.0).collect::<Vec<_>>();
+                same += usize::from(ids(&a) == ids(&b));
+                own_recall += recall(truth.ids_of(qi), truth.distances_of(qi), &a) / 200.0;
+                flat_recall += recall(truth.ids_of(qi), truth.distances_of(qi), &b) / 200.0;
+            }
+            // As with hnsw_rs's own graphs (above), the descents differ, so a few answers do.
+            assert!(same >= 170, "{metric:?}: {same} of 200 identical");
+            assert!(
+                (own_recall - flat_recall).abs() <= 0.01 && flat_recall >= 0.85,
+                "{metric:?}: recall {own_recall} (hnsw_rs) vs {flat_recall} (flat)"
+            );
         }
     }
 

@@ -115,7 +115,7 @@ mod tests {
     use crate::retrieval::distance::Metric;
     use crate::retrieval::ground_truth;
     use crate::retrieval::index::{Index, IndexParams};
-    use crate::retrieval::searcher::{Links, SearchChoice, Searcher};
+    use crate::retrieval::searcher::{Built, Links, SearchChoice, Searcher};
 
     #[test]
     fn recall_grows_with_ef_and_the_headline_is_the_smallest_ef_reaching_it() {
@@ -132,7 +132,8 @@ mod tests {
             ef_construction: 64,
         };
         let built = Index::build(&base, params, &AtomicBool::new(false), &|_| {}).unwrap();
-        let (index, _) = Searcher::new(built, SearchChoice::Flat, Links::Reselected).unwrap();
+        let (index, _) =
+            Searcher::new(Built::HnswRs(built), SearchChoice::Flat, Links::Reselected).unwrap();
         let settings = SweepSettings {
             efs: vec![10, 200],
             k: 10,

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::rows::Rows;
+
 /// How distances between the stored vectors and a query are computed. Both rank exactly as
 /// the distance the graph was built with, and are cheaper.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -12,33 +14,22 @@ pub enum Space {
     UnitDot,
 }
 
-/// Floats per block: one 64-byte cache line.
-pub(crate) const BLOCK: usize = 16;
-
-/// One cache line of a stored vector; rows start on a line so a row's first prefetch fetches
-/// its first 16 floats.
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-pub(crate) struct Block(pub(crate) [f32; BLOCK]);
-
-/// A node's links on one layer are stored as `[count, id, id, ...]` in a slot of fixed size.
-const NO_UPPER: u32 = u32::MAX;
+/// A node's links on one layer are stored as `[count, id, id, ...]` in a slot of fixed size;
+/// `upper_start` of a node on layer 0 only.
+pub(crate) const NO_UPPER: u32 = u32::MAX;
 
 /// An HNSW graph laid out for searching. Node ids are the caller's row numbers.
 pub struct FlatGraph {
-    pub(crate) space: Space,
-    pub(crate) dim: usize,
-    row_blocks: usize,
-    vectors: Vec<Block>,
-    levels: Vec<u8>,
+    pub(crate) rows: Rows,
+    pub(crate) levels: Vec<u8>,
     /// Layer 0: `base_slot` u32s per node.
     pub(crate) base_slot: usize,
-    base_links: Vec<u32>,
+    pub(crate) base_links: Vec<u32>,
     /// Layers above 0: a node of level L owns L consecutive slots of `upper_slot` u32s
     /// (layers 1..=L) starting at slot `upper_start[node]`.
-    upper_start: Vec<u32>,
-    upper_slot: usize,
-    upper_links: Vec<u32>,
+    pub(crate) upper_start: Vec<u32>,
+    pub(crate) upper_slot: usize,
+    pub(crate) upper_links: Vec<u32>,
     pub(crate) entry: u32,
     pub(crate) top_level: u8,
 }
@@ -78,10 +69,7 @@ impl std::error::Error for GraphError {}
 
 /// Collects nodes in any order, then lays them out.
 pub struct GraphBuilder {
-    space: Space,
-    dim: usize,
-    row_blocks: usize,
-    vectors: Vec<Block>,
+    rows: Rows,
     links: Vec<Option<Vec<Vec<u32>>>>,
     entry: Option<u32>,
 }
@@ -92,12 +80,8 @@ impl GraphBuilder {
         if nodes >= NO_UPPER as usize {
             return Err(GraphError::TooLarge(nodes));
         }
-        let row_blocks = dim.div_ceil(BLOCK).max(1);
         Ok(GraphBuilder {
-            space,
-            dim,
-            row_blocks,
-            vectors: vec![Block([0.0; BLOCK]); row_blocks * nodes],
+            rows: Rows::new(space, dim, nodes),
             links: vec![None; nodes],
             entry: None,
         })
@@ -119,11 +103,11 @@ impl GraphBuilder {
                 node: id,
                 neighbour: id,
             })?;
-        if vector.len() != self.dim {
+        if vector.len() != self.rows.dim {
             return Err(GraphError::Dimension {
                 node: id,
                 got: vector.len(),
-                want: self.dim,
+                want: self.rows.dim,
             });
         }
         if let Some(bad) = layers.iter().flatten().find(|n| **n as usize >= nodes) {
@@ -137,22 +121,7 @@ impl GraphBuilder {
             layers.push(Vec::new());
         }
         *slot = Some(layers);
-        let start = id as usize * self.row_blocks;
-        let row = &mut self.vectors[start..start + self.row_blocks];
-        let scale = match self.space {
-            Space::SquaredL2 => 1.0,
-            Space::UnitDot => {
-                let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
-                if norm > 0.0 {
-                    1.0 / norm
-                } else {
-                    1.0
-                }
-            }
-        };
-        for (i, x) in vector.iter().enumerate() {
-            row[i / BLOCK].0[i % BLOCK] = x * scale;
-        }
+        self.rows.set(id, vector);
         Ok(())
     }
 
@@ -194,29 +163,20 @@ impl GraphBuilder {
             .max()
             .unwrap_or(0);
         let mut base_links = vec![0u32; n * base_slot];
-        let mut upper_start = vec![NO_UPPER; n];
-        let upper_count: usize = levels.iter().map(|l| *l as usize).sum();
+        let (upper_start, upper_count) = upper_slots(&levels);
         let mut upper_links = vec![0u32; upper_count * upper_slot];
-        let mut next_upper = 0usize;
         for (id, node_layers) in layers.iter().enumerate() {
             write_slot(
                 &mut base_links[id * base_slot..(id + 1) * base_slot],
                 &node_layers[0],
             );
-            if node_layers.len() > 1 {
-                upper_start[id] = next_upper as u32;
-                for list in &node_layers[1..] {
-                    let at = next_upper * upper_slot;
-                    write_slot(&mut upper_links[at..at + upper_slot], list);
-                    next_upper += 1;
-                }
+            for (above, list) in node_layers[1..].iter().enumerate() {
+                let at = (upper_start[id] as usize + above) * upper_slot;
+                write_slot(&mut upper_links[at..at + upper_slot], list);
             }
         }
         Ok(FlatGraph {
-            space: self.space,
-            dim: self.dim,
-            row_blocks: self.row_blocks,
-            vectors: self.vectors,
+            rows: self.rows,
             levels,
             base_slot,
             base_links,
@@ -227,6 +187,24 @@ impl GraphBuilder {
             top_level,
         })
     }
+}
+
+/// Where each node's upper-layer slots start (layers 1..=level, consecutive), and how many
+/// slots all nodes need.
+pub(crate) fn upper_slots(levels: &[u8]) -> (Vec<u32>, usize) {
+    let mut next = 0usize;
+    let starts = levels
+        .iter()
+        .map(|&level| {
+            if level == 0 {
+                return NO_UPPER;
+            }
+            let start = next as u32;
+            next += level as usize;
+            start
+        })
+        .collect();
+    (starts, next)
 }
 
 fn write_slot(slot: &mut [u32], ids: &[u32]) {
@@ -244,16 +222,21 @@ impl FlatGraph {
     }
 
     pub fn dim(&self) -> usize {
-        self.dim
+        self.rows.dim
     }
 
     pub fn space(&self) -> Space {
-        self.space
+        self.rows.space
     }
 
     /// The highest layer any node reaches.
     pub fn top_level(&self) -> u8 {
         self.top_level
+    }
+
+    /// The node every search starts from (on the top layer).
+    pub fn entry(&self) -> u32 {
+        self.entry
     }
 
     /// A node's level (it is on layers 0..=level).
@@ -264,14 +247,7 @@ impl FlatGraph {
     /// The stored vector of a node (normalised for `UnitDot`).
     #[inline]
     pub fn vector(&self, node: u32) -> &[f32] {
-        let start = node as usize * self.row_blocks;
-        let blocks = &self.vectors[start..start + self.row_blocks];
-        // SAFETY: a Block is exactly BLOCK f32s (repr(C), no padding: 64 bytes of f32s), so a
-        // run of blocks is a run of f32s of BLOCK times its length, equally aligned or better.
-        let floats = unsafe {
-            std::slice::from_raw_parts(blocks.as_ptr().cast::<f32>(), blocks.len() * BLOCK)
-        };
-        &floats[..self.dim]
+        self.rows.get(node)
     }
 
     /// A node's neighbours on `layer` (empty above its level).
@@ -301,7 +277,7 @@ impl FlatGraph {
 
     /// Bytes the layout holds: vectors, links, levels.
     pub fn memory_bytes(&self) -> usize {
-        self.vectors.len() * std::mem::size_of::<Block>()
+        self.rows.bytes()
             + (self.base_links.len() + self.upper_links.len() + self.upper_start.len()) * 4
             + self.levels.len()
     }

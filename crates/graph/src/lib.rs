@@ -7,10 +7,13 @@
 //! crate copies it in through [`GraphBuilder`] and searches it. A crate of its own so that
 //! debug and test builds of inferbench run the hot loop optimised, as users do.
 
+mod insert;
 mod layout;
 mod reach;
 mod reselect;
+mod rows;
 mod search;
 
+pub use insert::{build, BuildError, BuildParams, MAX_LEVEL};
 pub use layout::{FlatGraph, GraphBuilder, GraphError, Space};
 pub use reach::Reachability;

@@ -6,15 +6,14 @@ use std::cell::RefCell;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
-use inferbench_distance::{dot, squared_l2};
-
-use crate::{FlatGraph, Space};
+use crate::rows::Rows;
+use crate::FlatGraph;
 
 /// A node and its distance to the query, ordered by distance (then id, so ties are stable).
 #[derive(Clone, Copy, Debug)]
-struct Near {
-    dist: f32,
-    id: u32,
+pub(crate) struct Near {
+    pub(crate) dist: f32,
+    pub(crate) id: u32,
 }
 
 impl PartialEq for Near {
@@ -37,7 +36,7 @@ impl Ord for Near {
 }
 
 #[derive(Default)]
-struct Scratch {
+pub(crate) struct Scratch {
     /// `marks[node] == epoch` when this search has seen the node; a new epoch clears all.
     marks: Vec<u16>,
     epoch: u16,
@@ -45,7 +44,7 @@ struct Scratch {
     candidates: BinaryHeap<Reverse<Near>>,
     /// The ef nearest so far, farthest on top.
     found: BinaryHeap<Near>,
-    query: Vec<f32>,
+    pub(crate) query: Vec<f32>,
 }
 
 impl Scratch {
@@ -78,89 +77,71 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-impl FlatGraph {
-    /// The `k` nearest nodes found with beam width `ef` (at least k): (node, distance in the
-    /// graph's [`Space`]), nearest first.
-    pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<(u32, f32)> {
-        if self.is_empty() || k == 0 || query.len() != self.dim {
-            return Vec::new();
-        }
-        SCRATCH.with(|cell| {
-            let mut scratch = cell.borrow_mut();
-            let scratch = &mut *scratch;
-            let mut q = std::mem::take(&mut scratch.query);
-            q.clear();
-            q.extend_from_slice(query);
-            if self.space == Space::UnitDot {
-                let norm = q.iter().map(|x| x * x).sum::<f32>().sqrt();
-                if norm > 0.0 {
-                    q.iter_mut().for_each(|x| *x /= norm);
+/// This thread's scratch (searches on one thread never overlap).
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|cell| f(&mut cell.borrow_mut()))
+}
+
+/// What a search needs of a graph: the stored vectors, and a node's links on a layer. The
+/// finished graph lends its slices; a graph being built copies a consistent list out.
+pub(crate) trait Walk {
+    fn rows(&self) -> &Rows;
+    fn nodes(&self) -> usize;
+    fn with_links<R>(&self, node: u32, layer: u8, f: impl FnOnce(&[u32]) -> R) -> R;
+}
+
+/// Walk `layer` greedily from `at` to the nearest node no link improves on.
+pub(crate) fn greedy<G: Walk>(g: &G, query: &[f32], mut at: Near, layer: u8) -> Near {
+    loop {
+        let next = g.with_links(at.id, layer, |links| {
+            let mut best = at;
+            for &n in links {
+                let dist = g.rows().distance(query, n);
+                if dist < best.dist {
+                    best = Near { dist, id: n };
                 }
             }
-            let start = self.descend(&q);
-            let found = self.search_base(&q, start, ef.max(k), scratch);
-            scratch.query = q;
-            found.into_iter().take(k).map(|n| (n.id, n.dist)).collect()
-        })
-    }
-
-    /// The distance from a (prepared) query or stored vector to a node, in the graph's space.
-    #[inline]
-    pub(crate) fn distance(&self, query: &[f32], node: u32) -> f32 {
-        let v = self.vector(node);
-        match self.space {
-            Space::SquaredL2 => squared_l2(query, v),
-            Space::UnitDot => 1.0 - dot(query, v),
+            best
+        });
+        if next.id == at.id {
+            return at;
         }
+        at = next;
     }
+}
 
-    /// Greedy descent from the entry point to the nearest node it finds on layer 1.
-    fn descend(&self, query: &[f32]) -> Near {
-        let mut at = Near {
-            dist: self.distance(query, self.entry),
-            id: self.entry,
-        };
-        for layer in (1..=self.top_level).rev() {
-            loop {
-                let mut moved = false;
-                for &next in self.neighbours(at.id, layer) {
-                    let dist = self.distance(query, next);
-                    if dist < at.dist {
-                        at = Near { dist, id: next };
-                        moved = true;
-                    }
-                }
-                if !moved {
-                    break;
-                }
-            }
+/// The beam search of width `ef` on `layer` from `start`: the ef nearest found, nearest
+/// first.
+pub(crate) fn beam<G: Walk>(
+    g: &G,
+    query: &[f32],
+    start: Near,
+    layer: u8,
+    ef: usize,
+    s: &mut Scratch,
+) -> Vec<Near> {
+    s.begin(g.nodes());
+    s.first_visit(start.id);
+    s.candidates.push(Reverse(start));
+    s.found.push(start);
+    let rows = g.rows();
+    while let Some(Reverse(nearest)) = s.candidates.pop() {
+        let bound = s.found.peek().map_or(f32::INFINITY, |f| f.dist);
+        if nearest.dist > bound && s.found.len() >= ef {
+            break;
         }
-        at
-    }
-
-    /// The beam search on layer 0 from `start`; the ef nearest found, nearest first.
-    fn search_base(&self, query: &[f32], start: Near, ef: usize, s: &mut Scratch) -> Vec<Near> {
-        s.begin(self.len());
-        s.first_visit(start.id);
-        s.candidates.push(Reverse(start));
-        s.found.push(start);
-        while let Some(Reverse(nearest)) = s.candidates.pop() {
-            let bound = s.found.peek().map_or(f32::INFINITY, |f| f.dist);
-            if nearest.dist > bound && s.found.len() >= ef {
-                break;
-            }
-            let links = self.neighbours(nearest.id, 0);
+        g.with_links(nearest.id, layer, |links| {
             if let Some(&first) = links.first() {
-                self.prefetch(first);
+                rows.prefetch(first);
             }
             for (i, &next) in links.iter().enumerate() {
                 if let Some(&after) = links.get(i + 1) {
-                    self.prefetch(after);
+                    rows.prefetch(after);
                 }
                 if !s.first_visit(next) {
                     continue;
                 }
-                let dist = self.distance(query, next);
+                let dist = rows.distance(query, next);
                 let bound = s.found.peek().map_or(f32::INFINITY, |f| f.dist);
                 if s.found.len() < ef || dist < bound {
                     let near = Near { dist, id: next };
@@ -171,30 +152,55 @@ impl FlatGraph {
                     }
                 }
             }
-        }
-        let mut found: Vec<Near> = s.found.drain().collect();
-        found.sort_unstable();
-        found
+        });
+    }
+    let mut found: Vec<Near> = s.found.drain().collect();
+    found.sort_unstable();
+    found
+}
+
+impl Walk for FlatGraph {
+    fn rows(&self) -> &Rows {
+        &self.rows
     }
 
-    /// Ask for a node's vector ahead of its distance (the first two cache lines; the hardware
-    /// prefetcher follows a sequential read from there).
-    #[inline(always)]
-    fn prefetch(&self, node: u32) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let v = self.vector(node);
-            // SAFETY: prefetching is a hint that never faults; the pointers are into a live slice.
-            unsafe {
-                _mm_prefetch::<_MM_HINT_T0>(v.as_ptr().cast());
-                if v.len() > 16 {
-                    _mm_prefetch::<_MM_HINT_T0>(v.as_ptr().add(16).cast());
-                }
-            }
+    fn nodes(&self) -> usize {
+        self.len()
+    }
+
+    #[inline]
+    fn with_links<R>(&self, node: u32, layer: u8, f: impl FnOnce(&[u32]) -> R) -> R {
+        f(self.neighbours(node, layer))
+    }
+}
+
+impl FlatGraph {
+    /// The `k` nearest nodes found with beam width `ef` (at least k): (node, distance in the
+    /// graph's [`Space`](crate::Space)), nearest first.
+    pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<(u32, f32)> {
+        if self.is_empty() || k == 0 || query.len() != self.dim() {
+            return Vec::new();
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = node;
+        with_scratch(|scratch| {
+            let mut q = std::mem::take(&mut scratch.query);
+            self.rows.prepare(query, &mut q);
+            let mut at = Near {
+                dist: self.rows.distance(&q, self.entry),
+                id: self.entry,
+            };
+            for layer in (1..=self.top_level).rev() {
+                at = greedy(self, &q, at, layer);
+            }
+            let found = beam(self, &q, at, 0, ef.max(k), scratch);
+            scratch.query = q;
+            found.into_iter().take(k).map(|n| (n.id, n.dist)).collect()
+        })
+    }
+
+    /// The distance from a (prepared) query or stored vector to a node, in the graph's space.
+    #[inline]
+    pub(crate) fn distance(&self, query: &[f32], node: u32) -> f32 {
+        self.rows.distance(query, node)
     }
 }
 
