@@ -9,7 +9,7 @@
 //! the first run builds the index (minutes at 1M on a laptop), later runs reload it.
 //!
 //! The graph and search are `inferbench retrieval`'s defaults (built by inferbench-graph,
-//! searched in the flat layout, reselected links); INFERBENCH_RETRIEVAL_BUILD=hnsw_rs,
+//! searched in the flat layout, links as built); INFERBENCH_RETRIEVAL_BUILD=hnsw_rs,
 //! INFERBENCH_RETRIEVAL_SEARCH=hnsw_rs and INFERBENCH_RETRIEVAL_LINKS=as-built pick the others
 //! under the same benchmark id, so Criterion's baselines compare them:
 //!
@@ -143,6 +143,9 @@ fn search(c: &mut Criterion) {
         MixtureSpec::clustered(n, DIM)
     };
     let efs = vec![16, 32, 64, 128, 256];
+    let build = std::env::var("INFERBENCH_RETRIEVAL_BUILD")
+        .map(|s| retrieval::searcher::BuildChoice::parse(&s).unwrap_or_else(|e| panic!("{e}")))
+        .unwrap_or_default();
     let request = RetrievalRequest {
         data: DataChoice::Mixture {
             label: label.clone(),
@@ -168,15 +171,13 @@ fn search(c: &mut Criterion) {
         interrupt: Arc::new(AtomicBool::new(false)),
         ground_truth_file: None,
         export_data: None,
-        build: std::env::var("INFERBENCH_RETRIEVAL_BUILD")
-            .map(|s| retrieval::searcher::BuildChoice::parse(&s).unwrap_or_else(|e| panic!("{e}")))
-            .unwrap_or_default(),
+        build,
         search: std::env::var("INFERBENCH_RETRIEVAL_SEARCH")
             .map(|s| retrieval::searcher::SearchChoice::parse(&s).unwrap_or_else(|e| panic!("{e}")))
             .unwrap_or_default(),
         links: std::env::var("INFERBENCH_RETRIEVAL_LINKS")
             .map(|s| retrieval::searcher::Links::parse(&s).unwrap_or_else(|e| panic!("{e}")))
-            .unwrap_or_default(),
+            .unwrap_or(retrieval::searcher::Links::for_build(build)),
     };
     let prepared = retrieval::prepare(&request).unwrap_or_else(|e| panic!("{e:#}"));
     let queries = &prepared.data.queries;

@@ -115,7 +115,7 @@ def run_inferbench(args, round_index):
         "--ground-truth", os.path.join(args.data, "groundtruth.ivecs"),
         "--m", str(args.m), "--ef-construction", str(args.ef_construction),
         "--ef", ",".join(map(str, args.efs)), "-k", str(args.k),
-        "--build", args.build, "--search", args.search, "--links", args.links, "--no-cache", "-o", out, "--run-id", run_id,
+        "--build", args.build, "--search", args.search, *(["--links", args.links] if args.links else []), "--no-cache", "-o", out, "--run-id", run_id,
     ]
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
     done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -156,8 +156,9 @@ def main():
                    help="whose insertion builds inferbench's graph")
     p.add_argument("--search", default="flat", choices=["flat", "hnsw_rs"],
                    help="inferbench's search: its flat layout (default) or hnsw_rs's own")
-    p.add_argument("--links", default="reselected", choices=["reselected", "as-built"],
-                   help="inferbench's layer-0 links for the flat search")
+    p.add_argument("--links", choices=["reselected", "as-built"],
+                   help="inferbench's layer-0 links for the flat search (default: inferbench's own "
+                        "for the builder)")
     p.add_argument("--inferbench", default=os.path.join(ROOT, "target", "release", "inferbench"))
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args()

@@ -83,6 +83,10 @@ fn a_sweep_writes_results_reuses_its_cache_and_rebuilds_a_damaged_index() {
     assert_eq!(run["dataset"]["vectors"], 4000);
     assert_eq!(run["index"]["cached"], false);
     assert!(run["index"]["build_s"].as_f64().unwrap() > 0.0);
+    assert!(run["index"]["library"]
+        .as_str()
+        .unwrap()
+        .starts_with("inferbench-graph, saved as hnsw_rs"));
     let scenarios = run["scenarios"].as_array().unwrap();
     assert_eq!(scenarios.len(), 2);
     let (low, high) = (&scenarios[0], &scenarios[1]);
@@ -554,6 +558,15 @@ fn ann_benchmarks_hdf5_files_run_with_their_own_truth_and_metric() {
     assert_eq!(own["index"]["search"], "hnsw_rs");
     assert!(own["index"].get("layout").is_none());
     assert!((own["scenarios"][1]["recall"].as_f64().unwrap() - top).abs() < 0.02);
+    // So does a graph hnsw_rs built itself.
+    let o = run("hnsw_rs-build", &["--build", "hnsw_rs"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let theirs = load_json(&out.join("hnsw_rs-build/run.json"));
+    assert!(theirs["index"]["library"]
+        .as_str()
+        .unwrap()
+        .starts_with("hnsw_rs"));
+    assert!((theirs["scenarios"][1]["recall"].as_f64().unwrap() - top).abs() < 0.02);
 
     assert_clean_failure(
         &run("cosine", &["--metric", "cosine"]),

@@ -31,10 +31,12 @@ Peers: --export-data DIR writes base.fvecs, query.fvecs and groundtruth.ivecs, t
 hnswlib and faiss read, and ann.hdf5, ann-benchmarks' layout; scripts/compare-hnswlib.py \
 runs hnswlib and inferbench on them side by side.\n\n\
 Steps: generate or read the vectors; exact top-k ground truth by brute force (blocked \
-matrix products on all threads); build the hnsw_rs index (parallel inserts); lay its graph \
-out flat for searching (--search flat, the default; --search hnsw_rs keeps the library's own \
-search), choose its layer-0 links again (--links reselected, the default; as-built keeps \
-hnsw_rs's) and count the nodes no search can reach; then for each ef: every query alone on \
+matrix products on all threads); build the graph (--build inferbench, the default: HNSW \
+insertion as hnswlib does it, straight into a flat layout; --build hnsw_rs: the library's \
+parallel inserts), saved in hnsw_rs's files either way; search it flat (--search flat, the \
+default; --search hnsw_rs keeps the library's own search), with its layer-0 links as built \
+or chosen again (--links; reselected is the default for hnsw_rs's graph, whose pruning cuts \
+clusters apart) and count the nodes no search can reach; then for each ef: every query alone on \
 one thread (p50/p90/p95/p99/max latency and recall@k), then all queries over all threads \
 (--batch-runs passes, queries/s). The headline is the smallest ef whose recall reaches --recall-target, with its p95. Targets: headline p95 < 20 ms, and \
 recall@10 >= 0.99 at p95 <= 1 ms.\n\n\
@@ -137,9 +139,10 @@ pub struct RetrievalArgs {
     /// The flat search's layer-0 links: reselected (each node's links chosen again from its
     /// links and back-links with HNSW's diversity rule, and a link into every node no path
     /// led to: hnsw_rs prunes overflowing lists to the nearest, which cuts clusters apart)
-    /// or as-built (hnsw_rs's graph exactly).
-    #[arg(long, default_value = "reselected", value_parser = ["reselected", "as-built"])]
-    links: String,
+    /// or as-built (the graph exactly as built). Default: as-built for --build inferbench,
+    /// reselected for --build hnsw_rs.
+    #[arg(long, value_parser = ["reselected", "as-built"])]
+    links: Option<String>,
     /// The ef values to sweep, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
     ef: Vec<usize>,
@@ -241,6 +244,7 @@ impl RetrievalArgs {
                 .clone()
                 .unwrap_or_else(|| retrieval::cache::default_dir().join("retrieval"))
         });
+        let build = retrieval::searcher::BuildChoice::parse(&self.build).map_err(as_usage)?;
         let request = RetrievalRequest {
             data,
             file_queries: self.queries,
@@ -263,9 +267,12 @@ impl RetrievalArgs {
             interrupt,
             ground_truth_file: self.ground_truth.clone(),
             export_data: self.export_data.clone(),
-            build: retrieval::searcher::BuildChoice::parse(&self.build).map_err(as_usage)?,
+            build,
             search: retrieval::searcher::SearchChoice::parse(&self.search).map_err(as_usage)?,
-            links: retrieval::searcher::Links::parse(&self.links).map_err(as_usage)?,
+            links: match &self.links {
+                Some(links) => retrieval::searcher::Links::parse(links).map_err(as_usage)?,
+                None => retrieval::searcher::Links::for_build(build),
+            },
         };
         request.check().map_err(as_usage)?;
         Ok(request)

@@ -1,5 +1,7 @@
-//! The HNSW index (hnsw_rs): built with parallel inserts, searched, dumped to disk with a
-//! manifest of checksums, and reloaded only when the manifest vouches for the files.
+//! The HNSW index in hnsw_rs's structure and files: built with hnsw_rs's parallel inserts
+//! (or by inferbench-graph and written in hnsw_rs's format, hnsw_rs_dump.rs), searched,
+//! dumped to disk with a manifest of checksums, and reloaded only when the manifest vouches
+//! for the files.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};

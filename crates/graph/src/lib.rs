@@ -3,9 +3,10 @@
 //! that reuses a per-thread visited-epoch array and heaps, so a query allocates nothing and
 //! chases no pointers but the graph's own.
 //!
-//! The graph itself is built elsewhere (inferbench builds and persists it with hnsw_rs); this
-//! crate copies it in through [`GraphBuilder`] and searches it. A crate of its own so that
-//! debug and test builds of inferbench run the hot loop optimised, as users do.
+//! A graph comes in two ways: [`build`] inserts the vectors itself, HNSW as hnswlib does it,
+//! on several threads straight into the flat layout; or a graph built elsewhere (hnsw_rs) is
+//! copied in through [`GraphBuilder`]. A crate of its own so that debug and test builds of
+//! inferbench run the hot loops optimised, as users do.
 
 mod insert;
 mod layout;
