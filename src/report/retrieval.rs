@@ -59,6 +59,7 @@ pub struct GroundTruthInfo {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IndexInfo {
+    /// Who built the graph: "hnsw_rs 0.3.5", or "inferbench-graph, saved as hnsw_rs 0.3.5".
     pub library: String,
     pub m: usize,
     pub ef_construction: usize,
@@ -92,10 +93,11 @@ pub struct LayoutInfo {
     pub seconds: f64,
     pub bytes: u64,
     pub layers: u8,
-    /// "as-built" (hnsw_rs's links) or "reselected" (chosen again, see `--links`).
+    /// "as-built" (the links as the graph was built) or "reselected" (chosen again, see
+    /// `--links`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub links: Option<String>,
-    /// Nodes no path led to in hnsw_rs's graph as built.
+    /// Nodes no path led to in the graph as built.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unreachable_nodes_as_built: Option<u64>,
     /// Nodes no path from the entry point leads to in the links searched: never returned,
@@ -278,8 +280,10 @@ pub fn table(run: &RetrievalRun) -> String {
         Some(b) => format!("{:.0} MiB", b as f64 / 1048576.0),
         None => "unavailable".into(),
     };
+    // "hnsw_rs 0.3.5" or "inferbench-graph, saved as hnsw_rs 0.3.5": who built it.
+    let builder = i.library.split([' ', ',']).next().unwrap_or("hnsw_rs");
     out += &format!(
-        "index: hnsw_rs M={} ef_construction={}, {how}, {} threads, memory {memory}\n",
+        "index: {builder} M={} ef_construction={}, {how}, {} threads, memory {memory}\n",
         i.m, i.ef_construction, i.build_threads
     );
     out += &format!("search: {}\n", search_summary(i));
