@@ -286,12 +286,9 @@ fn stream_seed(seed: u64, stream: u64, chunk: u64) -> u64 {
     h
 }
 
-/// Read vectors from an `.fvecs` file, or from a text file: one vector per line, numbers separated by spaces, tabs or
+/// Read vectors from a text file: one vector per line, numbers separated by spaces, tabs or
 /// commas; blank lines and lines starting with '#' are skipped.
-pub fn read_vectors_file(path: &Path) -> Result<VectorSet> {
-    if path.extension().is_some_and(|e| e == "fvecs") {
-        return super::vecs::read_fvecs(path);
-    }
+pub fn read_text_vectors(path: &Path) -> Result<VectorSet> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read the vectors file", path.display()))?;
     let mut dim = 0;
@@ -410,7 +407,7 @@ mod tests {
             std::fs::write(&p, text).unwrap();
             p
         };
-        let good = read_vectors_file(&write("good.txt", "# header\n1 2 3\n4,5,6\n\n")).unwrap();
+        let good = read_text_vectors(&write("good.txt", "# header\n1 2 3\n4,5,6\n\n")).unwrap();
         assert_eq!((good.len(), good.dim), (2, 3));
         let cases = [
             ("empty.txt", "", "empty"),
@@ -419,7 +416,7 @@ mod tests {
             ("ragged.txt", "1 2 3\n4 5\n", "line 2 has 2 values"),
         ];
         for (name, text, expected) in cases {
-            let err = format!("{:#}", read_vectors_file(&write(name, text)).unwrap_err());
+            let err = format!("{:#}", read_text_vectors(&write(name, text)).unwrap_err());
             assert!(err.contains(name) && err.contains(expected), "{err}");
         }
     }

@@ -362,11 +362,11 @@ fn prepare_data(request: &RetrievalRequest) -> Result<PreparedData> {
             )
         }
         DataChoice::Vectors { path, queries } => {
-            let all = dataset::read_vectors_file(path)?;
+            let all = read_vectors_file(path)?;
             let all_key = serde_json::json!({"vectors": cache::file_checksum(path)?});
             let given = match queries {
                 Some(q) => {
-                    let set = dataset::read_vectors_file(q)?;
+                    let set = read_vectors_file(q)?;
                     if set.dim != all.dim {
                         bail!(
                             "dimension mismatch: the queries in {} have dimension {}, the index vectors in {} have {}",
@@ -490,6 +490,15 @@ fn check_hdf5_metric(path: &Path, distance: Option<&str>, metric: Metric) -> Res
             metric.name()
         ),
         Some(_) => Ok(()),
+    }
+}
+
+/// Vectors from an `.fvecs` file, or from a text file of one vector per line.
+fn read_vectors_file(path: &Path) -> Result<VectorSet> {
+    if path.extension().is_some_and(|e| e == "fvecs") {
+        vecs::read_fvecs(path)
+    } else {
+        dataset::read_text_vectors(path)
     }
 }
 
