@@ -301,10 +301,11 @@ mod tests {
         for metric in [Metric::L2, Metric::Cosine, Metric::Dot] {
             let (same, flat, own) = both(metric);
             // The flat search descends each upper layer greedily until nothing nearer is
-            // left (hnsw_rs looks at one node's links per layer), so it may start layer 0
-            // elsewhere; ties and rounding (squared L2, pre-normalised cosine) reorder a few
-            // more. The answers must otherwise be hnsw_rs's, with no recall lost.
-            assert!(same >= 180, "{metric:?}: {same} of 200 identical");
+            // left (hnsw_rs looks at one node's links per layer) and starts layer 0 from a
+            // few nodes of layer 1, not one, so it may find other (nearer) answers; ties and
+            // rounding (squared L2, pre-normalised cosine) reorder a few more. The answers
+            // must otherwise be hnsw_rs's, with no recall lost.
+            assert!(same >= 160, "{metric:?}: {same} of 200 identical");
             assert!(flat >= own - 0.005, "{metric:?}: recall {flat} vs {own}");
         }
     }
@@ -377,9 +378,11 @@ mod tests {
                 flat_recall += recall(truth.ids_of(qi), truth.distances_of(qi), &b) / 200.0;
             }
             // As with hnsw_rs's own graphs (above), the descents differ, so a few answers do.
-            assert!(same >= 170, "{metric:?}: {same} of 200 identical");
+            assert!(same >= 150, "{metric:?}: {same} of 200 identical");
             assert!(
-                (own_recall - flat_recall).abs() <= 0.01 && flat_recall >= 0.85,
+                flat_recall >= own_recall - 0.005
+                    && own_recall >= flat_recall - 0.03
+                    && flat_recall >= 0.85,
                 "{metric:?}: recall {own_recall} (hnsw_rs) vs {flat_recall} (flat)"
             );
         }

