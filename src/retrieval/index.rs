@@ -181,6 +181,8 @@ impl Index {
                 index.m,
                 index.ef_construction,
             )
+            // A write that fails midway (a full disk) names the folder, not just the errno.
+            .with_context(|| format!("{}: cannot write the index files", tmp.display()))
         })
     }
 
