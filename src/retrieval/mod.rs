@@ -179,9 +179,13 @@ fn ready_to_search(
         layout.info.queries_with_unreachable_truth =
             searcher::queries_missing_truth(truth, data.queries.len(), &layout.unreachable);
         eprintln!(
-            "index: laid out flat in {:.1}s ({:.0} MiB, {} layers, links {}); {} nodes unreachable from the entry point ({} as built){}",
+            "index: laid out flat in {:.1}s ({:.0} MiB{}, {} layers, links {}); {} nodes unreachable from the entry point ({} as built){}",
             layout.info.seconds,
             layout.info.bytes as f64 / (1u64 << 20) as f64,
+            match layout.info.huge_page_bytes {
+                Some(huge) => format!(", {:.0} MiB on huge pages", huge as f64 / (1u64 << 20) as f64),
+                None => String::new(),
+            },
             layout.info.layers,
             request.links.name(),
             layout.info.unreachable_nodes,

@@ -168,6 +168,7 @@ impl Searcher {
                     unreachable_nodes_as_built: Some(unreachable_as_built),
                     unreachable_nodes: unreachable.len() as u64,
                     queries_with_unreachable_truth: 0,
+                    huge_page_bytes: graph.huge_page_bytes(),
                 };
                 let layout = Layout { info, unreachable };
                 Ok((Searcher::Flat { graph, metric }, Some(layout)))

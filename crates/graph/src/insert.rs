@@ -129,7 +129,7 @@ impl Growing {
             .collect();
         let (upper_start, upper_count) = upper_slots(&levels);
         let (base_slot, upper_slot) = (2 * params.m + 1, params.m + 1);
-        let zeros = |len: usize| (0..len).map(|_| AtomicU32::new(0)).collect();
+        let zeros = |len: usize| crate::pages::filled(len, || AtomicU32::new(0));
         let first = (0, levels.first().copied().unwrap_or(0));
         Growing {
             rows,
@@ -334,6 +334,13 @@ impl Walk for Growing {
 
     fn nodes(&self) -> usize {
         self.levels.len()
+    }
+
+    #[inline]
+    fn prefetch_links(&self, node: u32, layer: u8) {
+        if layer == 0 {
+            crate::rows::prefetch_ptr(self.slot(node, 0).as_ptr().cast());
+        }
     }
 
     #[inline]

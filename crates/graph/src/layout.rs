@@ -162,7 +162,7 @@ impl GraphBuilder {
             .map(Vec::len)
             .max()
             .unwrap_or(0);
-        let mut base_links = vec![0u32; n * base_slot];
+        let mut base_links = crate::pages::filled(n * base_slot, || 0u32);
         let (upper_start, upper_count) = upper_slots(&levels);
         let mut upper_links = vec![0u32; upper_count * upper_slot];
         for (id, node_layers) in layers.iter().enumerate() {
@@ -273,6 +273,13 @@ impl FlatGraph {
         let slot = &mut self.base_links[at..at + self.base_slot];
         let links = &links[..links.len().min(slot.len() - 1)];
         write_slot(slot, links);
+    }
+
+    /// Bytes of the vectors and layer-0 links the kernel holds on huge pages (see
+    /// `INFERBENCH_NO_HUGE_PAGES`); None where it cannot be told (not Linux).
+    pub fn huge_page_bytes(&self) -> Option<u64> {
+        use crate::pages::{huge_bytes, span};
+        huge_bytes(&[self.rows.span(), span(&self.base_links)])
     }
 
     /// Bytes the layout holds: vectors, links, levels.

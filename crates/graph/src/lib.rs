@@ -10,6 +10,7 @@
 
 mod insert;
 mod layout;
+mod pages;
 mod reach;
 mod reselect;
 mod rows;

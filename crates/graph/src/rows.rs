@@ -29,7 +29,7 @@ impl Rows {
             space,
             dim,
             row_blocks,
-            blocks: vec![Block([0.0; BLOCK]); row_blocks * nodes],
+            blocks: crate::pages::filled(row_blocks * nodes, || Block([0.0; BLOCK])),
         }
     }
 
@@ -84,20 +84,16 @@ impl Rows {
     /// prefetcher follows a sequential read from there).
     #[inline(always)]
     pub(crate) fn prefetch(&self, node: u32) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let v = self.get(node);
-            // SAFETY: prefetching is a hint that never faults; the pointers are into a live slice.
-            unsafe {
-                _mm_prefetch::<_MM_HINT_T0>(v.as_ptr().cast());
-                if v.len() > BLOCK {
-                    _mm_prefetch::<_MM_HINT_T0>(v.as_ptr().add(BLOCK).cast());
-                }
-            }
+        let v = self.get(node);
+        prefetch_ptr(v.as_ptr().cast());
+        if v.len() > BLOCK {
+            prefetch_ptr(v[BLOCK..].as_ptr().cast());
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = node;
+    }
+
+    /// Where the rows lie in memory: (address, bytes).
+    pub(crate) fn span(&self) -> (usize, usize) {
+        crate::pages::span(&self.blocks)
     }
 
     pub(crate) fn bytes(&self) -> usize {
@@ -113,4 +109,16 @@ fn unit_scale(v: &[f32]) -> f32 {
     } else {
         1.0
     }
+}
+
+/// Ask for the cache line at `p` ahead of its use.
+#[inline(always)]
+pub(crate) fn prefetch_ptr(p: *const i8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching is a hint that never faults.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }

@@ -89,6 +89,8 @@ pub(crate) trait Walk {
     fn rows(&self) -> &Rows;
     fn nodes(&self) -> usize;
     fn with_links<R>(&self, node: u32, layer: u8, f: impl FnOnce(&[u32]) -> R) -> R;
+    /// A hint that `node`'s links on `layer` will be read soon.
+    fn prefetch_links(&self, node: u32, layer: u8);
 }
 
 /// Walk `layer` greedily from `at` to the nearest node no link improves on.
@@ -136,6 +138,11 @@ pub(crate) fn beam<G: Walk>(
         let bound = s.found.peek().map_or(f32::INFINITY, |f| f.dist);
         if nearest.dist > bound && s.found.len() >= ef {
             break;
+        }
+        // The next node to expand is likely the heap's top now: ask for its links while
+        // this node's neighbours are measured (they live apart from the vectors).
+        if let Some(Reverse(next)) = s.candidates.peek() {
+            g.prefetch_links(next.id, layer);
         }
         g.with_links(nearest.id, layer, |links| {
             if let Some(&first) = links.first() {
@@ -187,6 +194,14 @@ impl Walk for FlatGraph {
     #[inline]
     fn with_links<R>(&self, node: u32, layer: u8, f: impl FnOnce(&[u32]) -> R) -> R {
         f(self.neighbours(node, layer))
+    }
+
+    #[inline]
+    fn prefetch_links(&self, node: u32, layer: u8) {
+        if layer == 0 {
+            let at = node as usize * self.base_slot;
+            crate::rows::prefetch_ptr(self.base_links[at..].as_ptr().cast());
+        }
     }
 }
 
