@@ -11,7 +11,9 @@ tight loop of knn_query calls, each timed, Python's call overhead included; infe
 own single-thread pass). Rounds alternate the two sides so a machine that slows down
 slows both. Printed per ef: each side's recall@k, single-thread queries/s and p95, and
 the ratio of inferbench's queries/s to hnswlib's at equal recall (inferbench's smallest ef
-whose recall reaches hnswlib's at that ef); then both build times and their ratio, as
+whose recall reaches hnswlib's at that ef), and the same ratio with our queries/s read off
+the line between our two efs around hnswlib's recall (interpolated: on a coarse ef grid the
+step rule can halve a ratio over one neighbour in 10,000); then both build times and their ratio, as
 medians over the rounds, and the memory each index added (resident set growth over the
 build; for inferbench also the flat layout it searches once hnsw_rs's structure is dropped).
 
@@ -143,12 +145,29 @@ def median_figures(rounds):
     }
 
 
+def qps_at_recall(curve, efs, target):
+    """Our queries/s at `target` recall, read off the straight line between our two measured
+    efs whose recalls bracket it (at our smallest ef if that already reaches it); None above
+    our best recall. On a coarse grid the step rule alone (the next ef that reaches it) can
+    halve the ratio over one neighbour in 10,000."""
+    for i, ef in enumerate(efs):
+        r1, q1 = curve[ef]["recall"], curve[ef]["qps"]
+        if r1 < target - 1e-9:
+            continue
+        if i == 0:
+            return q1
+        r0, q0 = curve[efs[i - 1]]["recall"], curve[efs[i - 1]]["qps"]
+        return q0 + (target - r0) / (r1 - r0) * (q1 - q0) if r1 > r0 else q1
+    return None
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="folder with base.fvecs, query.fvecs, groundtruth.ivecs")
     p.add_argument("--m", type=int, default=16)
     p.add_argument("--ef-construction", type=int, default=200)
-    p.add_argument("--ef", default="16,32,64,128", help="comma-separated ef values")
+    p.add_argument("--ef", default="16,24,32,48,64,96,128",
+                   help="comma-separated ef values, ascending (a fine grid pairs equal recalls closely)")
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="build threads (both sides)")
     p.add_argument("--rounds", type=int, default=1, help="alternating rounds of both sides")
@@ -186,17 +205,22 @@ def main():
         print(f"round {r + 1}: hnswlib built in {build:.1f} s", flush=True)
     a, b = median_figures(ours), median_figures(theirs)
     print()
-    print("| ef | inferbench recall | qps | p95 ms | hnswlib recall | qps | p95 ms | qps ratio at equal recall |")
-    print("| -: | -: | -: | -: | -: | -: | -: | -: |")
+    print("| ef | inferbench recall | qps | p95 ms | hnswlib recall | qps | p95 ms "
+          "| qps ratio at equal recall | interpolated |")
+    print("| -: | -: | -: | -: | -: | -: | -: | -: | -: |")
     rows = []
     for ef in args.efs:
         # Our cheapest ef that reaches the peer's recall at this ef.
         match = next((e for e in args.efs if a[e]["recall"] >= b[ef]["recall"] - 1e-9), None)
         ratio = a[match]["qps"] / b[ef]["qps"] if match is not None else None
-        rows.append({"ef": ef, "inferbench": a[ef], "hnswlib": b[ef], "matched_ef": match, "qps_ratio": ratio})
+        between = qps_at_recall(a, args.efs, b[ef]["recall"])
+        interpolated = between / b[ef]["qps"] if between is not None else None
+        rows.append({"ef": ef, "inferbench": a[ef], "hnswlib": b[ef], "matched_ef": match,
+                     "qps_ratio": ratio, "qps_ratio_interpolated": interpolated})
         print(f"| {ef} | {a[ef]['recall']:.4f} | {a[ef]['qps']:.0f} | {a[ef]['p95_ms']:.3f} | "
               f"{b[ef]['recall']:.4f} | {b[ef]['qps']:.0f} | {b[ef]['p95_ms']:.3f} | "
-              + (f"{ratio:.2f} (our ef {match})" if ratio else "never reached") + " |")
+              + (f"{ratio:.2f} (our ef {match})" if ratio else "never reached") + " | "
+              + (f"{interpolated:.2f}" if interpolated else "-") + " |")
     ob, tb = statistics.median(our_builds), statistics.median(their_builds)
     print(f"\nbuild: inferbench {ob:.1f} s, hnswlib {tb:.1f} s, ratio {ob / tb:.2f} (medians)")
     mib = lambda b: f"{b / 2**20:.0f} MiB" if b else "not measured"
