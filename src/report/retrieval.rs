@@ -111,14 +111,22 @@ pub struct LayoutInfo {
     pub huge_page_bytes: Option<u64>,
 }
 
+impl LayoutInfo {
+    /// "1586 MiB on huge pages", where the kernel could be asked.
+    pub fn huge_pages(&self) -> Option<String> {
+        self.huge_page_bytes
+            .map(|huge| format!("{:.0} MiB on huge pages", huge as f64 / 1048576.0))
+    }
+}
+
 /// Whose search answered, and for the flat layout what it holds and what it repaired.
 pub fn search_summary(index: &IndexInfo) -> String {
     match (index.search.as_deref(), &index.layout) {
         (Some("flat"), Some(l)) => format!(
             "flat layout, {:.1} MiB{}, {} layers, links {}, made in {:.1} s; {} nodes unreachable from the entry point{}",
             l.bytes as f64 / 1048576.0,
-            match l.huge_page_bytes {
-                Some(huge) => format!(" ({:.0} MiB on huge pages)", huge as f64 / 1048576.0),
+            match l.huge_pages() {
+                Some(huge) => format!(" ({huge})"),
                 None => String::new(),
             },
             l.layers,

@@ -182,8 +182,8 @@ fn ready_to_search(
             "index: laid out flat in {:.1}s ({:.0} MiB{}, {} layers, links {}); {} nodes unreachable from the entry point ({} as built){}",
             layout.info.seconds,
             layout.info.bytes as f64 / (1u64 << 20) as f64,
-            match layout.info.huge_page_bytes {
-                Some(huge) => format!(", {:.0} MiB on huge pages", huge as f64 / (1u64 << 20) as f64),
+            match layout.info.huge_pages() {
+                Some(huge) => format!(", {huge}"),
                 None => String::new(),
             },
             layout.info.layers,
