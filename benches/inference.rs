@@ -21,8 +21,11 @@ use inferbench::workload::synthetic;
 #[path = "common/model_setup.rs"]
 mod model_setup;
 
+use inferbench::device::MachineInfo;
+use inferbench::roofline::Ceiling;
 use model_setup::{
-    batch_prompt, decode_steps, env_list, prefill, setup, wall_time, DECODE_CONTEXT,
+    batch_prompt, decode_steps, env_list, prefill, setup, wall_time, Setup, DECODE_CONTEXT,
+    DECODE_STEPS_PER_PREFILL,
 };
 
 fn benches(c: &mut Criterion) {
@@ -42,7 +45,9 @@ fn benches(c: &mut Criterion) {
     // One decode step for the whole batch; Elements(batch) makes Criterion report tokens/s.
     let mut group = c.benchmark_group("decode");
     group.sample_size(10).warm_up_time(Duration::from_secs(2));
+    let ceiling = Ceiling::here(&MachineInfo::collect(), &s.device_name);
     for batch in env_list("INFERBENCH_BATCHES", &[1, 4, 8, 16, 32, 64]) {
+        print_decode_roofline(&s, &ceiling, batch);
         let input = batch_prompt(&s, batch, DECODE_CONTEXT);
         group.throughput(Throughput::Elements(batch as u64));
         group.bench_function(BenchmarkId::new("batch", batch), |b| {
@@ -78,6 +83,30 @@ fn benches(c: &mut Criterion) {
     });
     group.finish();
     eprintln!("inference bench done: {}", s.label);
+}
+
+/// What a decode step of this batch moves (its steps attend over DECODE_CONTEXT + 1 to
+/// DECODE_CONTEXT + 64 positions), and the tokens/s that moving it at this machine's measured
+/// bandwidth would allow: Criterion's tokens/s over this ceiling is the share of the peak.
+fn print_decode_roofline(s: &Setup, ceiling: &Ceiling, batch: usize) {
+    let Some(footprint) = &s.loaded.info.footprint else {
+        return;
+    };
+    let steps = DECODE_STEPS_PER_PREFILL as u64 + 1;
+    let bytes = footprint.bytes_per_decode_step(batch as u64, DECODE_CONTEXT as u64, steps);
+    let limit = match ceiling.bandwidth {
+        Some(bw) => format!(
+            "at {:.1} GB/s ({}) the roofline allows {:.0} tok/s",
+            bw / 1e9,
+            ceiling.what,
+            bw / bytes * batch as f64
+        ),
+        None => ceiling.what.clone(),
+    };
+    eprintln!(
+        "decode/batch/{batch}: {:.1} MB a step; {limit}",
+        bytes / 1e6
+    );
 }
 
 criterion_group!(inference, benches);

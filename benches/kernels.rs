@@ -53,7 +53,40 @@ const SHAPES: &[Shape] = &[
     },
 ];
 
+/// This machine's peaks (from `inferbench info --peaks`), once: Criterion's B/s and elem/s
+/// over them are each kernel's share of the roofline.
+fn print_peaks() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let machine = inferbench::device::MachineInfo::collect();
+        match inferbench::peaks::cached_here(&machine) {
+            Some(p) => {
+                eprintln!(
+                    "kernels: peaks of this machine: cpu triad {:.1} GB/s ({} threads), {:.1} GB/s \
+                     (1 thread), f32 GEMM {:.1} GFLOP/s",
+                    p.cpu.triad_bytes_per_s / 1e9,
+                    p.cpu.threads,
+                    p.cpu.triad_one_thread_bytes_per_s / 1e9,
+                    p.cpu.gemm_f32_flops / 1e9
+                );
+                for g in &p.gpus {
+                    let copy = g.copy_bytes_per_s.value().map(|v| v / 1e9);
+                    eprintln!(
+                        "kernels: peaks of gpu {} ({}): copy {copy:.1?} GB/s",
+                        g.index, g.name
+                    );
+                }
+            }
+            None => eprintln!(
+                "kernels: no peaks measured on this machine: `inferbench info --peaks` measures \
+                 them, to read each kernel's B/s and elem/s as a share of the roofline"
+            ),
+        }
+    });
+}
+
 fn devices() -> Vec<(String, Device)> {
+    print_peaks();
     let mut devices = vec![("cpu".to_string(), Device::Cpu)];
     if cfg!(feature = "cuda") {
         match Device::new_cuda(0) {

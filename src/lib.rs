@@ -26,6 +26,7 @@ pub mod regress;
 pub mod report;
 pub mod results;
 pub mod retrieval;
+pub mod roofline;
 pub mod serve;
 pub mod suite;
 pub mod targets;

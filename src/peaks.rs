@@ -92,6 +92,11 @@ pub fn cached(dir: &Path, fingerprint: &str) -> Option<Peaks> {
     (peaks.fingerprint == fingerprint).then_some(peaks)
 }
 
+/// This machine's cached peaks from the default cache folder, without measuring.
+pub fn cached_here(machine: &MachineInfo) -> Option<Peaks> {
+    cached(&crate::cache::default_dir(), &fingerprint(machine))
+}
+
 /// Measure, then keep the result in `dir` for next time.
 pub fn measure_and_keep(dir: &Path, machine: &MachineInfo) -> Result<Peaks> {
     let peaks = measure(machine);

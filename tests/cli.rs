@@ -31,6 +31,22 @@ fn generate_answers_with_text_and_one_timing_line() {
     for field in ["TTFT", "prompt", "tok/s", "decode"] {
         assert!(timing[0].contains(field), "{}", timing[0]);
     }
+    // The roofline line: what a decode step moved (SmolLM2 as Q8_0: about 150 MB) and the
+    // prefill's FLOPs, at what rate.
+    let roofline = stdout
+        .lines()
+        .find(|l| l.starts_with("roofline: decode "))
+        .unwrap_or_else(|| panic!("no roofline line: {stdout}"));
+    let mb: f64 = roofline["roofline: decode ".len()..]
+        .split(" MB/step")
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{roofline}"));
+    assert!((140.0..170.0).contains(&mb), "{roofline}");
+    assert!(
+        roofline.contains("GB/s") && roofline.contains("GFLOP/s"),
+        "{roofline}"
+    );
     assert!(stderr.contains("device: cpu"), "{stderr}");
 }
 

@@ -416,6 +416,17 @@ fn impossible_numbers_in_a_result_are_refused_with_the_field_named() {
         (
             "inference",
             &base,
+            Box::new(|v| {
+                v["scenarios"][0]["roofline"] = serde_json::json!({
+                    "decode_bytes_per_step": 1.5e8, "decode_bytes_per_s": -2.0,
+                    "decode_bandwidth_share": null, "prefill_flops": 1e9,
+                    "prefill_flops_per_s": null, "prefill_flops_share": null, "peaks": "x"});
+            }),
+            "roofline.decode_bytes_per_s",
+        ),
+        (
+            "inference",
+            &base,
             Box::new(|v| v["schema_version"] = "1".into()),
             "is not a version number",
         ),

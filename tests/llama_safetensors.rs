@@ -55,6 +55,12 @@ fn dummy_weights_follow_the_config_shapes_and_generate() {
     let (h, i, v, kv) = (64u64, 172u64, 49152u64, 32u64);
     let per_layer = h * h * 2 + kv * h * 2 + 3 * h * i + 2 * h;
     assert_eq!(m.info.parameters, v * h + h + 2 * per_layer);
+    // A decode step reads every f32 weight but the embedding table, which the tied output
+    // projection reads whole, and one embedding row.
+    let f = m.info.footprint.expect("a footprint");
+    assert_eq!(f.step_weight_bytes, (v * h + h + 2 * per_layer + h) * 4);
+    assert_eq!(f.layer_matmul_params, 2 * (per_layer - 2 * h));
+    assert_eq!(f.kv_bytes_per_position, 2 * 2 * kv * 4);
     let out = generate_fixed(&mut m, 3, 8);
     assert_eq!(out.len(), 3);
     assert!(out.iter().all(|row| row.len() == 8));

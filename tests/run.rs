@@ -46,6 +46,9 @@ fn run_writes_every_field_to_json_csv_and_the_table() {
         "why ttft_p50_ms <= 15: the project's seed figure for time to first token on a CPU",
         "preset cpu_only (auto: cpu)",
         "energy: unavailable (",
+        "decode GB/s",
+        "prefill GFLOP/s",
+        "roofline: decode GB/s = bytes a step moves",
     ] {
         assert!(
             table.contains(expected),
@@ -144,6 +147,15 @@ fn run_writes_every_field_to_json_csv_and_the_table() {
             assert_eq!(s[rate]["runs"].as_array().unwrap().len(), 2, "{rate}");
             assert!(s[rate]["mean"].as_f64().unwrap() > 0.0, "{rate}");
         }
+        // The roofline: a step reads SmolLM2's ~143 MB of Q8_0 weights once for all rows;
+        // the 8-token prefill computes about 1.76 GFLOP a row.
+        let r = &s["roofline"];
+        let step = r["decode_bytes_per_step"].as_f64().unwrap();
+        assert!((140e6..160e6).contains(&step), "{r}");
+        assert!(r["decode_bytes_per_s"].as_f64().unwrap() > 0.0, "{r}");
+        let flops_per_row = r["prefill_flops"].as_f64().unwrap() / batch as f64;
+        assert!((1.6e9..1.9e9).contains(&flops_per_row), "{r}");
+        assert!(r["prefill_flops_per_s"].as_f64().unwrap() > 0.0, "{r}");
         assert_eq!(s["peak_host_rss_bytes"]["status"], "measured");
         assert!(s["peak_host_rss_bytes"]["value"].as_u64().unwrap() > 50 << 20);
         // No GPU (and no RAPL) here: every energy figure says why, none is 0.

@@ -37,6 +37,19 @@ fn loads_the_default_model_from_the_hub_cache() {
         "{}",
         m.info.parameters
     );
+    // The roofline's inputs, from the shapes: 30 layers of q, o (576²), k, v (192×576) and
+    // gate, up, down (1536×576); the output projection is the tied 49152×576 embedding.
+    let f = m.info.footprint.expect("a GGUF model's footprint");
+    let per_layer = 2 * 576 * 576 + 2 * 192 * 576 + 3 * 1536 * 576;
+    assert_eq!(f.layer_matmul_params, 30 * per_layer);
+    assert_eq!(f.head_params, 49152 * 576);
+    // Every weight a step reads as Q8_0: 34 bytes a block of 32, plus f32 norms and one
+    // embedding row.
+    let q8 = (30 * per_layer + 49152 * 576) / 32 * 34;
+    let norms_and_row = (30 * 2 * 576 + 576 + 576) * 4;
+    assert_eq!(f.step_weight_bytes, q8 + norms_and_row);
+    // K and V in f32, 3 heads of 64 per layer.
+    assert_eq!(f.kv_bytes_per_position, 2 * 30 * 3 * 64 * 4);
 }
 
 #[test]

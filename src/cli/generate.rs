@@ -4,10 +4,11 @@
 use clap::Args;
 
 use super::model_args::ModelArgs;
-use crate::device;
+use crate::device::{self, MachineInfo};
 use crate::engine::{self, Generation, GenerationParams, SamplingParams};
 use crate::exit::{usage, Outcome};
 use crate::model::{self, LoadedModel, TextTokenizer, WeightsMode};
+use crate::roofline::Ceiling;
 use crate::workload::synthetic;
 
 #[derive(Args)]
@@ -108,6 +109,19 @@ pub fn handle(args: GenerateArgs) -> anyhow::Result<Outcome> {
         }
     }
     println!("{}", timings_line(&out, &selected.name));
+    if let Some(footprint) = &loaded.info.footprint {
+        let ceiling = Ceiling::here(&MachineInfo::collect(), &selected.name);
+        let t = &out.timeline;
+        // Every step runs the whole batch, so the steps count the tokens of each row.
+        let steps = t.step_times.len() as u64;
+        let roofline = ceiling.roofline(
+            footprint,
+            (out.batch() as u64, out.prompt_tokens as u64, steps),
+            t.ttft().unwrap_or_default().as_secs_f64(),
+            t.decode_time().as_secs_f64(),
+        );
+        println!("roofline: {}", roofline.text());
+    }
     Ok(Outcome::Done)
 }
 

@@ -113,6 +113,7 @@ mod tests {
             hidden_size: 576,
             load_seconds: 0.0,
             prefill: String::new(),
+            footprint: None,
         }
     }
 

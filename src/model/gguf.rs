@@ -11,6 +11,7 @@ use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
 use super::{gguf_header, CausalLm, ModelInfo};
+use crate::roofline::Footprint;
 
 /// Architectures whose GGUF layout candle's quantized llama reads (llama.* metadata keys).
 const SUPPORTED_ARCHITECTURES: &[&str] = &["llama"];
@@ -203,25 +204,69 @@ pub fn load(
                 dense_cache_bytes >> 20
             ),
         },
+        footprint: None,
     };
     let cache = DenseCache::new(dense_cache_bytes);
     let mut repacked = 0;
-    let weights = QuantizedLlama::load(hyper, device, gemm_rows, &cache, |name| {
+    let mut held = Vec::new();
+    let weights = QuantizedLlama::load(hyper.clone(), device, gemm_rows, &cache, |name| {
         let t = content.tensor(&mut file, name, device)?;
         super::finite::check_qtensor(name, &t)?;
-        match repack {
+        let t = match repack {
             Some(target) if should_repack(&t, target) => {
                 repacked += 1;
-                QTensor::quantize(&t.dequantize(&Device::Cpu)?, target)
+                QTensor::quantize(&t.dequantize(&Device::Cpu)?, target)?
             }
-            _ => Ok(t),
-        }
+            _ => t,
+        };
+        held.push(HeldTensor {
+            name: name.to_string(),
+            bytes: t.storage_size_in_bytes() as u64,
+            elements: t.shape().elem_count() as u64,
+        });
+        Ok(t)
     })
     .map_err(|e| anyhow!("{}: loading the weights: {e}", path.display()))?;
     if let (Some(target), true) = (repack, repacked > 0) {
         info.dtype = format!("{} repacked to {target:?}", info.dtype);
     }
+    info.footprint = Some(footprint(&hyper, &held));
     Ok((GgufModel { weights }, info, content))
+}
+
+/// A weight as loaded (after any repack): its size in memory and its parameter count.
+struct HeldTensor {
+    name: String,
+    bytes: u64,
+    elements: u64,
+}
+
+/// What a token costs this model, from its weights as held. The embedding table is read one
+/// row a token (it is dequantised to f32 at load) unless it doubles as the output projection.
+fn footprint(hyper: &Hyper, held: &[HeldTensor]) -> Footprint {
+    let find = |name: &str| held.iter().find(|t| t.name == name);
+    let embeddings = find("token_embd.weight");
+    let head = find("output.weight").or(embeddings);
+    let is_projection =
+        |t: &&HeldTensor| t.name.starts_with("blk.") && !t.name.ends_with("_norm.weight");
+    let layer_and_norm_bytes: u64 = held
+        .iter()
+        .filter(|t| t.name.starts_with("blk.") || t.name == "output_norm.weight")
+        .map(|t| t.bytes)
+        .sum();
+    let head_dim = hyper.head_dim();
+    const F32: u64 = 4;
+    Footprint {
+        step_weight_bytes: layer_and_norm_bytes
+            + head.map_or(0, |t| t.bytes)
+            + hyper.hidden as u64 * F32,
+        layer_matmul_params: held.iter().filter(is_projection).map(|t| t.elements).sum(),
+        head_params: head.map_or(0, |t| t.elements),
+        // Activations, and so the KV cache, are f32 in candle's quantised llama.
+        kv_bytes_per_position: 2 * (hyper.n_layer * hyper.n_kv_head * head_dim) as u64 * F32,
+        layers: hyper.n_layer as u64,
+        attention_width: hyper.hidden as u64,
+    }
 }
 
 /// Types candle's CPU kernels have no SIMD dot product for, worth repacking.

@@ -10,6 +10,7 @@ use candle_transformers::models::llama::{Cache, Config, Llama, LlamaConfig};
 
 use super::finite::{check_floats, FloatBits};
 use super::{CausalLm, ModelInfo};
+use crate::roofline::Footprint;
 
 pub struct LlamaModel {
     model: Llama,
@@ -203,6 +204,39 @@ fn info_for(cfg: &Config, name: String, path: &Path, format: &str, dtype: DType)
         hidden_size: cfg.hidden_size,
         load_seconds: 0.0,
         prefill: format!("{dtype:?} matmuls").to_lowercase(),
+        footprint: Some(footprint(cfg, dtype)),
+    }
+}
+
+/// What a token costs this model: every weight but the embedding table is read each decode
+/// step (the table one row a token, unless it doubles as the output projection).
+fn footprint(cfg: &Config, dtype: DType) -> Footprint {
+    let size = dtype.size_in_bytes() as u64;
+    let elements = |s: &Vec<usize>| s.iter().product::<usize>() as u64;
+    let tensors = expected_tensors(cfg);
+    let is_projection = |n: &str| n.starts_with("model.layers.") && n.ends_with("_proj.weight");
+    let (h, v) = (cfg.hidden_size as u64, cfg.vocab_size as u64);
+    let head_params = v * h; // lm_head, or the tied embedding table: the same shape
+    let per_step: u64 = tensors
+        .iter()
+        .filter(|(n, _)| n != "model.embed_tokens.weight" && n != "lm_head.weight")
+        .map(|(_, s)| elements(s))
+        .sum::<u64>()
+        + head_params
+        + h;
+    let head_dim = (cfg.hidden_size / cfg.num_attention_heads) as u64;
+    let layers = cfg.num_hidden_layers as u64;
+    Footprint {
+        step_weight_bytes: per_step * size,
+        layer_matmul_params: tensors
+            .iter()
+            .filter(|(n, _)| is_projection(n))
+            .map(|(_, s)| elements(s))
+            .sum(),
+        head_params,
+        kv_bytes_per_position: 2 * layers * cfg.num_key_value_heads as u64 * head_dim * size,
+        layers,
+        attention_width: h,
     }
 }
 

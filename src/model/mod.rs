@@ -119,6 +119,10 @@ pub struct ModelInfo {
     /// How prefill computes (GGUF on CPU: the f32 GEMM and its weight cache).
     #[serde(default)]
     pub prefill: String,
+    /// What a token costs (weights read per decode step, KV bytes, FLOP counts): the
+    /// roofline's inputs. Absent in results written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub footprint: Option<crate::roofline::Footprint>,
 }
 
 #[derive(Debug, Clone, Default)]

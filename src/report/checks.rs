@@ -103,6 +103,26 @@ pub fn inference(run: &RunResult) -> Check {
             &format!("{field}.prompt_tokens_per_second"),
             s.prompt_tokens_per_second.as_ref(),
         )?;
+        if let Some(r) = &s.roofline {
+            roofline(&format!("{field}.roofline"), r)?;
+        }
+    }
+    Ok(())
+}
+
+fn roofline(field: &str, r: &crate::roofline::Roofline) -> Check {
+    let figures = [
+        ("decode_bytes_per_step", Some(r.decode_bytes_per_step)),
+        ("decode_bytes_per_s", r.decode_bytes_per_s),
+        ("decode_bandwidth_share", r.decode_bandwidth_share),
+        ("prefill_flops", Some(r.prefill_flops)),
+        ("prefill_flops_per_s", r.prefill_flops_per_s),
+        ("prefill_flops_share", r.prefill_flops_share),
+    ];
+    for (name, value) in figures {
+        if let Some(v) = value {
+            non_negative(&format!("{field}.{name}"), v)?;
+        }
     }
     Ok(())
 }

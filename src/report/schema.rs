@@ -99,6 +99,10 @@ pub struct ScenarioResult {
     /// The latency distributions behind the summaries, for comparisons.
     #[serde(default)]
     pub histograms: LatencyHistograms,
+    /// Bytes a decode step moved and FLOPs the prefill computed, at the median rates, and
+    /// their share of this machine's peaks. Absent in results written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roofline: Option<crate::roofline::Roofline>,
 }
 
 /// Energy of the measured runs.

@@ -33,7 +33,13 @@ pub fn render(run: &RunResult) -> String {
         .scenarios
         .iter()
         .any(|s| s.peak_device_memory_bytes.value().is_some());
-    out += &markdown_of(&columns(show_gpu_memory, show_energy), &run.scenarios);
+    let show_roofline = run.scenarios.iter().any(|s| s.roofline.is_some());
+    let shown = Shown {
+        gpu_memory: show_gpu_memory,
+        energy: show_energy,
+        roofline: show_roofline,
+    };
+    out += &markdown_of(&columns(shown), &run.scenarios);
     if run.scenarios.is_empty() {
         out += "(no scenario finished)\n";
     }
@@ -76,6 +82,13 @@ pub fn render(run: &RunResult) -> String {
     for (target, why) in explained {
         out += &format!("  why {target}: {why}\n");
     }
+    if let Some(r) = run.scenarios.iter().find_map(|s| s.roofline.as_ref()) {
+        out += &format!(
+            "roofline: decode GB/s = bytes a step moves (weights + KV cache) × steps/s; prefill \
+             GFLOP/s; {}\n",
+            r.peaks
+        );
+    }
     if let Some(s) = run.scenarios.first() {
         let e = &s.energy;
         match unavailable_reason(&e.joules_per_token) {
@@ -103,7 +116,23 @@ fn unavailable_reason<T>(r: &Reading<T>) -> Option<&str> {
     }
 }
 
-fn columns<'a>(show_gpu_memory: bool, show_energy: bool) -> Vec<Column<'a, ScenarioResult>> {
+/// Which optional columns have something to show.
+struct Shown {
+    gpu_memory: bool,
+    energy: bool,
+    roofline: bool,
+}
+
+/// "7.41 (38%)": a rate in units of 1e9, with its share of the peak when known.
+fn giga_with_share(rate: Option<f64>, share: Option<f64>) -> String {
+    match (rate, share) {
+        (Some(r), Some(s)) => format!("{:.2} ({:.0}%)", r / 1e9, s * 100.0),
+        (Some(r), None) => format!("{:.2}", r / 1e9),
+        _ => "-".into(),
+    }
+}
+
+fn columns<'a>(shown: Shown) -> Vec<Column<'a, ScenarioResult>> {
     type Row = ScenarioResult;
     let latency = |latency: Latency, statistic: Statistic| {
         let name = format!("{} {statistic} ms", latency.label());
@@ -139,12 +168,24 @@ fn columns<'a>(show_gpu_memory: bool, show_energy: bool) -> Vec<Column<'a, Scena
             s.peak_host_rss_bytes.value().map_or("-".into(), mib)
         }),
     ];
-    if show_gpu_memory {
+    if shown.roofline {
+        columns.push(column("decode GB/s", |s: &Row| {
+            s.roofline.as_ref().map_or("-".into(), |r| {
+                giga_with_share(r.decode_bytes_per_s, r.decode_bandwidth_share)
+            })
+        }));
+        columns.push(column("prefill GFLOP/s", |s: &Row| {
+            s.roofline.as_ref().map_or("-".into(), |r| {
+                giga_with_share(r.prefill_flops_per_s, r.prefill_flops_share)
+            })
+        }));
+    }
+    if shown.gpu_memory {
         columns.push(column("GPU mem MiB", move |s: &Row| {
             s.peak_device_memory_bytes.value().map_or("-".into(), mib)
         }));
     }
-    if show_energy {
+    if shown.energy {
         columns.push(column("J/token", |s: &Row| {
             s.energy
                 .joules_per_token

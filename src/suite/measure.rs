@@ -190,6 +190,7 @@ pub fn measure(
         phases,
         targets: Vec::new(),
         histograms: rec.latencies.histograms(),
+        roofline: None,
     };
     result.targets =
         crate::targets::evaluate(rules, scenario.batch, scenario.prompt_tokens, |metric| {

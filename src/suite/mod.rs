@@ -14,11 +14,13 @@ use regex::Regex;
 
 use crate::config::{presets, Config, ResolvedConfig, TargetRule};
 use crate::device::{self, MachineInfo};
+use crate::metrics::RateSummary;
 use crate::model::{self, LoadedModel};
 use crate::progress::Progress;
 use crate::report::schema::KIND;
-use crate::report::{self, DeviceUsed, RunResult, TargetsUsed};
+use crate::report::{self, DeviceUsed, RunResult, ScenarioResult, TargetsUsed};
 use crate::results::{check_plain_name, now_rfc3339, RunDir, RunFile, RunHeader, RunStatus};
+use crate::roofline::{Ceiling, Footprint, Roofline};
 use crate::telemetry::{PhaseTelemetry, Telemetry};
 
 /// One combination of batch size, prompt length and output length.
@@ -324,6 +326,7 @@ fn execute(
     let section = result.config.scenarios.clone();
     let rules: Vec<TargetRule> = result.targets.rules.clone();
     let total = result.planned_scenarios.len();
+    let ceiling = Ceiling::here(&result.header.machine, &result.device.name);
     for scenario in &scenarios {
         let position = result.scenarios.len() + 1;
         let bar = Progress::new(
@@ -345,9 +348,11 @@ fn execute(
             &mut observer,
         );
         bar.finish();
-        let Some(scenario_result) = measured? else {
+        let Some(mut scenario_result) = measured? else {
             break;
         };
+        scenario_result.roofline =
+            roofline(&ceiling, result.model.footprint.as_ref(), &scenario_result);
         eprintln!(
             "[{position}/{total}] {}: {} ({:.1} s)",
             scenario.name,
@@ -367,6 +372,31 @@ fn execute(
         dir: dir.path().to_path_buf(),
         result,
     })
+}
+
+/// A scenario's roofline from its median prefill and decode rates (None for a model whose
+/// footprint is unknown). Rows that stop early at EOS moved less than this counts.
+fn roofline(
+    ceiling: &Ceiling,
+    footprint: Option<&Footprint>,
+    s: &ScenarioResult,
+) -> Option<Roofline> {
+    let footprint = footprint?;
+    let (batch, prompt, output) = (
+        u64::from(s.batch),
+        u64::from(s.prompt_tokens),
+        u64::from(s.output_tokens),
+    );
+    let seconds = |tokens: u64, rate: Option<&RateSummary>| {
+        rate.filter(|r| r.median > 0.0)
+            .map_or(0.0, |r| tokens as f64 / r.median)
+    };
+    let ttft = seconds(batch * prompt, s.prompt_tokens_per_second.as_ref());
+    let decode = seconds(
+        batch * output.saturating_sub(1),
+        s.decode_tokens_per_second.as_ref(),
+    );
+    Some(ceiling.roofline(footprint, (batch, prompt, output), ttft, decode))
 }
 
 struct BarObserver<'a> {
