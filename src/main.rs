@@ -12,6 +12,7 @@ fn main() -> ExitCode {
         Command::Info(args) => cli::info::handle(args),
         Command::Generate(args) => cli::generate::handle(*args),
         Command::Agree(args) => cli::agree::handle(*args),
+        Command::Profile(args) => cli::profile::handle(*args),
         Command::Run(args) => cli::run::handle(args),
         Command::Retrieval(args) => cli::retrieval::handle(*args),
         Command::Load(args) => cli::load(*args),

@@ -180,6 +180,70 @@ fn dummy_weights_run_from_a_config() {
 }
 
 #[test]
+fn profile_times_every_op_and_writes_a_chrome_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.json");
+    let o = inferbench(&[
+        "profile",
+        "--prompt-tokens",
+        "16",
+        "--steps",
+        "4",
+        "--rounds",
+        "1",
+        "--warmup",
+        "0",
+        "--device",
+        "cpu",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    for expected in [
+        "profiling's own cost",
+        "prefill, ",
+        "decode, ",
+        "| matmul ",
+        "| attention ",
+        "| kv_cache ",
+        "| sampling ",
+        "| (between ops) ",
+        "matmul ffn_down",
+    ] {
+        assert!(stdout.contains(expected), "no {expected:?}:\n{stdout}");
+    }
+    // The trace: the prefill and four steps, and inside them every op of the 30 layers.
+    let t = crate::common::load_json(&trace);
+    let events = t["traceEvents"].as_array().unwrap();
+    let of = |cat: &str| events.iter().filter(|e| e["cat"] == cat).count();
+    assert_eq!(of("phase"), 5);
+    // Seven projections a layer and the output, in the prefill and each step.
+    assert_eq!(of("matmul"), 5 * (30 * 7 + 1));
+    assert_eq!(of("kv_cache"), 4 * 30, "the prefill appends to no cache");
+    assert!(events
+        .iter()
+        .all(|e| e["ph"] == "X" && e["dur"].as_f64().unwrap() >= 0.0));
+    assert_eq!(t["otherData"]["decode_steps"], 4);
+}
+
+#[test]
+fn profile_refuses_models_whose_ops_it_cannot_time() {
+    let config = crate::common::repo_root().join("fixtures/tiny-llama/config.json");
+    let o = inferbench(&[
+        "profile",
+        "--model",
+        config.to_str().unwrap(),
+        "--weights",
+        "dummy",
+        "--tokenizer",
+        crate::common::smollm_gguf().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o).1);
+    assert_clean_failure(&o, &["profile times the ops of GGUF models", "dummy model"]);
+}
+
+#[test]
 fn missing_path_is_named() {
     let o = inferbench(&[
         "generate",

@@ -26,6 +26,10 @@ const CASES: &[(&[&str], i32, &str)] = &[
     ),
     (&["run", "--config", "/nonexistent/my.toml"], 2, "--config"),
     (&["run", "--presets", "quick"], 2, "--presets"),
+    // profile
+    (&["profile", "--steps", "0"], 2, "--steps"),
+    (&["profile", "--rounds", "0"], 2, "--rounds"),
+    (&["profile", "--device", "tpu"], 2, "--device"),
     // retrieval
     (
         &["retrieval", "--n", "1000", "--intrinsic-dim", "x"],

@@ -16,6 +16,7 @@ pub mod load;
 pub mod merge;
 mod model_args;
 pub mod pages;
+pub mod profile;
 pub mod report;
 pub mod retrieval;
 pub mod run;
@@ -54,6 +55,10 @@ pub enum Command {
     /// default f32 weights on the CPU): the first different token, with both sides' logits.
     #[command(long_about = agree::HELP)]
     Agree(Box<agree::AgreeArgs>),
+    /// Time every op of one prefill and N decode steps (GGUF models): a table by kind of op,
+    /// the cost of profiling itself, and a Chrome trace.
+    #[command(long_about = profile::HELP)]
+    Profile(Box<profile::ProfileArgs>),
     /// Run a benchmark suite: every scenario (batch × prompt length × output length) of a
     /// preset or config, warm-up apart, into results/RUN_ID/ (run.json, scenarios.csv) and
     /// a table.

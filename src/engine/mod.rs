@@ -3,6 +3,7 @@
 
 pub mod agreement;
 pub mod memory;
+pub mod profile;
 pub mod sampling;
 pub mod timeline;
 

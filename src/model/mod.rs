@@ -5,6 +5,7 @@ pub mod format;
 pub mod gguf;
 pub mod gguf_header;
 pub mod llama;
+pub mod op_timer;
 pub mod quantized_llama;
 pub mod source;
 pub mod tokenizer;

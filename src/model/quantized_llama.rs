@@ -11,6 +11,8 @@ use std::sync::{Arc, OnceLock};
 use candle_core::{DType, Device, IndexOp, Module, Result, Tensor, D};
 use candle_transformers::utils::{build_causal_mask, repeat_kv};
 
+use super::op_timer::{tensor_bytes, timed, OpKind};
+
 /// The longest context a header may declare: the rotary tables are built for all of it.
 const MAX_CONTEXT: usize = 1 << 24;
 
@@ -147,6 +149,8 @@ impl DenseCache {
 /// times faster there than one quantised dot product per (row, column) pair. The dequantised
 /// weight is kept after its first use while the cache's budget allows.
 struct QLinear {
+    /// "attn_q", "ffn_down", "output": what the profile calls it.
+    name: &'static str,
     matmul: QMatMul,
     weight: Arc<QTensor>,
     gemm_rows: Option<usize>,
@@ -156,9 +160,15 @@ struct QLinear {
 }
 
 impl QLinear {
-    fn new(weight: QTensor, gemm_rows: Option<usize>, cache: &Arc<DenseCache>) -> Result<Self> {
+    fn new(
+        name: &'static str,
+        weight: QTensor,
+        gemm_rows: Option<usize>,
+        cache: &Arc<DenseCache>,
+    ) -> Result<Self> {
         let weight = Arc::new(weight);
         Ok(QLinear {
+            name,
             matmul: QMatMul::from_arc(weight.clone())?,
             weight,
             gemm_rows,
@@ -169,12 +179,22 @@ impl QLinear {
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let rows = x.elem_count() / x.dim(D::Minus1)?;
-        match self.gemm_rows {
-            Some(min) if rows >= min && !matches!(self.matmul, QMatMul::Tensor(_)) => {
+        let gemm = matches!(self.gemm_rows, Some(min) if rows >= min)
+            && !matches!(self.matmul, QMatMul::Tensor(_));
+        // What the op reads of its weight: the f32 copy for the GEMM, else the stored blocks.
+        let weight_bytes = if gemm {
+            (self.weight.shape().elem_count() * 4) as u64
+        } else {
+            self.weight.storage_size_in_bytes() as u64
+        };
+        let moved = |y: &Tensor| weight_bytes + tensor_bytes(x) + tensor_bytes(y);
+        timed(OpKind::Matmul, self.name, moved, || {
+            if gemm {
                 x.broadcast_matmul(&self.dense_weight(x.device())?.t()?)
+            } else {
+                self.matmul.forward(x)
             }
-            _ => self.matmul.forward(x),
-        }
+        })
     }
 
     fn dense_weight(&self, device: &Device) -> Result<Tensor> {
@@ -236,23 +256,24 @@ impl QuantizedLlama {
         let mut layers = Vec::with_capacity(hyper.n_layer);
         for i in 0..hyper.n_layer {
             let mut q = |name: &str| tensor(&format!("blk.{i}.{name}.weight"));
+            let linear = |name: &'static str, t: QTensor| QLinear::new(name, t, gemm_rows, cache);
             layers.push(Layer {
                 attn_norm: float(q("attn_norm")?)?,
-                wq: QLinear::new(q("attn_q")?, gemm_rows, cache)?,
-                wk: QLinear::new(q("attn_k")?, gemm_rows, cache)?,
-                wv: QLinear::new(q("attn_v")?, gemm_rows, cache)?,
-                wo: QLinear::new(q("attn_output")?, gemm_rows, cache)?,
+                wq: linear("attn_q", q("attn_q")?)?,
+                wk: linear("attn_k", q("attn_k")?)?,
+                wv: linear("attn_v", q("attn_v")?)?,
+                wo: linear("attn_output", q("attn_output")?)?,
                 ffn_norm: float(q("ffn_norm")?)?,
-                w_gate: QLinear::new(q("ffn_gate")?, gemm_rows, cache)?,
-                w_up: QLinear::new(q("ffn_up")?, gemm_rows, cache)?,
-                w_down: QLinear::new(q("ffn_down")?, gemm_rows, cache)?,
+                w_gate: linear("ffn_gate", q("ffn_gate")?)?,
+                w_up: linear("ffn_up", q("ffn_up")?)?,
+                w_down: linear("ffn_down", q("ffn_down")?)?,
                 kv_cache: None,
             });
         }
         let (cos, sin) = rotary_tables(&hyper, device)?;
         Ok(QuantizedLlama {
             norm: float(tensor("output_norm.weight")?)?,
-            output: QLinear::new(output, gemm_rows, cache)?,
+            output: QLinear::new("output", output, gemm_rows, cache)?,
             hyper,
             embeddings,
             layers,
@@ -271,30 +292,51 @@ impl QuantizedLlama {
     pub fn forward(&mut self, tokens: &Tensor, position: usize) -> Result<Tensor> {
         let (batch, seq) = tokens.dims2()?;
         let hidden = self.hyper.hidden;
-        let mut x = self
-            .embeddings
-            .index_select(&tokens.flatten_all()?, 0)?
-            .reshape((batch, seq, hidden))?;
+        let mut x = timed(OpKind::Embedding, "token_embd", tensor_bytes, || {
+            self.embeddings
+                .index_select(&tokens.flatten_all()?, 0)?
+                .reshape((batch, seq, hidden))
+        })?;
         let mask = if seq > 1 {
-            Some(build_causal_mask(seq, position, tokens.device())?)
+            Some(timed(OpKind::Copy, "causal_mask", tensor_bytes, || {
+                build_causal_mask(seq, position, tokens.device())
+            })?)
         } else {
             None
         };
         let cos = self.cos.narrow(0, position, seq)?;
         let sin = self.sin.narrow(0, position, seq)?;
         let eps = self.hyper.rms_eps as f32;
+        // Bytes of an elementwise op: `inputs` tensors the size of its output, read, and the
+        // output written.
+        let elementwise = |inputs: u64| move |y: &Tensor| (inputs + 1) * tensor_bytes(y);
+        let norm = |name, x: &Tensor, weight: &Tensor| {
+            timed(OpKind::RmsNorm, name, elementwise(1), || {
+                candle_nn::ops::rms_norm(x, weight, eps)
+            })
+        };
         for layer in &mut self.layers {
-            let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, eps)?;
+            let h = norm("attn_norm", &x, &layer.attn_norm)?;
             let attn = attention(&self.hyper, layer, &h, mask.as_ref(), &cos, &sin)?;
-            x = (x + attn)?;
-            let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, eps)?;
-            let gate = candle_nn::ops::silu(&layer.w_gate.forward(&h)?)?;
-            let mlp = layer.w_down.forward(&(gate * layer.w_up.forward(&h)?)?)?;
-            x = (x + mlp)?;
+            x = timed(OpKind::Residual, "attn_residual", elementwise(2), || {
+                &x + &attn
+            })?;
+            let h = norm("ffn_norm", &x, &layer.ffn_norm)?;
+            let gate = layer.w_gate.forward(&h)?;
+            let up = layer.w_up.forward(&h)?;
+            let act = timed(OpKind::Activation, "silu_gate", elementwise(2), || {
+                candle_nn::ops::silu(&gate)? * &up
+            })?;
+            let mlp = layer.w_down.forward(&act)?;
+            x = timed(OpKind::Residual, "ffn_residual", elementwise(2), || {
+                &x + &mlp
+            })?;
         }
-        let x = candle_nn::ops::rms_norm(&x, &self.norm, eps)?;
+        let x = norm("output_norm", &x, &self.norm)?;
         // QMatMul needs a contiguous input; the last-position slice of a batch is strided.
-        let last = x.i((.., seq - 1, ..))?.contiguous()?;
+        let last = timed(OpKind::Copy, "last_position", tensor_bytes, || {
+            x.i((.., seq - 1, ..))?.contiguous()
+        })?;
         self.output.forward(&last)
     }
 }
@@ -309,42 +351,72 @@ fn attention(
 ) -> Result<Tensor> {
     let (batch, seq, hidden) = x.dims3()?;
     let head_dim = hyper.head_dim();
-    let heads = |t: Tensor, n: usize| -> Result<Tensor> {
-        t.reshape((batch, seq, n, head_dim))?
-            .transpose(1, 2)?
-            .contiguous()
+    let copied = |y: &Tensor| 2 * tensor_bytes(y);
+    let heads = |name, t: Tensor, n: usize| {
+        timed(OpKind::Copy, name, copied, || {
+            t.reshape((batch, seq, n, head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
+        })
     };
-    let q = heads(layer.wq.forward(x)?, hyper.n_head)?;
-    let k = heads(layer.wk.forward(x)?, hyper.n_kv_head)?;
-    let v = heads(layer.wv.forward(x)?, hyper.n_kv_head)?;
+    let q = heads("split_heads_q", layer.wq.forward(x)?, hyper.n_head)?;
+    let k = heads("split_heads_k", layer.wk.forward(x)?, hyper.n_kv_head)?;
+    let v = heads("split_heads_v", layer.wv.forward(x)?, hyper.n_kv_head)?;
     // GGUF llama weights are permuted for interleaved (GPT-J style) rotary pairs.
-    let q = candle_nn::rotary_emb::rope_i(&q, cos, sin)?;
-    let k = candle_nn::rotary_emb::rope_i(&k, cos, sin)?;
+    let q = timed(OpKind::Rope, "rope_q", copied, || {
+        candle_nn::rotary_emb::rope_i(&q, cos, sin)
+    })?;
+    let k = timed(OpKind::Rope, "rope_k", copied, || {
+        candle_nn::rotary_emb::rope_i(&k, cos, sin)
+    })?;
     let (k, v) = match &layer.kv_cache {
-        Some((k_prev, v_prev)) => (
-            Tensor::cat(&[k_prev, &k], 2)?,
-            Tensor::cat(&[v_prev, &v], 2)?,
-        ),
+        Some((k_prev, v_prev)) => timed(
+            OpKind::KvCache,
+            "kv_append",
+            |(k, v): &(Tensor, Tensor)| 2 * (tensor_bytes(k) + tensor_bytes(v)),
+            || {
+                Ok((
+                    Tensor::cat(&[k_prev, &k], 2)?,
+                    Tensor::cat(&[v_prev, &v], 2)?,
+                ))
+            },
+        )?,
         None => (k, v),
     };
     layer.kv_cache = Some((k.clone(), v.clone()));
     let n_rep = hyper.n_head / hyper.n_kv_head;
-    let k = repeat_kv(k, n_rep)?;
-    let v = repeat_kv(v, n_rep)?;
-    let scores = (q.matmul(&k.t()?)? / (head_dim as f64).sqrt())?;
+    let k = timed(OpKind::Copy, "repeat_kv", copied, || repeat_kv(k, n_rep))?;
+    let v = timed(OpKind::Copy, "repeat_kv", copied, || {
+        repeat_kv(v, n_rep)?.contiguous()
+    })?;
+    let scores = timed(
+        OpKind::Attention,
+        "scores",
+        |s| tensor_bytes(&q) + tensor_bytes(&k) + tensor_bytes(s),
+        || q.matmul(&k.t()?)? / (head_dim as f64).sqrt(),
+    )?;
     let scores = match mask {
-        Some(m) => {
+        Some(m) => timed(OpKind::Copy, "mask", copied, || {
             let m = m.broadcast_as(scores.shape())?;
             let neg_inf = Tensor::new(f32::NEG_INFINITY, scores.device())?
                 .to_dtype(scores.dtype())?
                 .broadcast_as(scores.shape())?;
-            m.where_cond(&neg_inf, &scores)?
-        }
+            m.where_cond(&neg_inf, &scores)
+        })?,
         None => scores,
     };
-    let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-    let y = probs.matmul(&v.contiguous()?)?;
-    let y = y.transpose(1, 2)?.reshape((batch, seq, hidden))?;
+    let probs = timed(OpKind::Softmax, "softmax", copied, || {
+        candle_nn::ops::softmax_last_dim(&scores)
+    })?;
+    let y = timed(
+        OpKind::Attention,
+        "weighted_sum",
+        |y| tensor_bytes(&probs) + tensor_bytes(&v) + tensor_bytes(y),
+        || probs.matmul(&v),
+    )?;
+    let y = timed(OpKind::Copy, "merge_heads", copied, || {
+        y.transpose(1, 2)?.reshape((batch, seq, hidden))
+    })?;
     layer.wo.forward(&y)
 }
 

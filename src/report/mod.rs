@@ -6,6 +6,7 @@ pub(crate) mod columns;
 pub mod csv;
 pub mod http;
 pub mod instructions;
+pub mod profile;
 pub mod retrieval;
 pub mod schema;
 pub mod table;
