@@ -220,7 +220,11 @@ fn profile_times_every_op_and_writes_a_chrome_trace() {
     assert_eq!(of("phase"), 5);
     // Seven projections a layer and the output, in the prefill and each step.
     assert_eq!(of("matmul"), 5 * (30 * 7 + 1));
-    assert_eq!(of("kv_cache"), 4 * 30, "the prefill appends to no cache");
+    assert_eq!(
+        of("kv_cache"),
+        5 * 30,
+        "the prefill and each step write the cache"
+    );
     assert!(events
         .iter()
         .all(|e| e["ph"] == "X" && e["dur"].as_f64().unwrap() >= 0.0));

@@ -1,9 +1,11 @@
 //! Models: where their files come from, how they load, and their tokenizers.
 
+pub mod decode_attention;
 pub mod finite;
 pub mod format;
 pub mod gguf;
 pub mod gguf_header;
+pub mod kv_cache;
 pub mod llama;
 pub mod op_timer;
 pub mod quantized_llama;

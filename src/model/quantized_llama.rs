@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 use candle_core::{DType, Device, IndexOp, Module, Result, Tensor, D};
 use candle_transformers::utils::{build_causal_mask, repeat_kv};
 
+use super::kv_cache::KvCache;
 use super::op_timer::{tensor_bytes, timed, OpKind};
 
 /// The longest context a header may declare: the rotary tables are built for all of it.
@@ -221,7 +222,7 @@ struct Layer {
     w_gate: QLinear,
     w_up: QLinear,
     w_down: QLinear,
-    kv_cache: Option<(Tensor, Tensor)>,
+    kv_cache: Option<KvCache>,
 }
 
 pub struct QuantizedLlama {
@@ -369,21 +370,28 @@ fn attention(
     let k = timed(OpKind::Rope, "rope_k", copied, || {
         candle_nn::rotary_emb::rope_i(&k, cos, sin)
     })?;
-    let (k, v) = match &layer.kv_cache {
-        Some((k_prev, v_prev)) => timed(
-            OpKind::KvCache,
-            "kv_append",
-            |(k, v): &(Tensor, Tensor)| 2 * (tensor_bytes(k) + tensor_bytes(v)),
-            || {
-                Ok((
-                    Tensor::cat(&[k_prev, &k], 2)?,
-                    Tensor::cat(&[v_prev, &v], 2)?,
-                ))
-            },
-        )?,
-        None => (k, v),
-    };
-    layer.kv_cache = Some((k.clone(), v.clone()));
+    // The new positions, read and written into the cache in place.
+    let appended = 2 * (tensor_bytes(&k) + tensor_bytes(&v));
+    let (k, v) = timed(
+        OpKind::KvCache,
+        "kv_append",
+        |_| appended,
+        || KvCache::append(&mut layer.kv_cache, &k, &v),
+    )?;
+    // One new position a row on the CPU: attend straight from the cache (decode_attention).
+    if seq == 1 && q.device().is_cpu() {
+        let moved =
+            |y: &Tensor| tensor_bytes(&q) + tensor_bytes(&k) + tensor_bytes(&v) + tensor_bytes(y);
+        let attended = timed(
+            OpKind::Attention,
+            "decode_attention",
+            |y: &Option<Tensor>| y.as_ref().map_or(0, moved),
+            || super::decode_attention::attend(&q, &k, &v),
+        )?;
+        if let Some(y) = attended {
+            return layer.wo.forward(&y);
+        }
+    }
     let n_rep = hyper.n_head / hyper.n_kv_head;
     let k = timed(OpKind::Copy, "repeat_kv", copied, || repeat_kv(k, n_rep))?;
     let v = timed(OpKind::Copy, "repeat_kv", copied, || {

@@ -1,0 +1,192 @@
+//! Attention for one new position per row on the CPU (a decode step), straight from the KV
+//! cache: per head, the scores against every cached key, their softmax, and the weighted sum
+//! of the values, without repeating the K/V heads for grouped queries or materialising the
+//! score tensors. candle's path does the same arithmetic as batched matmuls of shape
+//! (1 × d)·(d × t), whose dispatch and copies cost more than the arithmetic at these sizes
+//! (`inferbench profile`: attention was a fifth of a SmolLM2 decode step).
+
+use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
+
+/// The attention output, (batch, 1, heads × head_dim), for `q` (batch, heads, 1, d) and the
+/// cache's `k`, `v` (batch, kv_heads, t, d), each (row, head) block of positions dense: or
+/// None when they are not f32 on the CPU laid out so (the caller then takes candle's path).
+///
+/// The query heads that share a kv head are done together, so each cached key and value is
+/// read once a step, not once per query head: at batch 8 over 576 positions the cache reads
+/// are what bound this loop. One thread: spreading it over rayon's measured slower at every
+/// size tried on 2 cores (batch 1 to 8, 150 to 576 positions).
+pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Option<Tensor>> {
+    let (batch, heads, one, d) = q.dims4()?;
+    let (_, kv_heads, t, _) = k.dims4()?;
+    if one != 1 || kv_heads == 0 || heads % kv_heads != 0 || v.dims4()? != k.dims4()? {
+        return Ok(None);
+    }
+    let (q_store, q_layout) = q.storage_and_layout();
+    let (k_store, k_layout) = k.storage_and_layout();
+    let (v_store, v_layout) = v.storage_and_layout();
+    let (Some(qs), Some(ks), Some(vs)) = (
+        View::of(&q_store, q_layout, d),
+        View::of(&k_store, k_layout, d),
+        View::of(&v_store, v_layout, d),
+    ) else {
+        return Ok(None);
+    };
+    let group = heads / kv_heads;
+    let scale = (d as f64).sqrt() as f32;
+    let mut out = vec![0f32; batch * heads * d];
+    let mut scores = vec![0f32; group * t];
+    // One (row, kv head) at a time, with the `group` query heads that share it.
+    for row in 0..batch {
+        for kv in 0..kv_heads {
+            let (Some(keys), Some(values)) = (ks.block(row, kv, t * d), vs.block(row, kv, t * d))
+            else {
+                return Ok(None);
+            };
+            let first = kv * group;
+            for h in 0..group {
+                let Some(query) = qs.block(row, first + h, d) else {
+                    return Ok(None);
+                };
+                for (pos, key) in keys.chunks_exact(d).enumerate() {
+                    scores[h * t + pos] = inferbench_distance::dot(query, key) / scale;
+                }
+            }
+            for probs in scores.chunks_mut(t) {
+                softmax(probs);
+            }
+            let y = &mut out[(row * heads + first) * d..(row * heads + first + group) * d];
+            for (pos, value) in values.chunks_exact(d).enumerate() {
+                for (h, out_h) in y.chunks_mut(d).enumerate() {
+                    let p = scores[h * t + pos];
+                    for (acc, v) in out_h.iter_mut().zip(value) {
+                        *acc += p * v;
+                    }
+                }
+            }
+        }
+    }
+    drop((q_store, k_store, v_store));
+    Tensor::from_vec(out, (batch, 1, heads * d), q.device()).map(Some)
+}
+
+/// A 4-D f32 tensor on the CPU whose last two dimensions are dense (a KV cache's view of
+/// its first t positions is: only the batch and head strides skip the room left to grow).
+struct View<'a> {
+    data: &'a [f32],
+    start: usize,
+    strides: [usize; 2],
+}
+
+impl<'a> View<'a> {
+    fn of(storage: &'a Storage, layout: &Layout, d: usize) -> Option<View<'a>> {
+        let Storage::Cpu(CpuStorage::F32(data)) = storage else {
+            return None;
+        };
+        let (dims, stride) = (layout.dims(), layout.stride());
+        if dims.len() != 4 || stride[3] != 1 || (dims[2] > 1 && stride[2] != d) {
+            return None;
+        }
+        Some(View {
+            data,
+            start: layout.start_offset(),
+            strides: [stride[0], stride[1]],
+        })
+    }
+
+    /// The `len` elements from [i, j, 0, 0].
+    fn block(&self, i: usize, j: usize, len: usize) -> Option<&'a [f32]> {
+        let at = self.start + i * self.strides[0] + j * self.strides[1];
+        self.data.get(at..at + len)
+    }
+}
+
+/// In place, as candle's softmax: subtract the maximum, exponentiate, divide by the sum.
+fn softmax(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f32;
+    for x in row.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    for x in row.iter_mut() {
+        *x /= sum;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device, D};
+
+    /// candle's own path: repeat the kv heads, scores, softmax, weighted sum.
+    fn reference(q: &Tensor, k: &Tensor, v: &Tensor, n_rep: usize) -> Tensor {
+        let (b, h, _, d) = q.dims4().unwrap();
+        let k = candle_transformers::utils::repeat_kv(k.clone(), n_rep).unwrap();
+        let v = candle_transformers::utils::repeat_kv(v.clone(), n_rep).unwrap();
+        let scores = (q.matmul(&k.t().unwrap()).unwrap() / (d as f64).sqrt()).unwrap();
+        let p = candle_nn::ops::softmax(&scores, D::Minus1).unwrap();
+        p.matmul(&v.contiguous().unwrap())
+            .unwrap()
+            .transpose(1, 2)
+            .unwrap()
+            .reshape((b, 1, h * d))
+            .unwrap()
+    }
+
+    #[test]
+    fn matches_candles_path_with_grouped_heads() {
+        // (batch, heads, kv heads, positions, head dim): grouped 3:1 as SmolLM2, a batch,
+        // one query head a kv head, and a dimension that is no multiple of 16.
+        for (b, h, kvh, t, d) in [(1, 9, 3, 7, 64), (2, 9, 3, 300, 64), (3, 4, 4, 5, 20)] {
+            let dev = Device::Cpu;
+            let q = Tensor::randn(0f32, 1.0, (b, h, 1, d), &dev).unwrap();
+            let k = Tensor::randn(0f32, 1.0, (b, kvh, t, d), &dev).unwrap();
+            let v = Tensor::randn(0f32, 1.0, (b, kvh, t, d), &dev).unwrap();
+            let ours = attend(&q, &k, &v)
+                .unwrap()
+                .expect("contiguous f32 on the CPU");
+            let theirs = reference(&q, &k, &v, h / kvh);
+            // The same keys and values as the first t positions of a larger cache buffer.
+            let room = |x: &Tensor| {
+                let buffer = Tensor::zeros((b, kvh, t + 5, d), DType::F32, &dev).unwrap();
+                buffer.slice_set(x, 2, 0).unwrap();
+                buffer.narrow(2, 0, t).unwrap()
+            };
+            let in_buffer = attend(&q, &room(&k), &room(&v))
+                .unwrap()
+                .expect("a cache view");
+            assert_eq!(
+                in_buffer.to_vec3::<f32>().unwrap(),
+                ours.to_vec3::<f32>().unwrap()
+            );
+            let diff = (ours - theirs)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(diff < 1e-5, "({b}, {h}, {kvh}, {t}, {d}): {diff}");
+        }
+    }
+
+    #[test]
+    fn declines_what_it_does_not_handle() {
+        let dev = Device::Cpu;
+        let q = Tensor::zeros((1, 4, 2, 8), candle_core::DType::F32, &dev).unwrap();
+        let k = Tensor::zeros((1, 2, 3, 8), candle_core::DType::F32, &dev).unwrap();
+        assert!(attend(&q, &k, &k).unwrap().is_none(), "two query positions");
+        let q1 = Tensor::zeros((1, 4, 1, 8), candle_core::DType::F32, &dev).unwrap();
+        let k16 = k.to_dtype(candle_core::DType::F16).unwrap();
+        assert!(attend(&q1, &k16, &k16).unwrap().is_none(), "f16 cache");
+        let strided = Tensor::zeros((1, 2, 8, 3), candle_core::DType::F32, &dev)
+            .unwrap()
+            .transpose(2, 3)
+            .unwrap();
+        assert!(
+            attend(&q1, &strided, &strided).unwrap().is_none(),
+            "positions not dense"
+        );
+    }
+}
