@@ -10,8 +10,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
+use super::footprint::Footprint;
 use super::{gguf_header, CausalLm, ModelInfo};
-use crate::roofline::Footprint;
 
 /// Architectures whose GGUF layout candle's quantized llama reads (llama.* metadata keys).
 const SUPPORTED_ARCHITECTURES: &[&str] = &["llama"];

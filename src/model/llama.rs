@@ -9,8 +9,8 @@ use candle_nn::{VarBuilder, VarMap};
 use candle_transformers::models::llama::{Cache, Config, Llama, LlamaConfig};
 
 use super::finite::{check_floats, FloatBits};
+use super::footprint::Footprint;
 use super::{CausalLm, ModelInfo};
-use crate::roofline::Footprint;
 
 pub struct LlamaModel {
     model: Llama,

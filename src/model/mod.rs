@@ -2,6 +2,7 @@
 
 pub mod decode_attention;
 pub mod finite;
+pub mod footprint;
 pub mod format;
 pub mod gguf;
 pub mod gguf_header;
@@ -125,7 +126,7 @@ pub struct ModelInfo {
     /// What a token costs (weights read per decode step, KV bytes, FLOP counts): the
     /// roofline's inputs. Absent in results written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub footprint: Option<crate::roofline::Footprint>,
+    pub footprint: Option<footprint::Footprint>,
 }
 
 #[derive(Debug, Clone, Default)]
