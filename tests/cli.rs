@@ -210,6 +210,7 @@ fn profile_times_every_op_and_writes_a_chrome_trace() {
         "| sampling ",
         "| (between ops) ",
         "matmul ffn_down",
+        "matmul attn_qkv",
     ] {
         assert!(stdout.contains(expected), "no {expected:?}:\n{stdout}");
     }
@@ -218,8 +219,13 @@ fn profile_times_every_op_and_writes_a_chrome_trace() {
     let events = t["traceEvents"].as_array().unwrap();
     let of = |cat: &str| events.iter().filter(|e| e["cat"] == cat).count();
     assert_eq!(of("phase"), 5);
-    // Seven projections a layer and the output, in the prefill and each step.
-    assert_eq!(of("matmul"), 5 * (30 * 7 + 1));
+    // Four matmuls a layer (q, k and v stacked; o; gate and up stacked; down) and the output,
+    // in the prefill and each step.
+    assert_eq!(of("matmul"), 5 * (30 * 4 + 1));
+    let names: Vec<&str> = events.iter().filter_map(|e| e["name"].as_str()).collect();
+    for op in ["matmul attn_qkv", "matmul ffn_gate_up", "matmul output"] {
+        assert!(names.contains(&op), "no {op}");
+    }
     assert_eq!(
         of("kv_cache"),
         5 * 30,

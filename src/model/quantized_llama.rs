@@ -212,15 +212,101 @@ impl QLinear {
     }
 }
 
+/// Projections of the same input: one matmul over their weights stacked when they share a
+/// quantisation (one pass over the input and one thread-pool dispatch instead of N: the small
+/// k and v matvecs of a decode step were bound by the dispatch), else one each. Each output
+/// column is the same dot product either way.
+enum Projections {
+    Fused { linear: QLinear, widths: Vec<usize> },
+    Apart(Vec<QLinear>),
+}
+
+impl Projections {
+    fn new(
+        fused_name: &'static str,
+        parts: Vec<(&'static str, QTensor)>,
+        gemm_rows: Option<usize>,
+        cache: &Arc<DenseCache>,
+    ) -> Result<Self> {
+        if let Some((weight, widths)) = stack_rows(&parts)? {
+            return Ok(Projections::Fused {
+                linear: QLinear::new(fused_name, weight, gemm_rows, cache)?,
+                widths,
+            });
+        }
+        let apart = parts
+            .into_iter()
+            .map(|(name, t)| QLinear::new(name, t, gemm_rows, cache))
+            .collect::<Result<_>>()?;
+        Ok(Projections::Apart(apart))
+    }
+
+    /// Each projection's output, in the order given.
+    fn forward<const N: usize>(&self, x: &Tensor) -> Result<[Tensor; N]> {
+        let outs: Vec<Tensor> = match self {
+            Projections::Fused { linear, widths } => {
+                let y = linear.forward(x)?;
+                let mut at = 0;
+                widths
+                    .iter()
+                    .map(|&w| {
+                        let part = y.narrow(D::Minus1, at, w);
+                        at += w;
+                        part
+                    })
+                    .collect::<Result<_>>()?
+            }
+            Projections::Apart(linears) => linears
+                .iter()
+                .map(|l| l.forward(x))
+                .collect::<Result<_>>()?,
+        };
+        let n = outs.len();
+        outs.try_into()
+            .map_err(|_| candle_core::Error::Msg(format!("{n} projections, expected {N}")))
+    }
+}
+
+/// The weights stacked row-wise into one (their output rows one after another), with each
+/// one's row count; None when their types or input widths differ. A quantised weight's rows
+/// are whole blocks, so stacking is concatenating the stored bytes.
+fn stack_rows(parts: &[(&'static str, QTensor)]) -> Result<Option<(QTensor, Vec<usize>)>> {
+    let Some((_, first)) = parts.first() else {
+        return Ok(None);
+    };
+    let (dtype, device) = (first.dtype(), first.device());
+    let mut widths = Vec::with_capacity(parts.len());
+    let mut bytes = Vec::new();
+    for (_, t) in parts {
+        let (rows, cols) = t.shape().dims2()?;
+        if t.dtype() != dtype
+            || cols != first.shape().dims2()?.1
+            || !device.same_device(&t.device())
+        {
+            return Ok(None);
+        }
+        widths.push(rows);
+        bytes.extend_from_slice(&t.data()?);
+    }
+    let rows: usize = widths.iter().sum();
+    let cols = first.shape().dims2()?.1;
+    let stacked = candle_core::quantized::ggml_file::qtensor_from_ggml(
+        dtype,
+        &bytes,
+        vec![rows, cols],
+        &device,
+    )?;
+    Ok(Some((stacked, widths)))
+}
+
 struct Layer {
     attn_norm: Tensor,
-    wq: QLinear,
-    wk: QLinear,
-    wv: QLinear,
+    /// q, k and v in one matmul when their weights share a type.
+    qkv: Projections,
     wo: QLinear,
     ffn_norm: Tensor,
-    w_gate: QLinear,
-    w_up: QLinear,
+    /// gate and up in one matmul, likewise.
+    gate_up: Projections,
     w_down: QLinear,
     kv_cache: Option<KvCache>,
 }
@@ -260,13 +346,24 @@ impl QuantizedLlama {
             let linear = |name: &'static str, t: QTensor| QLinear::new(name, t, gemm_rows, cache);
             layers.push(Layer {
                 attn_norm: float(q("attn_norm")?)?,
-                wq: linear("attn_q", q("attn_q")?)?,
-                wk: linear("attn_k", q("attn_k")?)?,
-                wv: linear("attn_v", q("attn_v")?)?,
+                qkv: Projections::new(
+                    "attn_qkv",
+                    vec![
+                        ("attn_q", q("attn_q")?),
+                        ("attn_k", q("attn_k")?),
+                        ("attn_v", q("attn_v")?),
+                    ],
+                    gemm_rows,
+                    cache,
+                )?,
                 wo: linear("attn_output", q("attn_output")?)?,
                 ffn_norm: float(q("ffn_norm")?)?,
-                w_gate: linear("ffn_gate", q("ffn_gate")?)?,
-                w_up: linear("ffn_up", q("ffn_up")?)?,
+                gate_up: Projections::new(
+                    "ffn_gate_up",
+                    vec![("ffn_gate", q("ffn_gate")?), ("ffn_up", q("ffn_up")?)],
+                    gemm_rows,
+                    cache,
+                )?,
                 w_down: linear("ffn_down", q("ffn_down")?)?,
                 kv_cache: None,
             });
@@ -323,8 +420,7 @@ impl QuantizedLlama {
                 &x + &attn
             })?;
             let h = norm("ffn_norm", &x, &layer.ffn_norm)?;
-            let gate = layer.w_gate.forward(&h)?;
-            let up = layer.w_up.forward(&h)?;
+            let [gate, up] = layer.gate_up.forward(&h)?;
             let act = timed(OpKind::Activation, "silu_gate", elementwise(2), || {
                 candle_nn::ops::silu(&gate)? * &up
             })?;
@@ -360,9 +456,10 @@ fn attention(
                 .contiguous()
         })
     };
-    let q = heads("split_heads_q", layer.wq.forward(x)?, hyper.n_head)?;
-    let k = heads("split_heads_k", layer.wk.forward(x)?, hyper.n_kv_head)?;
-    let v = heads("split_heads_v", layer.wv.forward(x)?, hyper.n_kv_head)?;
+    let [q, k, v] = layer.qkv.forward(x)?;
+    let q = heads("split_heads_q", q, hyper.n_head)?;
+    let k = heads("split_heads_k", k, hyper.n_kv_head)?;
+    let v = heads("split_heads_v", v, hyper.n_kv_head)?;
     // GGUF llama weights are permuted for interleaved (GPT-J style) rotary pairs.
     let q = timed(OpKind::Rope, "rope_q", copied, || {
         candle_nn::rotary_emb::rope_i(&q, cos, sin)
@@ -446,6 +543,59 @@ fn rotary_tables(hyper: &Hyper, device: &Device) -> Result<(Tensor, Tensor)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn q8(rows: usize, seed: f32) -> QTensor {
+        let w = Tensor::arange(0f32, (rows * 64) as f32, &Device::Cpu)
+            .unwrap()
+            .affine(0.001, seed as f64)
+            .unwrap()
+            .sin()
+            .unwrap()
+            .reshape((rows, 64))
+            .unwrap();
+        QTensor::quantize(&w, candle_core::quantized::GgmlDType::Q8_0).unwrap()
+    }
+
+    #[test]
+    fn stacked_projections_give_each_projection_its_own_output() {
+        let cache = DenseCache::new(0);
+        let parts = || vec![("a", q8(96, 0.1)), ("b", q8(32, 0.7)), ("c", q8(32, 1.3))];
+        let fused = Projections::new("abc", parts(), None, &cache).unwrap();
+        assert!(matches!(fused, Projections::Fused { .. }));
+        let apart = Projections::Apart(
+            parts()
+                .into_iter()
+                .map(|(n, t)| QLinear::new(n, t, None, &cache).unwrap())
+                .collect(),
+        );
+        let x = Tensor::arange(0f32, 128.0, &Device::Cpu)
+            .unwrap()
+            .affine(0.01, -0.5)
+            .unwrap()
+            .reshape((2, 1, 64))
+            .unwrap();
+        let [a, b, c] = fused.forward(&x).unwrap();
+        let [a2, b2, c2] = apart.forward(&x).unwrap();
+        for (one, other) in [(a, a2), (b, b2), (c, c2)] {
+            assert_eq!(one.dims(), other.dims());
+            // The same dot products: equal to the bit.
+            assert_eq!(
+                one.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                other.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+            );
+        }
+        // Types that differ are kept apart.
+        let f32_weight = QTensor::quantize(
+            &q8(32, 0.2).dequantize(&Device::Cpu).unwrap(),
+            candle_core::quantized::GgmlDType::F32,
+        )
+        .unwrap();
+        let mixed = vec![("a", q8(32, 0.1)), ("b", f32_weight)];
+        assert!(matches!(
+            Projections::new("ab", mixed, None, &cache).unwrap(),
+            Projections::Apart(_)
+        ));
+    }
 
     #[test]
     fn dense_cache_keeps_weights_up_to_its_budget() {
