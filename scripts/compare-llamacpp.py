@@ -193,9 +193,11 @@ def main():
     p.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
     p.add_argument("--side-llamacpp", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--prompt", type=int, help=argparse.SUPPRESS)
+    # Checks the arguments and stops: the .sh runs it before installing anything.
+    p.add_argument("--check-arguments", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
-    args.model = args.model or default_model()
     if args.side_llamacpp:
+        args.model = args.model or default_model()
         return llamacpp_side(args)
 
     def positive_list(text, name):
@@ -214,6 +216,11 @@ def main():
             sys.exit(f"--{name} must be at least 1")
     if args.warmup < 0:
         sys.exit("--warmup must be at least 0")
+    if args.model and not os.path.isfile(args.model):
+        sys.exit(f"--model {args.model}: no such file")
+    if args.check_arguments:
+        return
+    args.model = args.model or default_model()
     if not os.path.isfile(args.model):
         sys.exit(f"{args.model}: no such file")
     if not os.path.exists(args.inferbench):

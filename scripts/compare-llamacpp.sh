@@ -30,6 +30,9 @@ for arg in "$@"; do
   esac
 done
 
+# Bad arguments fail here, before minutes of installing.
+python3 "$ROOT/scripts/compare-llamacpp.py" --check-arguments "$@"
+
 if [ ! -e "$STAMP" ]; then
   command -v c++ >/dev/null || { log "error: llama-cpp-python compiles llama.cpp: install a C++ compiler (apt-get install g++)"; exit 1; }
   log "installing $LLAMA_CPP and $NUMPY into $VENV (compiles llama.cpp: about 3 minutes on 2 cores)"

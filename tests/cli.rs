@@ -505,3 +505,26 @@ fn agree_finds_identical_set_ups_alike_and_names_the_first_different_token() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_llama_cpp_peer_script_explains_itself_and_refuses_bad_arguments_before_installing() {
+    let script = crate::common::repo_root().join("scripts/compare-llamacpp.sh");
+    let help = Command::new(&script).arg("--help").output().unwrap();
+    let (stdout, stderr) = text(&help);
+    assert!(help.status.success(), "{stderr}");
+    for option in ["--prompts", "--gen", "--rounds", "--batches", "--repack", "--threads"] {
+        assert!(stdout.contains(option), "no {option}: {stdout}");
+    }
+    assert!(stdout.contains("decode tok/s  = (G - 1)"), "{stdout}");
+    for (args, named) in [
+        (&["--prompts", "12,x"][..], "--prompts"),
+        (&["--rounds", "0"][..], "--rounds"),
+        (&["--model", "/no/such.gguf"][..], "/no/such.gguf"),
+    ] {
+        let o = Command::new(&script).args(args).output().unwrap();
+        let (_, stderr) = text(&o);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+        assert!(!stderr.contains("installing"), "{args:?} installed first: {stderr}");
+    }
+}
