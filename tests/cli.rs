@@ -512,7 +512,14 @@ fn the_llama_cpp_peer_script_explains_itself_and_refuses_bad_arguments_before_in
     let help = Command::new(&script).arg("--help").output().unwrap();
     let (stdout, stderr) = text(&help);
     assert!(help.status.success(), "{stderr}");
-    for option in ["--prompts", "--gen", "--rounds", "--batches", "--repack", "--threads"] {
+    for option in [
+        "--prompts",
+        "--gen",
+        "--rounds",
+        "--batches",
+        "--repack",
+        "--threads",
+    ] {
         assert!(stdout.contains(option), "no {option}: {stdout}");
     }
     assert!(stdout.contains("decode tok/s  = (G - 1)"), "{stdout}");
@@ -525,6 +532,9 @@ fn the_llama_cpp_peer_script_explains_itself_and_refuses_bad_arguments_before_in
         let (_, stderr) = text(&o);
         assert!(!o.status.success(), "{args:?}");
         assert!(stderr.contains(named), "{args:?}: {stderr}");
-        assert!(!stderr.contains("installing"), "{args:?} installed first: {stderr}");
+        assert!(
+            !stderr.contains("installing"),
+            "{args:?} installed first: {stderr}"
+        );
     }
 }

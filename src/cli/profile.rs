@@ -13,8 +13,9 @@ use crate::exit::{usage, Outcome};
 use crate::model;
 use crate::workload::synthetic;
 
-pub const HELP: &str = "Time every op of one prefill and N greedy decode steps: quantised \
-matmuls per projection, attention, softmax, rms_norm, rope, the KV-cache update, activation, \
+pub const HELP: &str = "Time every op of one prefill and N greedy decode steps: the quantised \
+matmuls (q, k and v as one and gate and up as one where their weights share a type; o, down, \
+the output head), attention, softmax, rms_norm, rope, the KV-cache update, activation, \
 residuals, embedding, copies and sampling.\n\n\
 Prints the cost of profiling itself (the same passes unprofiled beside profiled, alternated), \
 then the prefill's and a decode step's time by kind of op (count, ms, share, GB/s as far as \

@@ -32,9 +32,9 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Option<Tensor>> {
         return Ok(None);
     };
     let group = heads / kv_heads;
-    let scale = (d as f64).sqrt() as f32;
     let mut out = vec![0f32; batch * heads * d];
-    let mut scores = vec![0f32; group * t];
+    let mut scores = Vec::new();
+    let mut queries: Vec<&[f32]> = Vec::with_capacity(group);
     // One (row, kv head) at a time, with the `group` query heads that share it.
     for row in 0..batch {
         for kv in 0..kv_heads {
@@ -43,26 +43,15 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Option<Tensor>> {
                 return Ok(None);
             };
             let first = kv * group;
-            for h in 0..group {
-                let Some(query) = qs.block(row, first + h, d) else {
+            queries.clear();
+            for h in first..first + group {
+                let Some(query) = qs.block(row, h, d) else {
                     return Ok(None);
                 };
-                for (pos, key) in keys.chunks_exact(d).enumerate() {
-                    scores[h * t + pos] = inferbench_distance::dot(query, key) / scale;
-                }
-            }
-            for probs in scores.chunks_mut(t) {
-                softmax(probs);
+                queries.push(query);
             }
             let y = &mut out[(row * heads + first) * d..(row * heads + first + group) * d];
-            for (pos, value) in values.chunks_exact(d).enumerate() {
-                for (h, out_h) in y.chunks_mut(d).enumerate() {
-                    let p = scores[h * t + pos];
-                    for (acc, v) in out_h.iter_mut().zip(value) {
-                        *acc += p * v;
-                    }
-                }
-            }
+            inferbench_distance::attention::decode_group(&queries, keys, values, d, &mut scores, y);
         }
     }
     drop((q_store, k_store, v_store));
@@ -97,19 +86,6 @@ impl<'a> View<'a> {
     fn block(&self, i: usize, j: usize, len: usize) -> Option<&'a [f32]> {
         let at = self.start + i * self.strides[0] + j * self.strides[1];
         self.data.get(at..at + len)
-    }
-}
-
-/// In place, as candle's softmax: subtract the maximum, exponentiate, divide by the sum.
-fn softmax(row: &mut [f32]) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0f32;
-    for x in row.iter_mut() {
-        *x = (*x - max).exp();
-        sum += *x;
-    }
-    for x in row.iter_mut() {
-        *x /= sum;
     }
 }
 

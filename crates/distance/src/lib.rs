@@ -6,6 +6,8 @@
 //! independent partial sums so it can, and on x86-64 a copy compiled for AVX2+FMA or AVX-512
 //! is picked at run time.
 
+pub mod attention;
+
 const LANES: usize = 16;
 
 /// Sum of `f(a_i, b_i)` over lanes of 16, so each lane's additions are independent and the
