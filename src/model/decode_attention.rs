@@ -3,7 +3,9 @@
 //! of the values, without repeating the K/V heads for grouped queries or materialising the
 //! score tensors. candle's path does the same arithmetic as batched matmuls of shape
 //! (1 × d)·(d × t), whose dispatch and copies cost more than the arithmetic at these sizes
-//! (`inferbench profile`: attention was a fifth of a SmolLM2 decode step).
+//! (`inferbench profile`: attention was a fifth of a SmolLM2 decode step). This module finds
+//! each kv head's slices in the tensors; the arithmetic is
+//! `inferbench_distance::attention::decode_group`, in the crate debug builds optimise.
 
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 
