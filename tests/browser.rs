@@ -168,6 +168,12 @@ fn the_report_draws_every_kind_escapes_names_and_stays_offline() {
     let mut run = load_json(&golden("inference").join("run.json"));
     run["model"]["name"] = Value::from("<script>alert('owned')</script>");
     run["config_name"] = Value::from("<img src=x onerror=alert(1)>");
+    // Its first scenario with a roofline (the golden run predates them): 16.8 GB/s, 34% of
+    // the peak; the others without, shown as "-".
+    run["scenarios"][0]["roofline"] = serde_json::json!({
+        "decode_bytes_per_step": 1.5e8, "decode_bytes_per_s": 1.68e10,
+        "decode_bandwidth_share": 0.34, "prefill_flops": 2.8e10,
+        "prefill_flops_per_s": 1.2e11, "prefill_flops_share": null, "peaks": "test"});
     std::fs::write(hostile.join("run.json"), run.to_string()).unwrap();
     let report = dir.path().join("report.html");
     let out = inferbench(&[
@@ -213,6 +219,15 @@ fn the_report_draws_every_kind_escapes_names_and_stays_offline() {
     assert!(
         dom.contains("stroke-dasharray"),
         "the baseline is not dashed"
+    );
+    // The roofline columns: a share where the peak is known, the rate alone where not.
+    assert!(
+        dom.contains("decode GB/s (% of peak)"),
+        "no roofline column"
+    );
+    assert!(
+        dom.contains(">16.80 (34%)<") && dom.contains(">120.00<"),
+        "roofline cells"
     );
     // The retrieval headline is marked.
     assert!(dom.contains(r#"class="mark""#) && dom.contains("headline ef="));

@@ -213,8 +213,19 @@ fn reading<T: Copy>(r: &Reading<T>, show: impl Fn(T) -> String) -> Cell {
     }
 }
 
+/// "16.80 (34%)": a rate in units of 1e9 with its share of the machine's peak, when known.
+fn giga(rate: Option<f64>, share: Option<f64>) -> Cell {
+    Cell::num(match (rate, share) {
+        (Some(r), Some(s)) => format!("{:.2} ({:.0}%)", r / 1e9, s * 100.0),
+        (Some(r), None) => format!("{:.2}", r / 1e9),
+        _ => "-".into(),
+    })
+}
+
 fn scenario_table(run: &Labelled<RunResult>) -> String {
     let rules = &run.run.targets.rules;
+    // The roofline columns, for runs that recorded one (older results did not).
+    let roofline = run.run.scenarios.iter().any(|s| s.roofline.is_some());
     let rows: Vec<Vec<Cell>> = run
         .run
         .scenarios
@@ -233,7 +244,7 @@ fn scenario_table(run: &Labelled<RunResult>) -> String {
             let rate = |r: &Option<crate::metrics::RateSummary>| {
                 r.as_ref().map_or("-".into(), |r| format!("{:.1}", r.mean))
             };
-            vec![
+            let mut row = vec![
                 Cell::text(&s.name),
                 Cell::status(st, st.word()),
                 Cell::num(ms(&s.latencies.ttft, |l| l.p50_ms)),
@@ -242,29 +253,40 @@ fn scenario_table(run: &Labelled<RunResult>) -> String {
                 Cell::num(ms(&s.latencies.e2e, |l| l.p50_ms)),
                 Cell::num(rate(&s.decode_tokens_per_second)),
                 Cell::num(rate(&s.e2e_tokens_per_second)),
+            ];
+            if roofline {
+                let r = s.roofline.as_ref();
+                row.push(giga(
+                    r.and_then(|r| r.decode_bytes_per_s),
+                    r.and_then(|r| r.decode_bandwidth_share),
+                ));
+                row.push(giga(
+                    r.and_then(|r| r.prefill_flops_per_s),
+                    r.and_then(|r| r.prefill_flops_share),
+                ));
+            }
+            row.extend([
                 reading(&s.energy.joules_per_token, |j| format!("{j:.3}")),
                 reading(&s.peak_host_rss_bytes, header::mib),
                 reading(&s.peak_device_memory_bytes, header::mib),
                 Cell::text(targets),
-            ]
+            ]);
+            row
         })
         .collect();
-    page::table(
-        &format!("scenarios-{}", run.index),
-        &[
-            "scenario",
-            "status",
-            "TTFT p50 (ms)",
-            "TTFT p95 (ms)",
-            "ITL p50 (ms)",
-            "E2E p50 (ms)",
-            "decode tok/s",
-            "e2e tok/s",
-            "energy (J/token)",
-            "peak RSS",
-            "peak GPU memory",
-            "targets",
-        ],
-        &rows,
-    )
+    let mut columns = vec![
+        "scenario",
+        "status",
+        "TTFT p50 (ms)",
+        "TTFT p95 (ms)",
+        "ITL p50 (ms)",
+        "E2E p50 (ms)",
+        "decode tok/s",
+        "e2e tok/s",
+    ];
+    if roofline {
+        columns.extend(["decode GB/s (% of peak)", "prefill GFLOP/s (% of peak)"]);
+    }
+    columns.extend(["energy (J/token)", "peak RSS", "peak GPU memory", "targets"]);
+    page::table(&format!("scenarios-{}", run.index), &columns, &rows)
 }
