@@ -110,6 +110,16 @@ impl Ceiling {
 }
 
 impl Roofline {
+    /// The table cell of the decode rate: "16.80 (34%)", or the GB/s alone without a peak.
+    pub fn decode_cell(&self) -> String {
+        giga_with_share(self.decode_bytes_per_s, self.decode_bandwidth_share)
+    }
+
+    /// The table cell of the prefill rate, in GFLOP/s, likewise.
+    pub fn prefill_cell(&self) -> String {
+        giga_with_share(self.prefill_flops_per_s, self.prefill_flops_share)
+    }
+
     /// One line for people: "decode 98.2 MB/step, 7.4 GB/s = 41% of ...; prefill ...".
     pub fn text(&self) -> String {
         let pct = |s: Option<f64>| s.map_or(String::new(), |v| format!(" = {:.0}%", v * 100.0));
@@ -132,6 +142,15 @@ impl Roofline {
             None => format!("prefill {:.2} GFLOP", self.prefill_flops / 1e9),
         };
         format!("{decode} | {prefill} ({})", self.peaks)
+    }
+}
+
+/// A rate in units of 1e9 with its share of the peak when known; "-" without a rate.
+fn giga_with_share(rate: Option<f64>, share: Option<f64>) -> String {
+    match (rate, share) {
+        (Some(r), Some(s)) => format!("{:.2} ({:.0}%)", r / 1e9, s * 100.0),
+        (Some(r), None) => format!("{:.2}", r / 1e9),
+        _ => "-".into(),
     }
 }
 

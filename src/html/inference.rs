@@ -9,6 +9,7 @@ use super::page::{self, Cell};
 use super::{cdf, header, status, Labelled};
 use crate::metrics::{Latency, LatencySummary, Reading};
 use crate::report::{RunResult, ScenarioResult};
+use crate::roofline::Roofline;
 
 pub fn section(runs: &[Labelled<RunResult>]) -> String {
     let mut out = String::new();
@@ -213,15 +214,6 @@ fn reading<T: Copy>(r: &Reading<T>, show: impl Fn(T) -> String) -> Cell {
     }
 }
 
-/// "16.80 (34%)": a rate in units of 1e9 with its share of the machine's peak, when known.
-fn giga(rate: Option<f64>, share: Option<f64>) -> Cell {
-    Cell::num(match (rate, share) {
-        (Some(r), Some(s)) => format!("{:.2} ({:.0}%)", r / 1e9, s * 100.0),
-        (Some(r), None) => format!("{:.2}", r / 1e9),
-        _ => "-".into(),
-    })
-}
-
 fn scenario_table(run: &Labelled<RunResult>) -> String {
     let rules = &run.run.targets.rules;
     // The roofline columns, for runs that recorded one (older results did not).
@@ -255,15 +247,11 @@ fn scenario_table(run: &Labelled<RunResult>) -> String {
                 Cell::num(rate(&s.e2e_tokens_per_second)),
             ];
             if roofline {
-                let r = s.roofline.as_ref();
-                row.push(giga(
-                    r.and_then(|r| r.decode_bytes_per_s),
-                    r.and_then(|r| r.decode_bandwidth_share),
-                ));
-                row.push(giga(
-                    r.and_then(|r| r.prefill_flops_per_s),
-                    r.and_then(|r| r.prefill_flops_share),
-                ));
+                let cell = |f: fn(&Roofline) -> String| {
+                    Cell::num(s.roofline.as_ref().map_or("-".into(), f))
+                };
+                row.push(cell(Roofline::decode_cell));
+                row.push(cell(Roofline::prefill_cell));
             }
             row.extend([
                 reading(&s.energy.joules_per_token, |j| format!("{j:.3}")),

@@ -5,6 +5,7 @@ use super::columns::{column, grid, Column};
 use super::schema::{RunResult, ScenarioResult};
 use crate::metrics::{Latency, Reading, Statistic};
 use crate::results::RunStatus;
+use crate::roofline::Roofline;
 
 pub fn render(run: &RunResult) -> String {
     let mut out = String::new();
@@ -123,15 +124,6 @@ struct Shown {
     roofline: bool,
 }
 
-/// "7.41 (38%)": a rate in units of 1e9, with its share of the peak when known.
-fn giga_with_share(rate: Option<f64>, share: Option<f64>) -> String {
-    match (rate, share) {
-        (Some(r), Some(s)) => format!("{:.2} ({:.0}%)", r / 1e9, s * 100.0),
-        (Some(r), None) => format!("{:.2}", r / 1e9),
-        _ => "-".into(),
-    }
-}
-
 fn columns<'a>(shown: Shown) -> Vec<Column<'a, ScenarioResult>> {
     type Row = ScenarioResult;
     let latency = |latency: Latency, statistic: Statistic| {
@@ -170,14 +162,14 @@ fn columns<'a>(shown: Shown) -> Vec<Column<'a, ScenarioResult>> {
     ];
     if shown.roofline {
         columns.push(column("decode GB/s", |s: &Row| {
-            s.roofline.as_ref().map_or("-".into(), |r| {
-                giga_with_share(r.decode_bytes_per_s, r.decode_bandwidth_share)
-            })
+            s.roofline
+                .as_ref()
+                .map_or("-".into(), Roofline::decode_cell)
         }));
         columns.push(column("prefill GFLOP/s", |s: &Row| {
-            s.roofline.as_ref().map_or("-".into(), |r| {
-                giga_with_share(r.prefill_flops_per_s, r.prefill_flops_share)
-            })
+            s.roofline
+                .as_ref()
+                .map_or("-".into(), Roofline::prefill_cell)
         }));
     }
     if shown.gpu_memory {
