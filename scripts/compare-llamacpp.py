@@ -218,6 +218,8 @@ def main():
         sys.exit("--warmup must be at least 0")
     if args.model and not os.path.isfile(args.model):
         sys.exit(f"--model {args.model}: no such file")
+    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        sys.exit(f"--json {args.json}: its folder does not exist")
     if args.check_arguments:
         return
     args.model = args.model or default_model()
