@@ -922,3 +922,140 @@ fn ctrl_c_stops_sending_and_keeps_what_was_measured() {
     assert!(scenarios[0]["requests"].as_u64().unwrap() > 10);
     assert!(stdout(&o).contains("c2 (interrupted)"), "{}", stdout(&o));
 }
+
+#[test]
+fn sharegpt_random_lengths_and_shared_prefixes_reach_the_server_as_asked() {
+    let server = start_serve(&["--mock"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sharegpt-small.json");
+    let load = |extra: &[&str], run_id: &str| -> Value {
+        let mut args = vec![
+            "load",
+            "--url",
+            &server.url,
+            "--stream",
+            "-c",
+            "2",
+            "-n",
+            "22",
+            "--run-id",
+            run_id,
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = inferbench(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        load_json(&out.join(run_id).join("run.json"))
+    };
+
+    // ShareGPT: 11 usable conversations of 12, each asking for its answer's length; the
+    // mock generates exactly that, so what was asked is what came back.
+    let run = load(&["--dataset", &format!("sharegpt:{fixture}")], "sharegpt");
+    let source = run["workload"]["source"].as_str().unwrap();
+    assert!(
+        source.contains("11 prompts from 12 conversations")
+            && source.contains("1 with no human turn answered"),
+        "{source}"
+    );
+    let lengths = &run["scenarios"][0]["token_lengths"];
+    assert_eq!(
+        lengths["output"], lengths["requested_output"],
+        "{lengths:#}"
+    );
+    assert_eq!(lengths["output"]["count"], 22);
+    assert!(
+        lengths["output"]["max"].as_u64().unwrap() > 40,
+        "{lengths:#}"
+    );
+
+    // Random lengths: 40 ±50% words in, normal(12, 3) out, two shared prefixes of 48 tokens.
+    let run = load(
+        &[
+            "--input-tokens",
+            "40",
+            "--input-spread",
+            "0.5",
+            "--output-dist",
+            "normal:12:3",
+            "--prefix-shared",
+            "2:48",
+        ],
+        "random",
+    );
+    let s = &run["scenarios"][0];
+    let asked = &s["token_lengths"]["requested_output"];
+    let (lo, hi) = (
+        asked["min"].as_u64().unwrap(),
+        asked["max"].as_u64().unwrap(),
+    );
+    assert!(lo < hi && lo >= 1 && hi <= 30, "{asked:#}");
+    // The mock caches 16-word blocks: every prompt after the first of its group finds at
+    // least one block of its shared prefix.
+    let cached = s["cached_prompt_tokens"].as_u64().unwrap();
+    assert!(cached >= 16 * 20, "{cached} cached prompt tokens: {s:#}");
+    assert!(run["workload"]["source"]
+        .as_str()
+        .unwrap()
+        .contains("2 shared prefixes of 48 tokens"));
+}
+
+#[test]
+fn bad_datasets_and_length_flags_are_refused_before_any_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broken = tmp.path().join("broken.json");
+    std::fs::write(
+        &broken,
+        b"[{\"conversations\": [{\"from\": \"human\", \"value\": \"\xff\"}]}]",
+    )
+    .unwrap();
+    let sharegpt = format!("sharegpt:{}", broken.display());
+    let missing = format!("sharegpt:{}", tmp.path().join("none.json").display());
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["--dataset", &sharegpt],
+            &["broken.json line 1: not UTF-8"],
+        ),
+        (&["--dataset", &missing], &["none.json: cannot read it"]),
+        (
+            &["--dataset", "sonnet"],
+            &["--dataset sonnet: not a dataset"],
+        ),
+        (
+            &["--dataset", "random"],
+            &["random prompts need --input-tokens"],
+        ),
+        (&["--input-tokens", "8"], &["need --output-tokens"]),
+        (
+            &["--input-dist", "normal:5", "--output-tokens", "3"],
+            &["--input-dist normal:5"],
+        ),
+        (
+            &[
+                "--input-tokens",
+                "8",
+                "--output-tokens",
+                "2",
+                "--input-spread",
+                "1.5",
+            ],
+            &["--input-spread 1.5"],
+        ),
+        (
+            &["--output-tokens", "2"],
+            &["--output-tokens shapes random prompts"],
+        ),
+        (
+            &["--prefix-shared", "4"],
+            &["--prefix-shared 4: give N:LEN"],
+        ),
+    ];
+    for (args, want) in cases {
+        let mut all = vec!["load", "--url", "http://127.0.0.1:9", "--model", "m"];
+        all.extend_from_slice(args);
+        let o = inferbench(&all);
+        assert_clean_failure(&o, want);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+}

@@ -11,7 +11,8 @@ use crate::http::{self, backend::Backend, backend::BackendKind, LoadRequest};
 use crate::model::{self, ModelRef, TextTokenizer};
 use crate::report::{self, http::LoadShape};
 use crate::workload::arrival::{ArrivalKind, ArrivalProcess};
-use crate::workload::prompts::{self, Prompt};
+use crate::workload::dataset::{parse_dataset, Dataset, WorkloadSpec};
+use crate::workload::lengths::LengthDist;
 
 pub const HELP: &str = "Load-test a serving endpoint with the metrics of the in-process \
 runs, timed on the client as the bytes arrive.\n\n\
@@ -21,10 +22,17 @@ tgi (/generate, /generate_stream with --stream), generic (any JSON POST: --body 
 requests ask for usage in the last chunk (stream_options.include_usage). The model name is \
 asked of GET /v1/models when --model is not given. An API key comes from --api-key or \
 OPENAI_API_KEY and is sent as a Bearer token; it is never written anywhere.\n\n\
-Workload: prompts from --prompts (JSONL, one {\"prompt\", \"max_tokens\", \"temperature\"} \
-per line; default: fixtures/prompts.jsonl, built in), used in turn; or --input-tokens N \
---output-tokens M for synthetic prompts of N tokens (by --tokenizer, default the default \
-model's) asking for M tokens (add --ignore-eos for servers that support it, e.g. vLLM).\n\n\
+Workload (--dataset): jsonl:FILE or --prompts FILE (one {\"prompt\", \"max_tokens\", \
+\"temperature\"} per line; default: fixtures/prompts.jsonl, built in), used in turn; \
+sharegpt:FILE (a ShareGPT JSON file: each conversation's first human turn, asking for as many \
+tokens as its recorded answer has, conversations under 4 or over 1024/2048 tokens left out, \
+chosen in a --seed order, as vLLM's benchmark); random (or just --input-tokens N \
+--output-tokens M): prompts of N tokens asking for M, varied with --input-spread 0.5 (±50%) \
+or drawn from --input-dist normal:512:128 (same for output). --prefix-shared 4:256 opens each \
+prompt with one of 4 shared 256-token prefixes, for prefix caching. Token lengths are by \
+--tokenizer (default: the default model's). Add --ignore-eos for servers that support it \
+(vLLM) to get the asked lengths. run.json records the lengths actually sent and answered \
+(token_lengths) and the server's cached prompt tokens when it reports them.\n\n\
 Load: -c 1,4,16 runs one closed-loop scenario per concurrency (each user sends its next \
 request when the last is answered); --rate 2,8,inf runs one open-loop scenario per rate \
 (req/s; --arrival poisson (default), constant or gamma with --burstiness, below 1 burstier), \
@@ -71,15 +79,38 @@ pub struct LoadArgs {
     /// API key sent as `Authorization: Bearer`; never written to any output.
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     pub(super) api_key: Option<String>,
-    /// Prompts file (JSONL: {"prompt", "max_tokens", "temperature"} per line).
-    #[arg(long, value_name = "FILE", conflicts_with = "input_tokens")]
+    /// Prompts file (JSONL: {"prompt", "max_tokens", "temperature"} per line); the same as
+    /// --dataset jsonl:FILE.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["input_tokens", "dataset"])]
     prompts: Option<PathBuf>,
-    /// Synthetic prompts of this many tokens (by --tokenizer) instead of a prompts file.
-    #[arg(long, requires = "output_tokens", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Where prompts come from: sharegpt:FILE (first human turn of each conversation,
+    /// max_tokens the recorded answer's length, as vLLM's benchmark), jsonl:FILE, or random
+    /// (lengths from --input-tokens/--input-spread or --input-dist, same for output).
+    #[arg(long, value_name = "KIND[:FILE]")]
+    dataset: Option<String>,
+    /// Random prompts of this many tokens (by --tokenizer); implies --dataset random.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     input_tokens: Option<u32>,
-    /// Tokens each synthetic prompt asks for.
-    #[arg(long, requires = "input_tokens", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Tokens each random prompt asks for.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     output_tokens: Option<u32>,
+    /// Vary --input-tokens uniformly by this share (0.5: ±50%).
+    #[arg(long, value_name = "SHARE")]
+    input_spread: Option<f64>,
+    /// Vary --output-tokens uniformly by this share (0.5: ±50%).
+    #[arg(long, value_name = "SHARE")]
+    output_spread: Option<f64>,
+    /// Random prompt lengths from a distribution instead: fixed:N, uniform:MIN:MAX or
+    /// normal:MEAN:SD.
+    #[arg(long, value_name = "DIST", conflicts_with = "input_tokens")]
+    input_dist: Option<String>,
+    /// Random answer lengths from a distribution instead of --output-tokens.
+    #[arg(long, value_name = "DIST", conflicts_with = "output_tokens")]
+    output_dist: Option<String>,
+    /// Open each prompt with one of N distinct shared prefixes of LEN tokens (prompt i gets
+    /// prefix i mod N), to measure a server's prefix caching.
+    #[arg(long, value_name = "N:LEN")]
+    prefix_shared: Option<String>,
     /// Ask every request for this many tokens (overrides the prompts file's max_tokens;
     /// default for lines without one: 128).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
@@ -215,8 +246,11 @@ impl LoadArgs {
         for warning in slow_plan_warnings(&shapes, self.requests, self.duration) {
             eprintln!("warning: {warning}");
         }
-        let tokenizer = self.tokenizer()?;
-        let (prompts, workload_source) = self.prompts(tokenizer.as_ref().map(|(_, t)| t))?;
+        let workload = self.workload()?;
+        let tokenizer = self.tokenizer(workload.needs_tokenizer())?;
+        let (prompts, workload_source) = workload
+            .prompts(tokenizer.as_ref().map(|(_, t)| t))
+            .map_err(as_usage)?;
         Ok(LoadRequest {
             base_url: self.url.clone(),
             path: self.path.clone(),
@@ -325,13 +359,13 @@ impl LoadArgs {
         Ok(Some(value))
     }
 
-    /// The tokenizer asked for (a file or a model), or the default model's for synthetic
-    /// prompts; none otherwise.
-    fn tokenizer(&self) -> anyhow::Result<Option<(String, TextTokenizer)>> {
+    /// The tokenizer asked for (a file or a model), or the default model's when the
+    /// workload needs one to build its prompts; none otherwise.
+    fn tokenizer(&self, needed: bool) -> anyhow::Result<Option<(String, TextTokenizer)>> {
         let wanted = self
             .tokenizer
             .clone()
-            .or_else(|| self.input_tokens.map(|_| model::DEFAULT_MODEL.to_string()));
+            .or_else(|| needed.then(|| model::DEFAULT_MODEL.to_string()));
         let Some(name) = wanted else { return Ok(None) };
         let path = Path::new(&name);
         let tokenizer = if path.is_file() {
@@ -343,32 +377,79 @@ impl LoadArgs {
         Ok(Some((name, tokenizer)))
     }
 
-    /// The prompts sent in turn, and where they came from.
-    fn prompts(&self, tokenizer: Option<&TextTokenizer>) -> anyhow::Result<(Vec<Prompt>, String)> {
-        let count = self.requests.clamp(1, 4096) as usize;
-        if let (Some(input), Some(output), Some(t)) =
-            (self.input_tokens, self.output_tokens, tokenizer)
-        {
-            return Ok((
-                prompts::synthetic(t, input as usize, output, count)?,
-                format!("synthetic: {input} input / {output} output tokens"),
-            ));
+    /// The dataset and how its prompts are shaped, every flag checked.
+    fn workload(&self) -> anyhow::Result<WorkloadSpec> {
+        let random = || self.random_lengths();
+        let dataset = match (&self.dataset, &self.prompts) {
+            (Some(text), _) => parse_dataset(text, random).map_err(as_usage)?,
+            (None, Some(path)) => Dataset::Jsonl(Some(path.clone())),
+            (None, None) if self.input_tokens.is_some() || self.input_dist.is_some() => random()?,
+            (None, None) => Dataset::Jsonl(None),
+        };
+        if !matches!(dataset, Dataset::Random { .. }) {
+            let random_only = [
+                ("--input-tokens", self.input_tokens.is_some()),
+                ("--output-tokens", self.output_tokens.is_some()),
+                ("--input-spread", self.input_spread.is_some()),
+                ("--output-spread", self.output_spread.is_some()),
+                ("--input-dist", self.input_dist.is_some()),
+                ("--output-dist", self.output_dist.is_some()),
+            ];
+            if let Some((flag, _)) = random_only.iter().find(|(_, given)| *given) {
+                return Err(usage(format!(
+                    "{flag} shapes random prompts; it does not go with --dataset {}",
+                    self.dataset.as_deref().unwrap_or("jsonl")
+                )));
+            }
         }
-        let (max_tokens, force) = (self.max_tokens.unwrap_or(128), self.max_tokens.is_some());
-        Ok(match &self.prompts {
-            Some(path) => (
-                prompts::read_jsonl(path, max_tokens, force)?,
-                format!("prompts file {}", path.display()),
-            ),
-            None => (
-                prompts::parse_jsonl(
-                    prompts::DEFAULT_PROMPTS,
-                    prompts::DEFAULT_PROMPTS_NAME,
-                    max_tokens,
-                    force,
-                )?,
-                prompts::DEFAULT_PROMPTS_NAME.to_string(),
-            ),
+        let shared_prefix = self
+            .prefix_shared
+            .as_deref()
+            .map(parse_prefix_shared)
+            .transpose()
+            .map_err(as_usage)?;
+        Ok(WorkloadSpec {
+            dataset,
+            max_tokens: self.max_tokens,
+            shared_prefix,
+            count: self.requests.clamp(1, 4096) as usize,
+            seed: self.seed,
+        })
+    }
+
+    /// `--dataset random`'s lengths: --X-tokens with --X-spread, or --X-dist.
+    fn random_lengths(&self) -> anyhow::Result<Dataset> {
+        let length =
+            |side: &str, tokens: Option<u32>, spread: Option<f64>, dist: &Option<String>| {
+                let flag = format!("--{side}");
+                match (tokens, dist) {
+                    (Some(n), None) => {
+                        LengthDist::around(n, spread.unwrap_or(0.0), &flag).map_err(as_usage)
+                    }
+                    (None, Some(text)) if spread.is_none() => {
+                        LengthDist::parse(text, &format!("{flag}-dist")).map_err(as_usage)
+                    }
+                    (None, Some(_)) => Err(usage(format!(
+                        "{flag}-spread goes with {flag}-tokens, not {flag}-dist"
+                    ))),
+                    _ => Err(usage(format!(
+                        "random prompts need {flag}-tokens N (or {flag}-dist, e.g. normal:512:128)"
+                    ))),
+                }
+            };
+        Ok(Dataset::Random {
+            input: length(
+                "input",
+                self.input_tokens,
+                self.input_spread,
+                &self.input_dist,
+            )?,
+            output: length(
+                "output",
+                self.output_tokens,
+                self.output_spread,
+                &self.output_dist,
+            )?,
         })
     }
 
@@ -401,6 +482,19 @@ impl LoadArgs {
             shapes.push(LoadShape::Closed { concurrency: 1 });
         }
         shapes
+    }
+}
+
+/// `--prefix-shared N:LEN`.
+fn parse_prefix_shared(text: &str) -> anyhow::Result<(usize, usize)> {
+    let parsed = text
+        .split_once(':')
+        .and_then(|(n, len)| Some((n.trim().parse().ok()?, len.trim().parse().ok()?)));
+    match parsed {
+        Some((n, len)) if n > 0 && len > 0 => Ok((n, len)),
+        _ => anyhow::bail!(
+            "--prefix-shared {text}: give N:LEN, N shared prefixes of LEN tokens, both above 0 (e.g. 4:256)"
+        ),
     }
 }
 

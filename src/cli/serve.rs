@@ -27,7 +27,9 @@ naming the field (never a backtrace). A connection whose request headers take lo
 Binds 127.0.0.1:8000 by default (--port 0 picks a free port; the `listening on` line on \
 stderr says which). --mock serves placeholder words with no model, one every \
 --mock-token-delay, at most --max-queue answers at once: a trivial endpoint for measuring \
-the load generator itself.";
+the load generator itself. The mock counts prompt tokens as words and reports \
+usage.prompt_tokens_details.cached_tokens as a prefix cache of 16-word blocks would (for \
+checking `load --prefix-shared`).";
 
 #[derive(Args)]
 pub struct ServeArgs {

@@ -79,6 +79,9 @@ pub struct StreamEvent {
 pub struct Usage {
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
+    /// Prompt tokens served from the server's prefix cache
+    /// (`usage.prompt_tokens_details.cached_tokens`), when it says.
+    pub cached_prompt_tokens: Option<u64>,
 }
 
 /// A whole (non-streamed) answer, read.
@@ -169,8 +172,8 @@ impl Backend {
                     .unwrap_or(false);
                 let done = v.get("generated_text").is_some_and(|g| !g.is_null());
                 let usage = v.get("details").filter(|d| !d.is_null()).map(|d| Usage {
-                    prompt_tokens: None,
                     completion_tokens: d.get("generated_tokens").and_then(Value::as_u64),
+                    ..Usage::default()
                 });
                 Ok(StreamEvent {
                     text: if special { String::new() } else { text.into() },
@@ -242,10 +245,10 @@ impl Backend {
                 Ok(Answer {
                     text: generated.into(),
                     usage: Usage {
-                        prompt_tokens: None,
                         completion_tokens: v
                             .pointer("/details/generated_tokens")
                             .and_then(Value::as_u64),
+                        ..Usage::default()
                     },
                 })
             }
@@ -276,6 +279,9 @@ fn read_usage(u: &Value) -> Usage {
     Usage {
         prompt_tokens: u.get("prompt_tokens").and_then(Value::as_u64),
         completion_tokens: u.get("completion_tokens").and_then(Value::as_u64),
+        cached_prompt_tokens: u
+            .pointer("/prompt_tokens_details/cached_tokens")
+            .and_then(Value::as_u64),
     }
 }
 

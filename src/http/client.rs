@@ -189,6 +189,7 @@ async fn exchange(target: &Target, prompt: &Prompt, start: Instant) -> Result<Su
                 usage = Usage {
                     prompt_tokens: u.prompt_tokens.or(usage.prompt_tokens),
                     completion_tokens: u.completion_tokens.or(usage.completion_tokens),
+                    cached_prompt_tokens: u.cached_prompt_tokens.or(usage.cached_prompt_tokens),
                 };
             }
             if !event.text.is_empty() {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context, Result};
 
 use super::plan::MAX_WORKERS;
-use crate::metrics::LatencyRecorders;
+use crate::metrics::{LatencyRecorders, TokenLengths};
 use crate::report::http::{
     self as result, Goodput, HttpRun, HttpScenario, LoadShape, MergeInfo, MergedWorker, TimeWindow,
     WorkerScenario,
@@ -324,6 +324,18 @@ fn merge_scenario(
         throughput_runs: probe_runs(parts),
         window,
         good_requests: good,
+        token_lengths: parts
+            .iter()
+            .filter_map(|(_, s)| s.token_lengths.as_ref())
+            .fold(None, |total: Option<TokenLengths>, theirs| {
+                let mut total = total.unwrap_or_default();
+                total.merge(theirs);
+                Some(total)
+            }),
+        cached_prompt_tokens: parts
+            .iter()
+            .filter_map(|(_, s)| s.cached_prompt_tokens)
+            .reduce(|a, b| a + b),
     })
 }
 

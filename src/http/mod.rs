@@ -204,6 +204,7 @@ async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
         target,
         prompts: Arc::new(request.prompts.clone()),
         prompt_tokens,
+        max_tokens: request.prompts.iter().map(|p| p.max_tokens).collect(),
         request: &request,
     };
     let mut counted_by = std::collections::BTreeMap::new();
@@ -265,8 +266,21 @@ fn summary_line(s: &HttpScenario) -> String {
         v.as_ref()
             .map_or("-".into(), |l| format!("{:.1} ms", l.p50_ms))
     };
+    let lengths = s.token_lengths.as_ref().map_or(String::new(), |t| {
+        let p50 = |h: &crate::metrics::TokenHistogram| {
+            h.quantile(0.5).map_or("-".into(), |v| v.to_string())
+        };
+        format!(", tokens in/out p50 {}/{}", p50(&t.input), p50(&t.output))
+    });
+    let cached = match s.cached_prompt_tokens {
+        Some(c) if s.input_tokens > 0 => format!(
+            ", {:.0}% of prompt tokens cached",
+            100.0 * c as f64 / s.input_tokens as f64
+        ),
+        _ => String::new(),
+    };
     format!(
-        "{}: {}/{} ok, {:.2} req/s, {} out tok/s, TTFT p50 {}, E2E p50 {}{}",
+        "{}: {}/{} ok, {:.2} req/s, {} out tok/s, TTFT p50 {}, E2E p50 {}{lengths}{cached}{}",
         s.name,
         s.succeeded,
         s.requests,
@@ -327,6 +341,7 @@ struct RunContext<'a> {
     target: Arc<client::Target>,
     prompts: Arc<Vec<Prompt>>,
     prompt_tokens: Vec<Option<u64>>,
+    max_tokens: Vec<u32>,
     request: &'a LoadRequest,
 }
 
@@ -479,6 +494,8 @@ impl RunContext<'_> {
                 last_end_unix_s: last,
             }),
             good_requests: Some(f.good),
+            token_lengths: f.token_lengths,
+            cached_prompt_tokens: f.cached_prompt_tokens,
             shape,
         })
     }
@@ -487,6 +504,7 @@ impl RunContext<'_> {
         stats::TokenCounting {
             tokenizer: self.request.tokenizer.as_ref().map(|(_, t)| t),
             prompt_tokens: &self.prompt_tokens,
+            max_tokens: &self.max_tokens,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::client::{ErrorClass, RequestRecord};
-use crate::metrics::{Latencies, LatencyHistograms, LatencyRecorders};
+use crate::metrics::{Latencies, LatencyHistograms, LatencyRecorders, TokenLengths};
 use crate::model::TextTokenizer;
 use crate::report::http::{Goodput, Slo};
 
@@ -14,6 +14,8 @@ pub struct TokenCounting<'a> {
     pub tokenizer: Option<&'a TextTokenizer>,
     /// Prompt token counts by prompt index, when a tokenizer gave them.
     pub prompt_tokens: &'a [Option<u64>],
+    /// Tokens each prompt asks for, by prompt index.
+    pub max_tokens: &'a [u32],
 }
 
 /// Distinct failure messages kept per error class.
@@ -30,6 +32,10 @@ pub struct Aggregator {
     input_tokens: u64,
     input_known: bool,
     pub output_tokens: u64,
+    /// Per successful request: tokens sent, asked for and generated.
+    lengths: TokenLengths,
+    /// Prompt tokens the server says it served from its cache, and whether any answer said.
+    cached_prompt_tokens: Option<u64>,
     good: u64,
     first_sent: Option<Duration>,
     last_end: Duration,
@@ -51,6 +57,8 @@ pub struct Figures {
     pub input_tokens: u64,
     pub input_known: bool,
     pub output_tokens: u64,
+    pub token_lengths: Option<TokenLengths>,
+    pub cached_prompt_tokens: Option<u64>,
     pub good: u64,
 }
 
@@ -100,6 +108,10 @@ impl Aggregator {
                 };
                 let output = output.unwrap_or(0);
                 self.output_tokens += output;
+                self.lengths.output.record(output);
+                if let Some(&asked) = counting.max_tokens.get(record.prompt_index) {
+                    self.lengths.requested_output.record(u64::from(asked));
+                }
                 match s.usage.prompt_tokens.or_else(|| {
                     counting
                         .prompt_tokens
@@ -107,8 +119,14 @@ impl Aggregator {
                         .copied()
                         .flatten()
                 }) {
-                    Some(n) => self.input_tokens += n,
+                    Some(n) => {
+                        self.input_tokens += n;
+                        self.lengths.input.record(n);
+                    }
                     None => self.input_known = false,
+                }
+                if let Some(cached) = s.usage.cached_prompt_tokens {
+                    *self.cached_prompt_tokens.get_or_insert(0) += cached;
                 }
                 let recorders = &mut self.latencies;
                 let _ = recorders.e2e.record(s.e2e);
@@ -180,6 +198,8 @@ impl Aggregator {
             input_tokens: self.input_tokens,
             input_known: self.input_known && self.succeeded > 0,
             output_tokens: self.output_tokens,
+            token_lengths: (self.succeeded > 0).then(|| self.lengths.clone()),
+            cached_prompt_tokens: self.cached_prompt_tokens,
             good: self.good,
         }
     }
@@ -241,6 +261,7 @@ mod tests {
                 usage: Usage {
                     prompt_tokens: Some(10),
                     completion_tokens: Some(tokens),
+                    cached_prompt_tokens: (tokens > 3).then_some(4),
                 },
                 text_events: tokens,
                 text_for_counting: None,
@@ -254,6 +275,7 @@ mod tests {
         let counting = TokenCounting {
             tokenizer: None,
             prompt_tokens: &[],
+            max_tokens: &[8],
         };
         let mut a = Aggregator::new();
         // TTFT 50 ms, then 4 more tokens 10 ms apart: TPOT 10 ms; good.
@@ -280,6 +302,15 @@ mod tests {
         assert_eq!(f.status_codes["503"], 1);
         assert_eq!((f.input_tokens, f.output_tokens), (20, 7));
         assert_eq!(f.duration, ms(210));
+        let lengths = f.token_lengths.unwrap();
+        assert_eq!((lengths.output.min, lengths.output.max), (2, 5));
+        assert_eq!((lengths.input.count, lengths.input.sum), (2, 20));
+        assert_eq!(lengths.requested_output.sum, 16);
+        assert_eq!(
+            f.cached_prompt_tokens,
+            Some(4),
+            "only the first answer said"
+        );
         assert_eq!(f.latencies.itl.as_ref().unwrap().count, 5);
         assert!((f.latencies.tpot.as_ref().unwrap().min_ms - 10.0).abs() < 0.1);
         let g = a.goodput(&slo, 1.0).unwrap();

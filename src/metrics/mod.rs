@@ -11,10 +11,12 @@ use serde::Serialize;
 mod latencies;
 mod names;
 mod reading;
+mod token_lengths;
 
 pub use latencies::{ExactHistograms, Latencies, LatencyHistograms, LatencyRecorders};
 pub use names::{latency_metric_name, parse_latency_metric, Latency, Statistic};
 pub use reading::Reading;
+pub use token_lengths::{TokenHistogram, TokenLengths};
 
 /// Highest latency the histogram holds: one hour, in microseconds.
 const MAX_MICROS: u64 = 3_600_000_000;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::columns::{column, Column};
 use super::csv::{self, number};
-use crate::metrics::{Latencies, Latency, LatencyHistograms, RateSummary, Statistic};
+use crate::metrics::{Latencies, Latency, LatencyHistograms, RateSummary, Statistic, TokenLengths};
 use crate::results::{RunFile, RunHeader};
 use crate::workload::arrival::ArrivalProcess;
 
@@ -230,6 +230,13 @@ pub struct HttpScenario {
     /// Requests meeting every SLO (goodput's numerator), kept exact for merging.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub good_requests: Option<u64>,
+    /// Token lengths of the successful requests: sent, asked for, generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_lengths: Option<TokenLengths>,
+    /// Prompt tokens the server served from its prefix cache (its
+    /// `usage.prompt_tokens_details.cached_tokens`); absent when it never said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_prompt_tokens: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -27,6 +27,8 @@ pub enum Event {
         finish: &'static str,
         prompt_tokens: usize,
         completion_tokens: usize,
+        /// Prompt tokens served from a prefix cache (the mock's), when there is one.
+        cached_tokens: Option<usize>,
     },
     Failed(String),
 }
@@ -52,6 +54,7 @@ pub enum Engine {
         /// answers 503 as a full queue does.
         in_flight: Arc<AtomicUsize>,
         max_in_flight: usize,
+        prefixes: Arc<MockPrefixCache>,
     },
 }
 
@@ -162,6 +165,7 @@ impl Engine {
                 metrics,
                 in_flight: Arc::default(),
                 max_in_flight: max_queue,
+                prefixes: Arc::default(),
             },
             name: "mock".into(),
             description: format!(
@@ -182,6 +186,7 @@ impl Engine {
                 token_delay,
                 in_flight,
                 max_in_flight,
+                prefixes,
                 ..
             } => {
                 let taken = in_flight.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
@@ -191,6 +196,7 @@ impl Engine {
                     return Err(queue_full());
                 }
                 let prompt_tokens = request.text.split_whitespace().count().max(1);
+                let cached_tokens = Some(prefixes.lookup_and_insert(&request.text));
                 let (n, delay) = (request.max_tokens as usize, *token_delay);
                 let slot = MockSlot(in_flight.clone());
                 tokio::spawn(async move {
@@ -208,6 +214,7 @@ impl Engine {
                         finish: "length",
                         prompt_tokens,
                         completion_tokens: n,
+                        cached_tokens,
                     });
                 });
             }
@@ -321,8 +328,72 @@ fn run_job(
                 },
                 prompt_tokens: job.prompt.len(),
                 completion_tokens: g.tokens[0].len(),
+                cached_tokens: None,
             }
         }
         Err(e) => Event::Failed(format!("generation failed: {e:#}")),
+    }
+}
+
+/// What a server's prefix cache would serve, for the mock: prompts in blocks of 16 words,
+/// a block cached when the same words up to its end were seen before. Lets `load
+/// --prefix-shared` be checked end to end without a real server.
+#[derive(Default)]
+pub struct MockPrefixCache {
+    blocks: std::sync::Mutex<std::collections::HashSet<u64>>,
+}
+
+impl MockPrefixCache {
+    const BLOCK_WORDS: usize = 16;
+    /// Most blocks remembered; past it the cache starts empty again, as an evicting one would.
+    const MAX_BLOCKS: usize = 1 << 20;
+
+    /// Words of this prompt already cached (whole blocks from the start); remembers its blocks.
+    pub fn lookup_and_insert(&self, text: &str) -> usize {
+        use std::hash::{Hash, Hasher};
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        let Ok(mut blocks) = self.blocks.lock() else {
+            return 0;
+        };
+        if blocks.len() > Self::MAX_BLOCKS {
+            blocks.clear();
+        }
+        let mut cached = 0;
+        let mut still_hitting = true;
+        for block in words.chunks_exact(Self::BLOCK_WORDS) {
+            block.hash(&mut hasher);
+            let key = hasher.finish();
+            still_hitting &= !blocks.insert(key);
+            if still_hitting {
+                cached += Self::BLOCK_WORDS;
+            }
+        }
+        cached
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MockPrefixCache;
+
+    #[test]
+    fn the_mock_prefix_cache_serves_whole_blocks_seen_before() {
+        let cache = MockPrefixCache::default();
+        let words =
+            |n: usize, tag: &str| -> String { (0..n).map(|i| format!("{tag}{i} ")).collect() };
+        let shared = words(40, "s"); // two whole blocks and 8 words
+        assert_eq!(
+            cache.lookup_and_insert(&format!("{shared}{}", words(20, "a"))),
+            0
+        );
+        // The same 40 words open this one: the first two blocks are cached; the third
+        // block mixes shared and own words, so it is not.
+        assert_eq!(
+            cache.lookup_and_insert(&format!("{shared}{}", words(20, "b"))),
+            32
+        );
+        assert_eq!(cache.lookup_and_insert(&words(64, "z")), 0);
+        assert_eq!(cache.lookup_and_insert("short prompt"), 0);
     }
 }

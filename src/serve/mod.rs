@@ -249,6 +249,7 @@ async fn whole(
                 finish,
                 prompt_tokens,
                 completion_tokens,
+                cached_tokens,
             } => {
                 account(&state.metrics, received, prompt_tokens, completion_tokens);
                 let shapes = Shapes {
@@ -257,7 +258,7 @@ async fn whole(
                     model: &state.model_name,
                     chat: request.chat,
                 };
-                let usage = openai::usage(prompt_tokens, completion_tokens);
+                let usage = openai::usage(prompt_tokens, completion_tokens, cached_tokens);
                 return Ok(Json(shapes.answer(&text, finish, usage)).into_response());
             }
             Event::Failed(message) => {
@@ -332,11 +333,13 @@ fn stream(
                             finish,
                             prompt_tokens,
                             completion_tokens,
+                            cached_tokens,
                         }) => {
                             account(&state.metrics, received, prompt_tokens, completion_tokens);
                             let mut out = sse(&shapes.chunk(None, Some(finish))).to_vec();
                             if request.include_usage {
-                                let usage = openai::usage(prompt_tokens, completion_tokens);
+                                let usage =
+                                    openai::usage(prompt_tokens, completion_tokens, cached_tokens);
                                 out.extend_from_slice(&sse(&shapes.usage_chunk(usage)));
                             }
                             out.extend_from_slice(b"data: [DONE]\n\n");

@@ -243,12 +243,16 @@ pub struct Shapes<'a> {
     pub chat: bool,
 }
 
-pub fn usage(prompt_tokens: usize, completion_tokens: usize) -> Value {
-    json!({
+pub fn usage(prompt_tokens: usize, completion_tokens: usize, cached: Option<usize>) -> Value {
+    let mut usage = json!({
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
-    })
+    });
+    if let Some(cached) = cached {
+        usage["prompt_tokens_details"] = json!({"cached_tokens": cached});
+    }
+    usage
 }
 
 impl Shapes<'_> {
@@ -408,8 +412,9 @@ mod tests {
             s.chunk(None, Some("length"))["choices"][0]["finish_reason"],
             "length"
         );
-        assert_eq!(s.usage_chunk(usage(2, 3))["usage"]["total_tokens"], 5);
-        let a = Shapes { chat: false, ..s }.answer("hi", "stop", usage(1, 1));
+        assert_eq!(s.usage_chunk(usage(2, 3, None))["usage"]["total_tokens"], 5);
+        let a = Shapes { chat: false, ..s }.answer("hi", "stop", usage(1, 1, Some(0)));
+        assert_eq!(a["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
         assert_eq!(
             (a["object"].as_str(), a["choices"][0]["text"].as_str()),
             (Some("text_completion"), Some("hi"))

@@ -6,6 +6,10 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use super::lengths::LengthDist;
 use crate::model::TextTokenizer;
 
 /// The prompts used when no file is given: fixtures/prompts.jsonl, built in so `load` works
@@ -100,29 +104,45 @@ pub fn parse_jsonl(
     Ok(prompts)
 }
 
-/// `count` distinct prompts of exactly `input_tokens` tokens each (by this tokenizer), each
-/// starting at a different place in the passage so a server's prefix cache does not make
-/// them free.
+/// `count` prompts whose token lengths (by this tokenizer) are drawn from `input`, each
+/// asking for a length drawn from `output`, seeded; each starts at a different place in the
+/// passage so a server's prefix cache does not make them free.
 pub fn synthetic(
     tokenizer: &TextTokenizer,
-    input_tokens: usize,
-    output_tokens: u32,
+    input: LengthDist,
+    output: LengthDist,
     count: usize,
+    seed: u64,
 ) -> Result<Vec<Prompt>> {
-    let ids = super::synthetic::prompt_of_length(tokenizer, input_tokens + count)?;
+    let ids = super::synthetic::prompt_of_length(tokenizer, input.max() as usize + count)?;
     let start = usize::from(tokenizer.add_bos && tokenizer.bos_token_id.is_some());
     let body = &ids[start..];
-    let take = input_tokens.saturating_sub(start).max(1);
+    let mut rng = StdRng::seed_from_u64(seed);
     (0..count)
         .map(|i| {
+            let take = (input.sample(&mut rng) as usize)
+                .saturating_sub(start)
+                .clamp(1, body.len());
             let from = i % body.len().saturating_sub(take).max(1);
             Ok(Prompt {
                 text: tokenizer.decode(&body[from..from + take])?,
-                max_tokens: output_tokens,
+                max_tokens: output.sample(&mut rng),
                 temperature: Some(0.0),
             })
         })
         .collect()
+}
+
+/// Put shared prefix `i % N` in front of prompt `i`: N groups of prompts that share their
+/// opening, the rest their own, to measure a server's prefix cache.
+pub fn with_shared_prefixes(prompts: &mut [Prompt], prefixes: &[String]) {
+    if prefixes.is_empty() {
+        return;
+    }
+    for (i, prompt) in prompts.iter_mut().enumerate() {
+        let prefix = &prefixes[i % prefixes.len()];
+        prompt.text = format!("{prefix}\n\n{}", prompt.text);
+    }
 }
 
 #[cfg(test)]

@@ -38,3 +38,52 @@ pub fn prompt_of_length(tokenizer: &TextTokenizer, length: usize) -> Result<Vec<
     }
     Ok(ids)
 }
+
+/// `count` distinct prefixes of about `length` tokens each: a numbered heading, then the
+/// passage from a different place, so no two share even their first cache block.
+pub fn shared_prefixes(
+    tokenizer: &TextTokenizer,
+    count: usize,
+    length: usize,
+) -> Result<Vec<String>> {
+    if count == 0 || length == 0 {
+        bail!("--prefix-shared: give N:LEN with both above 0, e.g. 4:256");
+    }
+    let passage = tokenizer.encode_plain(PASSAGE)?;
+    if passage.is_empty() {
+        bail!(
+            "{}: the tokenizer turns the prompt passage into no tokens",
+            tokenizer.source
+        );
+    }
+    (0..count)
+        .map(|j| {
+            let mut ids = tokenizer.encode_plain(&format!("Document {j}.\n"))?;
+            let mut at = j * 41 % passage.len();
+            while ids.len() < length {
+                ids.push(passage[at]);
+                at = (at + 1) % passage.len();
+            }
+            ids.truncate(length);
+            tokenizer.decode(&ids)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_distinct_and_of_the_length_asked() {
+        let t = TextTokenizer::words_for_tests();
+        let p = shared_prefixes(&t, 3, 40).unwrap();
+        assert_eq!(p.len(), 3);
+        // Word-level ids decode to "[UNK]" each: the count of words is the length.
+        assert!(
+            p.iter().all(|x| x.split_whitespace().count() == 40),
+            "{p:?}"
+        );
+        assert!(shared_prefixes(&t, 0, 8).is_err() && shared_prefixes(&t, 2, 0).is_err());
+    }
+}
