@@ -1059,3 +1059,191 @@ fn bad_datasets_and_length_flags_are_refused_before_any_request() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn a_ramp_pattern_is_followed_window_by_window() {
+    let server = start_serve(&["--mock"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &server.url,
+        "--max-tokens",
+        "2",
+        "--pattern",
+        "ramp",
+        "--from",
+        "50",
+        "--to",
+        "350",
+        "--duration",
+        "3s",
+        "--arrival",
+        "constant",
+        "--run-id",
+        "ramp",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = load_json(&out.join("ramp/run.json"));
+    let s = &run["scenarios"][0];
+    assert_eq!(s["name"], "ramp50-350");
+    assert_eq!(s["shape"]["pattern"]["kind"], "ramp");
+    let windows = s["windows"].as_array().unwrap();
+    // Second k of a 50 -> 350 ramp over 3 s offers 50 + 100 (k + 0.5) requests.
+    for (k, want) in [100.0, 200.0, 300.0].iter().enumerate() {
+        let offered = windows[k]["offered"].as_f64().unwrap();
+        let sent = windows[k]["sent"].as_f64().unwrap();
+        assert!(
+            (offered - want).abs() <= 2.0,
+            "second {k}: {offered} offered, want {want}"
+        );
+        assert!(
+            (sent - offered).abs() <= 0.05 * want,
+            "second {k}: {sent} sent of {offered}"
+        );
+    }
+    assert_eq!(s["requests"], 600);
+}
+
+#[test]
+fn the_breaking_point_is_found_and_a_server_that_never_holds_is_reported() {
+    // Four answers at once, 16 words 10 ms apart: about 25 req/s before the queue is full.
+    let server = start_serve(&["--mock", "--mock-token-delay", "10ms", "--max-queue", "4"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &server.url,
+        "--stream",
+        "--max-tokens",
+        "16",
+        "--breaking-point",
+        "--sweep-start",
+        "5",
+        "--duration",
+        "1500ms",
+        "--breaking-refine",
+        "1",
+        "--run-id",
+        "bp",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bp = &load_json(&out.join("bp/run.json"))["breaking_point"];
+    let (held, broke) = (
+        bp["held_rate"].as_f64().unwrap(),
+        bp["broke_rate"].as_f64().unwrap(),
+    );
+    assert!(held >= 5.0 && held < broke && broke <= 80.0, "{bp:#}");
+    assert!(
+        bp["broke_because"].as_str().unwrap().contains("failed"),
+        "{bp:#}"
+    );
+    assert!(
+        stdout(&o).contains("the maximum sustainable load is"),
+        "{}",
+        stdout(&o)
+    );
+
+    // Nothing listens on port 9: the first level breaks, and the run says so (exit 1) with
+    // what it measured kept.
+    let o = inferbench(&[
+        "load",
+        "--url",
+        "http://127.0.0.1:9",
+        "--model",
+        "m",
+        "--breaking-point",
+        "--sweep-start",
+        "20",
+        "-n",
+        "10",
+        "--run-id",
+        "down",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_clean_failure(&o, &["no level held", "connect"]);
+    assert_eq!(o.status.code(), Some(1));
+    let bp = &load_json(&out.join("down/run.json"))["breaking_point"];
+    assert_eq!(bp["broke_rate"], 20.0);
+    assert_eq!(bp["stopped_because"], "the first level already broke");
+}
+
+#[test]
+fn bad_patterns_are_refused_naming_the_flag() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--pattern", "ramp", "--to", "5", "--duration", "5s"],
+            "--pattern ramp needs --from",
+        ),
+        (
+            &["--pattern", "ramp", "--from", "1", "--to", "5"],
+            "--pattern ramp needs --duration",
+        ),
+        (
+            &[
+                "--pattern",
+                "ramp",
+                "--from",
+                "-1",
+                "--to",
+                "5",
+                "--duration",
+                "1s",
+            ],
+            "--from -1",
+        ),
+        (
+            &["--pattern", "soak", "--rate", "5", "--duration", "0s"],
+            "--duration",
+        ),
+        (
+            &["--pattern", "step", "--from", "1", "--to", "5"],
+            "needs --step-duration",
+        ),
+        (
+            &[
+                "--pattern",
+                "spike",
+                "--rate",
+                "5",
+                "--spike-rate",
+                "2",
+                "--duration",
+                "9s",
+            ],
+            "--spike-rate 2",
+        ),
+        (
+            &["--pattern", "soak", "--rate", "5,6", "--duration", "9s"],
+            "one --rate",
+        ),
+        (
+            &[
+                "--pattern",
+                "soak",
+                "--rate",
+                "5",
+                "--duration",
+                "9s",
+                "-c",
+                "2",
+            ],
+            "does not go with -c",
+        ),
+        (&["--breaking-point", "--sweep"], "give one"),
+    ];
+    for (args, want) in cases {
+        let mut all = vec!["load", "--url", "http://127.0.0.1:9", "--model", "m"];
+        all.extend_from_slice(args);
+        let o = inferbench(&all);
+        assert_clean_failure(&o, &[want]);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+    }
+}

@@ -13,6 +13,31 @@ use crate::report::{self, http::LoadShape};
 use crate::workload::arrival::{ArrivalKind, ArrivalProcess};
 use crate::workload::dataset::{parse_dataset, Dataset, WorkloadSpec};
 use crate::workload::lengths::LengthDist;
+use crate::workload::pattern::Pattern;
+
+/// `--pattern`: how the offered load changes over a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, clap::ValueEnum)]
+pub enum PatternKind {
+    Steady,
+    Ramp,
+    RampDown,
+    Step,
+    Spike,
+    Soak,
+}
+
+impl PatternKind {
+    fn name(self) -> &'static str {
+        match self {
+            PatternKind::Steady => "steady",
+            PatternKind::Ramp => "ramp",
+            PatternKind::RampDown => "ramp-down",
+            PatternKind::Step => "step",
+            PatternKind::Spike => "spike",
+            PatternKind::Soak => "soak",
+        }
+    }
+}
 
 pub const HELP: &str = "Load-test a serving endpoint with the metrics of the in-process \
 runs, timed on the client as the bytes arrive.\n\n\
@@ -41,7 +66,19 @@ for --duration, after --warmup requests (default: one per user) reported apart. 
 raises an open-loop rate from --sweep-start by --sweep-factor until throughput grows less \
 than --sweep-min-growth, errors pass 1% or fewer than 90% of requests meet the SLOs: the \
 best step is the saturation point. --probe releases --probe-concurrency requests at once, \
---probe-runs times, and reports the best output tokens/s (units/s for generic).\n\n\
+--probe-runs times, and reports the best output tokens/s (units/s for generic). \
+--breaking-point raises the rate the same way until a level breaks (errors over \
+--max-error-rate, 1% by default there; over 10% of requests missing the SLOs, waiting for \
+--max-concurrency, or unsent), tries --breaking-refine levels in between, and reports the \
+maximum sustainable load and the first that broke (exit 1 when no level held).\n\n\
+Patterns over time (--pattern, open loop, one scenario): ramp (--from to --to req/s over \
+--duration), ramp-down (then back over another --duration), step (--steps levels from --from \
+to --to, each --step-duration), spike (--rate with bursts of --spike-rate lasting \
+--spike-duration every --spike-every, for --duration), soak (--rate for a long --duration; \
+the E2E drift, last tenth of the run over the first, is reported). Arrivals follow the \
+pattern with the --arrival process. Every scenario records 1-second windows in run.json \
+(offered and sent requests, mean in flight, completions, errors, output tokens, TTFT and E2E \
+percentiles).\n\n\
 Metrics per scenario: TTFT (request to first text), ITL (gaps between reads that carried \
 text), TPOT ((E2E - TTFT) / (tokens - 1)), E2E: min/mean/p50/p90/p95/p99/max/sd from HDR \
 histograms; requests/s, input and output tokens/s (the server's usage when given, else \
@@ -136,6 +173,33 @@ pub struct LoadArgs {
     /// Gamma arrivals' shape: 1 is Poisson, below 1 burstier, above 1 steadier.
     #[arg(long, default_value_t = 1.0)]
     burstiness: f64,
+    /// Load that changes over time (open loop): ramp (--from to --to req/s over --duration),
+    /// ramp-down (up, then back down over another --duration), step (--steps levels from
+    /// --from to --to, each held --step-duration), spike (--rate with bursts of --spike-rate),
+    /// soak (--rate for a long --duration); steady is -c/--rate as usual.
+    #[arg(long, value_enum, default_value = "steady")]
+    pattern: PatternKind,
+    /// The rate a ramp or step pattern starts at (req/s).
+    #[arg(long, value_name = "REQ/S", allow_negative_numbers = true)]
+    from: Option<f64>,
+    /// The rate a ramp or step pattern reaches (req/s).
+    #[arg(long, value_name = "REQ/S", allow_negative_numbers = true)]
+    to: Option<f64>,
+    /// Levels of a step pattern.
+    #[arg(long, default_value_t = 5)]
+    steps: u32,
+    /// How long a step pattern holds each level.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    step_duration: Option<std::time::Duration>,
+    /// A spike pattern's burst rate (req/s).
+    #[arg(long, value_name = "REQ/S", allow_negative_numbers = true)]
+    spike_rate: Option<f64>,
+    /// How long each burst of a spike pattern lasts.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    spike_duration: std::time::Duration,
+    /// Time from one burst's start to the next (the first comes after one period).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    spike_every: std::time::Duration,
     /// Open loop: most requests in flight; later arrivals wait (and are counted).
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
     max_concurrency: u32,
@@ -163,6 +227,16 @@ pub struct LoadArgs {
     /// A step must beat the best throughput so far by this share (0.1 = 10%) to go on.
     #[arg(long, default_value_t = 0.1)]
     sweep_min_growth: f64,
+    /// Find the most load the server sustains: raise an open-loop rate from --sweep-start by
+    /// --sweep-factor (at most --sweep-steps levels) until a level breaks (errors over
+    /// --max-error-rate, default 1% here; over 10% of requests missing the SLOs, waiting for
+    /// --max-concurrency or unsent), then try --breaking-refine levels between the last that
+    /// held and the first that broke.
+    #[arg(long)]
+    pub(super) breaking_point: bool,
+    /// Levels tried between the last held and the first broken rate.
+    #[arg(long, default_value_t = 2)]
+    breaking_refine: u32,
     /// Max-throughput probe: warm-up, then --probe-runs bursts of --probe-concurrency.
     #[arg(long)]
     probe: bool,
@@ -182,9 +256,10 @@ pub struct LoadArgs {
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     connect_timeout: std::time::Duration,
     /// Exit 1 when a scenario's share of failed requests is above this (0.01 = 1%). The
-    /// default, 1, never fails: a run of errors is still a measurement.
-    #[arg(long, default_value_t = 1.0)]
-    max_error_rate: f64,
+    /// default, 1, never fails: a run of errors is still a measurement. With
+    /// --breaking-point: a level with more errors breaks (default there 0.01).
+    #[arg(long)]
+    max_error_rate: Option<f64>,
     /// Largest answer accepted (bytes); a bigger one is a malformed answer.
     #[arg(long, default_value_t = 16 << 20)]
     max_response_bytes: usize,
@@ -242,7 +317,7 @@ impl LoadArgs {
             Some(text) => http::stats::parse_slo(text).map_err(as_usage)?,
             None => Vec::new(),
         };
-        let shapes = self.shapes();
+        let shapes = self.shapes()?;
         for warning in slow_plan_warnings(&shapes, self.requests, self.duration) {
             eprintln!("warning: {warning}");
         }
@@ -283,6 +358,18 @@ impl LoadArgs {
                 burstiness: self.burstiness,
                 max_concurrency: self.max_concurrency,
             }),
+            breaking_point: self
+                .breaking_point
+                .then_some(http::breaking::BreakingSettings {
+                    start_rate: self.sweep_start,
+                    factor: self.sweep_factor,
+                    max_steps: self.sweep_steps,
+                    refine: self.breaking_refine,
+                    max_error_rate: self.max_error_rate.unwrap_or(0.01),
+                    arrival: self.arrival,
+                    burstiness: self.burstiness,
+                    max_concurrency: self.max_concurrency,
+                }),
             seed: self.seed,
             output: self.output.clone(),
             run_id: self.run_id.clone(),
@@ -322,13 +409,17 @@ impl LoadArgs {
                 )));
             }
         }
-        if !(0.0..=1.0).contains(&self.max_error_rate) {
+        if let Some(bad) = self.max_error_rate.filter(|r| !(0.0..=1.0).contains(r)) {
             return Err(usage(format!(
-                "--max-error-rate {}: a share of requests from 0 to 1 (0.01 is 1%)",
-                self.max_error_rate
+                "--max-error-rate {bad}: a share of requests from 0 to 1 (0.01 is 1%)"
             )));
         }
-        if self.sweep
+        if self.sweep && self.breaking_point {
+            return Err(usage(
+                "--sweep and --breaking-point both climb the rate; give one",
+            ));
+        }
+        if (self.sweep || self.breaking_point)
             && (self.sweep_start.is_nan()
                 || self.sweep_start <= 0.0
                 || self.sweep_factor.is_nan()
@@ -453,9 +544,69 @@ impl LoadArgs {
         })
     }
 
+    /// The --pattern's load over time, its flags checked; None for steady load.
+    fn pattern(&self) -> anyhow::Result<Option<Pattern>> {
+        let seconds = |d: Option<std::time::Duration>, flag: &str, kind: &str| {
+            d.map(|d| d.as_secs_f64())
+                .ok_or_else(|| usage(format!("--pattern {kind} needs {flag} (e.g. {flag} 60s)")))
+        };
+        let rate = |flag: &str, value: Option<f64>, kind: &str| {
+            value.ok_or_else(|| usage(format!("--pattern {kind} needs {flag} REQ/S")))
+        };
+        let one_rate = |kind: &str| match self.rate.as_slice() {
+            [r] => Ok(*r),
+            [] => Err(usage(format!("--pattern {kind} needs --rate REQ/S"))),
+            _ => Err(usage(format!(
+                "--pattern {kind} takes one --rate, not a list"
+            ))),
+        };
+        let kind = self.pattern.name();
+        let pattern = match self.pattern {
+            PatternKind::Steady => return Ok(None),
+            PatternKind::Ramp | PatternKind::RampDown => Pattern::Ramp {
+                from: rate("--from", self.from, kind)?,
+                to: rate("--to", self.to, kind)?,
+                duration_s: seconds(self.duration, "--duration", kind)?,
+                down: self.pattern == PatternKind::RampDown,
+            },
+            PatternKind::Step => Pattern::Step {
+                from: rate("--from", self.from, kind)?,
+                to: rate("--to", self.to, kind)?,
+                steps: self.steps,
+                step_duration_s: seconds(self.step_duration, "--step-duration", kind)?,
+            },
+            PatternKind::Spike => Pattern::Spike {
+                base: one_rate(kind)?,
+                spike_rate: rate("--spike-rate", self.spike_rate, kind)?,
+                spike_duration_s: self.spike_duration.as_secs_f64(),
+                every_s: self.spike_every.as_secs_f64(),
+                duration_s: seconds(self.duration, "--duration", kind)?,
+            },
+            PatternKind::Soak => Pattern::Soak {
+                rate: one_rate(kind)?,
+                duration_s: seconds(self.duration, "--duration", kind)?,
+            },
+        };
+        pattern.check().map_err(as_usage)?;
+        if !self.concurrency.is_empty() || self.probe || self.sweep {
+            return Err(usage(format!(
+                "--pattern {kind} is a scenario of its own; it does not go with -c, --probe or --sweep"
+            )));
+        }
+        Ok(Some(pattern))
+    }
+
     /// One scenario per -c value, per --rate value, and the probe; closed loop c1 when
-    /// nothing is asked (and no sweep).
-    pub(super) fn shapes(&self) -> Vec<LoadShape> {
+    /// nothing is asked (and no sweep); a --pattern's one scenario.
+    pub(super) fn shapes(&self) -> anyhow::Result<Vec<LoadShape>> {
+        if let Some(pattern) = self.pattern()? {
+            return Ok(vec![LoadShape::Pattern {
+                pattern,
+                arrival: self.arrival,
+                burstiness: self.burstiness,
+                max_concurrency: self.max_concurrency,
+            }]);
+        }
         let mut shapes: Vec<LoadShape> = self
             .concurrency
             .iter()
@@ -478,10 +629,10 @@ impl LoadArgs {
                 runs: self.probe_runs,
             });
         }
-        if shapes.is_empty() && !self.sweep {
+        if shapes.is_empty() && !self.sweep && !self.breaking_point {
             shapes.push(LoadShape::Closed { concurrency: 1 });
         }
-        shapes
+        Ok(shapes)
     }
 }
 
@@ -556,7 +707,23 @@ pub(super) fn finish_run(
         let json = serde_json::to_string_pretty(&outcome.result)?;
         println!("{}", crate::results::markers::wrap(&json));
     }
-    check_errors(&outcome.result.scenarios, args.max_error_rate)?;
+    let measured: Vec<_> = outcome
+        .result
+        .scenarios
+        .iter()
+        .filter(|s| !s.name.starts_with(http::breaking::PREFIX))
+        .cloned()
+        .collect();
+    check_errors(&measured, args.max_error_rate.unwrap_or(1.0))?;
+    if let Some(bp) = &outcome.result.breaking_point {
+        if bp.held_rate.is_none() && !interrupt.load(std::sync::atomic::Ordering::SeqCst) {
+            anyhow::bail!(
+                "breaking point: no level held, not even the first ({} req/s){}; start lower with --sweep-start",
+                bp.rates.first().copied().unwrap_or_default(),
+                bp.broke_because.as_deref().map_or(String::new(), |w| format!(": {w}"))
+            );
+        }
+    }
     Ok(done)
 }
 

@@ -111,6 +111,12 @@ fn refuse_unsplittable(args: &LoadArgs, origin: &str) -> Result<()> {
              has; give the rates as --rate A,B,C instead"
         )));
     }
+    if args.breaking_point {
+        return Err(usage(format!(
+            "{origin}: --breaking-point decides each level on the whole load's figures, which \
+             no worker has; run it from one process, or give the rates as --rate A,B,C"
+        )));
+    }
     if args.pages.dashboard.dashboard.is_some() {
         return Err(usage(format!(
             "{origin}: --dashboard shows one process; with workers, use --report on the merged run"
@@ -124,7 +130,7 @@ fn refuse_unsplittable(args: &LoadArgs, origin: &str) -> Result<()> {
 fn check_shares(args: &LoadArgs, workers: u32) -> Result<()> {
     for index in 0..workers {
         let share = plan::Share { index, workers };
-        for shape in args.shapes() {
+        for shape in args.shapes()? {
             share.of_shape(&shape)?;
         }
         if args.duration.is_none() && share.of_count(args.requests) == 0 {

@@ -81,6 +81,7 @@ fn load_level(s: &HttpScenario) -> f64 {
             f64::from(*concurrency)
         }
         LoadShape::Open { arrival, .. } => arrival.rate,
+        LoadShape::Pattern { pattern, .. } => pattern.mean_rate(),
     }
 }
 

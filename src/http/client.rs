@@ -42,6 +42,9 @@ pub struct Failure {
 
 #[derive(Debug)]
 pub struct RequestRecord {
+    /// When the schedule wanted it sent (closed loop: when it was), from the start of the
+    /// scenario.
+    pub scheduled_at: Duration,
     /// When it was sent, from the start of the scenario.
     pub sent_at: Duration,
     pub prompt_index: usize,

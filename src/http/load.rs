@@ -92,6 +92,7 @@ pub async fn closed_loop(plan: &Plan<'_>, concurrency: u32, on_record: impl FnMu
                 let sent_at = start.elapsed();
                 let outcome = client::send(&target, &prompts[prompt_index]).await;
                 let record = RequestRecord {
+                    scheduled_at: sent_at,
                     sent_at,
                     prompt_index,
                     outcome,
@@ -114,11 +115,11 @@ pub struct OpenLoopOutcome {
     pub delayed_by_cap: u64,
 }
 
-/// The plan's requests sent at the arrival schedule `gaps` (the first at once), at most
-/// `max_concurrency` in flight.
+/// The plan's requests sent when `arrivals` says (offsets from the start; the schedule may
+/// end before the plan does), at most `max_concurrency` in flight.
 pub async fn open_loop(
     plan: &Plan<'_>,
-    mut gaps: Box<dyn Iterator<Item = Duration> + Send>,
+    mut arrivals: Box<dyn Iterator<Item = Duration> + Send>,
     max_concurrency: u32,
     on_record: impl FnMut(RequestRecord),
 ) -> OpenLoopOutcome {
@@ -134,11 +135,14 @@ pub async fn open_loop(
         plan.interrupt.clone(),
     );
     let scheduler = tokio::spawn(async move {
-        let mut due = start;
         let mut sent = 0u64;
         let mut delayed = 0u64;
         let mut last_send = Duration::ZERO;
         while sent < requests {
+            let Some(offset) = arrivals.next() else {
+                break;
+            };
+            let due = start + offset;
             if deadline.is_some_and(|d| due >= d) {
                 break;
             }
@@ -159,12 +163,14 @@ pub async fn open_loop(
             let prompt_index = (sent % prompts.len() as u64) as usize;
             let (tx, target, prompts) = (tx.clone(), target.clone(), prompts.clone());
             let sent_at = start.elapsed();
+            let scheduled_at = due - start;
             last_send = sent_at;
             tokio::spawn(async move {
                 let outcome = client::send(&target, &prompts[prompt_index]).await;
                 drop(permit);
                 let _ = tx
                     .send(RequestRecord {
+                        scheduled_at,
                         sent_at,
                         prompt_index,
                         outcome,
@@ -172,7 +178,6 @@ pub async fn open_loop(
                     .await;
             });
             sent += 1;
-            due += gaps.next().unwrap_or_default();
         }
         (sent, last_send, delayed)
     });

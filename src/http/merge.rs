@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context, Result};
 
 use super::plan::MAX_WORKERS;
+use super::windows;
 use crate::metrics::{LatencyRecorders, TokenLengths};
 use crate::report::http::{
     self as result, Goodput, HttpRun, HttpScenario, LoadShape, MergeInfo, MergedWorker, TimeWindow,
@@ -120,6 +121,7 @@ pub fn merge(runs: &[WorkerRun], missing: Vec<String>, run_id: &str) -> Result<H
         planned_scenarios: planned,
         scenarios,
         sweep: None,
+        breaking_point: None,
         worker: None,
         merged: Some(MergeInfo {
             plan_id: first.run.worker.as_ref().map(|w| w.plan_id.clone()),
@@ -143,6 +145,9 @@ fn check_same_plan(runs: &[WorkerRun]) -> Result<()> {
                 "{}: already a merged run; merge the workers' own runs",
                 r.source
             );
+        }
+        if a.breaking_point.is_some() || b.breaking_point.is_some() {
+            bail!("{pair}: a breaking-point search decides each level on the whole load's figures; it cannot be merged");
         }
         if a.sweep.is_some() || b.sweep.is_some() {
             bail!("{pair}: a sweep decides each step on the whole load's figures; sweeps cannot be merged");
@@ -279,6 +284,9 @@ fn merge_scenario(
         })
         .sum();
     let achieved: Vec<f64> = parts.iter().filter_map(|(_, s)| s.achieved_rate).collect();
+    let series: Option<Vec<&[windows::Window]>> =
+        parts.iter().map(|(_, s)| s.windows.as_deref()).collect();
+    let merged_windows = series.map(|s| windows::merge(&s));
     Ok(HttpScenario {
         name: first.name.clone(),
         shape: total_shape(parts.iter().map(|(_, s)| &s.shape))?,
@@ -336,6 +344,8 @@ fn merge_scenario(
             .iter()
             .filter_map(|(_, s)| s.cached_prompt_tokens)
             .reduce(|a, b| a + b),
+        windows: merged_windows.clone(),
+        e2e_drift: merged_windows.as_deref().and_then(windows::drift),
     })
 }
 
@@ -374,6 +384,25 @@ fn total_shape<'a>(shares: impl Iterator<Item = &'a LoadShape>) -> Result<LoadSh
                     max_concurrency: a + b,
                 }
             }
+            (
+                Some(LoadShape::Pattern {
+                    pattern,
+                    arrival,
+                    burstiness,
+                    max_concurrency: a,
+                }),
+                LoadShape::Pattern {
+                    pattern: other,
+                    max_concurrency: b,
+                    ..
+                },
+            ) if pattern.scaled(0.0) == other.scaled(0.0) => LoadShape::Pattern {
+                // Shares of one pattern differ only in their rates: the whole is their sum.
+                pattern: pattern.added(other),
+                arrival,
+                burstiness,
+                max_concurrency: a + b,
+            },
             (Some(a), b) => bail!("the workers ran different load shapes ({a:?} and {b:?})"),
         });
     }

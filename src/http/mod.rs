@@ -3,12 +3,14 @@
 //! of result files as every other run (kind "http").
 
 pub mod backend;
+pub mod breaking;
 pub mod client;
 pub mod load;
 pub mod merge;
 pub mod plan;
 pub mod sse;
 pub mod stats;
+pub mod windows;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,6 +56,7 @@ pub struct LoadRequest {
     pub max_response_bytes: usize,
     pub slo: Vec<Slo>,
     pub sweep: Option<SweepSettings>,
+    pub breaking_point: Option<breaking::BreakingSettings>,
     pub seed: u64,
     pub output: PathBuf,
     pub run_id: Option<String>,
@@ -124,6 +127,9 @@ async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
             }
             LoadShape::Open {
                 max_concurrency, ..
+            }
+            | LoadShape::Pattern {
+                max_concurrency, ..
             } => *max_concurrency,
         })
         .max()
@@ -191,6 +197,7 @@ async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
         planned_scenarios: scenario_names(&request),
         scenarios: Vec::new(),
         sweep: None,
+        breaking_point: None,
         worker: None,
         merged: None,
     };
@@ -220,6 +227,9 @@ async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
     }
     if let Some(sweep) = &request.sweep {
         run_sweep(&ctx, sweep, &mut run, &mut counted_by, &dir).await?;
+    }
+    if let Some(settings) = &request.breaking_point {
+        breaking::run(&ctx, settings, &mut run, &mut counted_by, &dir).await?;
     }
     dir.finish(&mut run, request.interrupt.load(Ordering::SeqCst))?;
     Ok(LoadOutcome {
@@ -258,6 +268,7 @@ pub fn shape_name(shape: &LoadShape) -> String {
         LoadShape::Closed { concurrency } => format!("c{concurrency}"),
         LoadShape::Open { arrival, .. } => arrival.label(),
         LoadShape::Probe { concurrency, .. } => format!("probe-c{concurrency}"),
+        LoadShape::Pattern { pattern, .. } => pattern.label(),
     }
 }
 
@@ -279,8 +290,11 @@ fn summary_line(s: &HttpScenario) -> String {
         ),
         _ => String::new(),
     };
+    let drift = s.e2e_drift.map_or(String::new(), |d| {
+        format!(", E2E p50 drift ×{d:.2} (last tenth / first)")
+    });
     format!(
-        "{}: {}/{} ok, {:.2} req/s, {} out tok/s, TTFT p50 {}, E2E p50 {}{lengths}{cached}{}",
+        "{}: {}/{} ok, {:.2} req/s, {} out tok/s, TTFT p50 {}, E2E p50 {}{lengths}{cached}{drift}{}",
         s.name,
         s.succeeded,
         s.requests,
@@ -356,7 +370,7 @@ impl RunContext<'_> {
         let started_at = now_rfc3339();
         let (warmup_concurrency, runs, per_run) = match &shape {
             LoadShape::Closed { concurrency } => (*concurrency, 1, r.requests),
-            LoadShape::Open { .. } => (1, 1, r.requests),
+            LoadShape::Open { .. } | LoadShape::Pattern { .. } => (1, 1, r.requests),
             LoadShape::Probe { concurrency, runs } => {
                 (*concurrency, *runs, u64::from(*concurrency))
             }
@@ -374,7 +388,10 @@ impl RunContext<'_> {
                 label: &format!("{name} warm-up"),
             };
             let users = warmup_concurrency.min(warmup as u32).max(1);
-            load::closed_loop(&plan, users, |rec| agg.add(&rec, &self.counting(), &[])).await;
+            load::closed_loop(&plan, users, |rec| {
+                agg.add(&rec, &self.counting(), &[]);
+            })
+            .await;
             warmup_failed = agg.requests - agg.succeeded;
         }
         let mut agg = stats::Aggregator::new();
@@ -382,6 +399,8 @@ impl RunContext<'_> {
         let mut delayed = 0;
         let mut sent_span = None;
         let mut window: Option<(f64, f64)> = None;
+        // Probe runs each restart the clock: their windows would overlap.
+        let mut series = (runs == 1).then(windows::WindowRecorder::new);
         for run_index in 0..runs {
             if r.interrupt.load(Ordering::SeqCst) {
                 break;
@@ -408,29 +427,46 @@ impl RunContext<'_> {
                     (a.min(sent_s), b.max(ended_s))
                 }));
                 crate::live::request(rec.live_latencies());
-                agg.add(&rec, &counting, &r.slo);
+                let output = agg.add(&rec, &counting, &r.slo);
+                if let Some(series) = series.as_mut() {
+                    series.add(&rec, output);
+                }
             };
             let plan = load::Plan {
                 target: &self.target,
                 prompts: &self.prompts,
                 requests: per_run,
-                duration: r.duration,
+                // A pattern lasts as long as it says.
+                duration: match &shape {
+                    LoadShape::Pattern { pattern, .. } => Some(pattern.duration()),
+                    _ => r.duration,
+                },
                 interrupt: &r.interrupt,
                 label: &label,
             };
-            match &shape {
+            let schedule = match &shape {
                 LoadShape::Closed { concurrency } | LoadShape::Probe { concurrency, .. } => {
                     load::closed_loop(&plan, *concurrency, &mut add).await;
+                    None
                 }
                 LoadShape::Open {
                     arrival,
                     max_concurrency,
-                } => {
-                    let gaps = arrival.gaps(r.seed)?;
-                    let open = load::open_loop(&plan, gaps, *max_concurrency, &mut add).await;
-                    delayed = open.delayed_by_cap;
-                    sent_span = Some((open.sent, open.send_span));
-                }
+                } => Some((arrival.arrivals(r.seed)?, *max_concurrency)),
+                LoadShape::Pattern {
+                    pattern,
+                    arrival,
+                    burstiness,
+                    max_concurrency,
+                } => Some((
+                    pattern.arrivals(*arrival, *burstiness, r.seed)?,
+                    *max_concurrency,
+                )),
+            };
+            if let Some((arrivals, max_concurrency)) = schedule {
+                let open = load::open_loop(&plan, arrivals, max_concurrency, &mut add).await;
+                delayed = open.delayed_by_cap;
+                sent_span = Some((open.sent, open.send_span));
             }
             let seconds = span.map_or(0.0, |(first, last)| (last - first).as_secs_f64());
             if seconds > 0.0 {
@@ -445,6 +481,7 @@ impl RunContext<'_> {
             *counted_by.entry(*k).or_default() += n;
         }
         let f = agg.figures();
+        let windows = series.map(windows::WindowRecorder::finish);
         let seconds = f.duration.as_secs_f64();
         let per_second = |x: f64| if seconds > 0.0 { x / seconds } else { 0.0 };
         let tokens_known = f.succeeded > 0 && r.units_per_request.is_none();
@@ -496,6 +533,8 @@ impl RunContext<'_> {
             good_requests: Some(f.good),
             token_lengths: f.token_lengths,
             cached_prompt_tokens: f.cached_prompt_tokens,
+            e2e_drift: windows.as_deref().and_then(windows::drift),
+            windows,
             shape,
         })
     }

@@ -133,6 +133,17 @@ impl Share {
                     max_concurrency: self.of_users(*max_concurrency, "--max-concurrency")?,
                 }
             }
+            LoadShape::Pattern {
+                pattern,
+                arrival,
+                burstiness,
+                max_concurrency,
+            } => LoadShape::Pattern {
+                pattern: pattern.scaled(1.0 / f64::from(self.workers)),
+                arrival: *arrival,
+                burstiness: *burstiness,
+                max_concurrency: self.of_users(*max_concurrency, "--max-concurrency")?,
+            },
         })
     }
 

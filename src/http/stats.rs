@@ -70,7 +70,8 @@ impl Aggregator {
         }
     }
 
-    pub fn add(&mut self, record: &RequestRecord, counting: &TokenCounting, slo: &[Slo]) {
+    /// Count one request; returns the output tokens it counted for it.
+    pub fn add(&mut self, record: &RequestRecord, counting: &TokenCounting, slo: &[Slo]) -> u64 {
         self.requests += 1;
         let sent = record.sent_at;
         self.first_sent = Some(self.first_sent.map_or(sent, |f| f.min(sent)));
@@ -85,6 +86,7 @@ impl Aggregator {
                 if examples.len() < MAX_EXAMPLES && !examples.contains(&failure.message) {
                     examples.push(failure.message.clone());
                 }
+                0
             }
             Ok(s) => {
                 self.succeeded += 1;
@@ -169,6 +171,7 @@ impl Aggregator {
                 {
                     self.good += 1;
                 }
+                output
             }
         }
     }
@@ -252,6 +255,7 @@ mod tests {
 
     fn ok(sent: u64, ttft: u64, arrivals: &[u64], e2e: u64, tokens: u64) -> RequestRecord {
         RequestRecord {
+            scheduled_at: ms(sent),
             sent_at: ms(sent),
             prompt_index: 0,
             outcome: Ok(Success {
@@ -284,6 +288,7 @@ mod tests {
         a.add(&ok(10, 150, &[200], 200, 2), &counting, &slo);
         a.add(
             &RequestRecord {
+                scheduled_at: ms(20),
                 sent_at: ms(20),
                 prompt_index: 0,
                 outcome: Err(Failure {

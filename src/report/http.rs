@@ -10,7 +10,8 @@ use super::columns::{column, Column};
 use super::csv::{self, number};
 use crate::metrics::{Latencies, Latency, LatencyHistograms, RateSummary, Statistic, TokenLengths};
 use crate::results::{RunFile, RunHeader};
-use crate::workload::arrival::ArrivalProcess;
+use crate::workload::arrival::{ArrivalKind, ArrivalProcess};
+use crate::workload::pattern::Pattern;
 
 pub const KIND: &str = "http";
 
@@ -68,6 +69,9 @@ pub struct HttpRun {
     pub planned_scenarios: Vec<String>,
     pub scenarios: Vec<HttpScenario>,
     pub sweep: Option<SweepSummary>,
+    /// `--breaking-point`: the levels tried, the last that held and the first that broke.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaking_point: Option<BreakingPoint>,
     /// A worker's share of a plan run by several (`load --plan`): which, and when it started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker: Option<WorkerInfo>,
@@ -181,6 +185,13 @@ pub enum LoadShape {
     },
     /// Max-throughput probe: runs of `concurrency` requests released at once.
     Probe { concurrency: u32, runs: u32 },
+    /// Open loop whose rate follows a pattern over time (ramp, step, spike, soak).
+    Pattern {
+        pattern: Pattern,
+        arrival: ArrivalKind,
+        burstiness: f64,
+        max_concurrency: u32,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -237,12 +248,58 @@ pub struct HttpScenario {
     /// `usage.prompt_tokens_details.cached_tokens`); absent when it never said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached_prompt_tokens: Option<u64>,
+    /// The scenario second by second: offered and sent load, in flight, completions,
+    /// errors, tokens and latency percentiles (merged runs: percentiles are the highest
+    /// worker's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<Vec<Window>>,
+    /// E2E p50 of the last tenth of the windows over the first tenth's: above 1, the server
+    /// slowed down as the run went on (20 windows or more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_drift: Option<f64>,
+}
+
+/// One window's figures. Counts of offered and sent requests are by when they were due and
+/// sent; completions, errors, tokens and latencies by when the request ended.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    /// Seconds from the scenario's start to the window's start.
+    pub t: u64,
+    /// Requests the schedule asked for (closed loop: those sent).
+    pub offered: u64,
+    pub sent: u64,
+    /// Mean requests in flight over the window.
+    pub in_flight: f64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub output_tokens: u64,
+    /// Of the requests that succeeded in this window, ms.
+    pub ttft_p50_ms: Option<f64>,
+    pub ttft_p95_ms: Option<f64>,
+    pub e2e_p50_ms: Option<f64>,
+    pub e2e_p95_ms: Option<f64>,
+    pub e2e_p99_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Goodput {
     pub requests_per_second: f64,
     pub fraction: f64,
+}
+
+/// Where a server stopped keeping up, found by `load --breaking-point`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BreakingPoint {
+    /// The rate of each level, in the order run.
+    pub rates: Vec<f64>,
+    /// The highest rate that held: the maximum sustainable load.
+    pub held_rate: Option<f64>,
+    pub held_scenario: Option<String>,
+    /// The lowest rate that broke, and why.
+    pub broke_rate: Option<f64>,
+    pub broke_scenario: Option<String>,
+    pub broke_because: Option<String>,
+    pub stopped_because: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -284,6 +341,7 @@ fn csv_columns<'a>() -> Vec<Column<'a, HttpScenario>> {
         LoadShape::Closed { concurrency } => ("closed", concurrency.to_string(), String::new()),
         LoadShape::Open { arrival, .. } => ("open", String::new(), arrival.rate.to_string()),
         LoadShape::Probe { concurrency, .. } => ("probe", concurrency.to_string(), String::new()),
+        LoadShape::Pattern { pattern, .. } => ("pattern", String::new(), pattern.label()),
     };
     let mut columns = vec![
         column("scenario", |s: &Row| s.name.clone()),
@@ -413,6 +471,9 @@ pub fn table(run: &HttpRun) -> String {
             sweep.stopped_because
         );
     }
+    if let Some(bp) = &run.breaking_point {
+        out += &breaking_point_text(run, bp);
+    }
     if !run.slo.is_empty() {
         let slo: Vec<String> = run
             .slo
@@ -422,6 +483,40 @@ pub fn table(run: &HttpRun) -> String {
         out += &format!("\ngoodput counts requests with {}\n", slo.join(", "));
     }
     out
+}
+
+/// "breaking point: held at 32 req/s (E2E p95 ..., 0.0% errors); broke at 64 req/s: why".
+fn breaking_point_text(run: &HttpRun, bp: &BreakingPoint) -> String {
+    let figures = |name: &Option<String>| {
+        let s = run
+            .scenarios
+            .iter()
+            .find(|s| Some(&s.name) == name.as_ref())?;
+        Some(format!(
+            " ({:.2} req/s done, E2E p95 {}, {:.1}% errors)",
+            s.requests_per_second,
+            s.latencies
+                .e2e
+                .as_ref()
+                .map_or("-".into(), |l| format!("{:.1} ms", l.p95_ms)),
+            s.error_rate * 100.0
+        ))
+    };
+    let held = match bp.held_rate {
+        Some(r) => format!(
+            "the maximum sustainable load is {r} req/s{}",
+            figures(&bp.held_scenario).unwrap_or_default()
+        ),
+        None => "no level held".into(),
+    };
+    let broke = match (bp.broke_rate, &bp.broke_because) {
+        (Some(r), Some(why)) => format!("; it broke at {r} req/s: {why}"),
+        _ => String::new(),
+    };
+    format!(
+        "\nbreaking point: {held}{broke}; stopped because {}\n",
+        bp.stopped_because
+    )
 }
 
 /// A scenario's failures by class, with the status codes of http_status ones: "timeout 2,

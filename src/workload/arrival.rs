@@ -59,6 +59,18 @@ impl ArrivalProcess {
         })
     }
 
+    /// When each request is due, from the start: the first at once, then the gaps.
+    pub fn arrivals(&self, seed: u64) -> anyhow::Result<Box<dyn Iterator<Item = Duration> + Send>> {
+        let mut at = Duration::ZERO;
+        let gaps = self.gaps(seed)?;
+        Ok(Box::new(std::iter::once(Duration::ZERO).chain(gaps.map(
+            move |gap| {
+                at += gap;
+                at
+            },
+        ))))
+    }
+
     /// "rate8-poisson", "rate8-gamma0.5", "rate-inf".
     pub fn label(&self) -> String {
         if self.rate.is_infinite() {

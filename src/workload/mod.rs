@@ -5,6 +5,7 @@
 pub mod arrival;
 pub mod dataset;
 pub mod lengths;
+pub mod pattern;
 pub mod prompts;
 pub mod sharegpt;
 pub mod synthetic;
