@@ -1247,3 +1247,82 @@ fn bad_patterns_are_refused_naming_the_flag() {
         assert_eq!(o.status.code(), Some(2), "{args:?}");
     }
 }
+
+#[test]
+fn a_trace_is_replayed_on_its_own_clock_with_its_shared_blocks() {
+    let server = start_serve(&["--mock"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    // 40 requests 50 ms apart (2 s of trace); every request opens with block 1.
+    let trace = tmp.path().join("mooncake.jsonl");
+    let lines: String = (0..40)
+        .map(|i| {
+            format!(
+                "{{\"timestamp\": {}, \"input_length\": 700, \"output_length\": 3, \"hash_ids\": [1, {}]}}\n",
+                1000 + i * 50,
+                100 + i
+            )
+        })
+        .collect();
+    std::fs::write(&trace, lines).unwrap();
+    let pattern = format!("replay:{}", trace.display());
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &server.url,
+        "--pattern",
+        &pattern,
+        "--replay-speed",
+        "2",
+        "--run-id",
+        "replay",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = &load_json(&out.join("replay/run.json"))["scenarios"][0];
+    assert_eq!(s["name"], "replay-mooncake-x2");
+    assert_eq!(s["requests"], 40);
+    // At twice the speed the 1.95 s of trace take about a second.
+    let span = s["duration_s"].as_f64().unwrap();
+    assert!((0.9..1.5).contains(&span), "{span}");
+    assert!(
+        s["cached_prompt_tokens"].as_u64().unwrap() > 39 * 300,
+        "{s:#}"
+    );
+    assert_eq!(s["token_lengths"]["requested_output"]["sum"], 120);
+
+    // A trace cut by --duration on the replayed clock, and a broken one refused.
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &server.url,
+        "--pattern",
+        &pattern,
+        "--duration",
+        "500ms",
+        "--run-id",
+        "cut",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        load_json(&out.join("cut/run.json"))["scenarios"][0]["requests"],
+        10
+    );
+    let broken = tmp.path().join("broken.csv");
+    std::fs::write(&broken, "Timestamp,Request tokens,Response tokens\n1,x,3\n").unwrap();
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &server.url,
+        "--pattern",
+        &format!("replay:{}", broken.display()),
+    ]);
+    assert_clean_failure(
+        &o,
+        &["broken.csv line 2: Request tokens `x` is not a number"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -14,9 +14,14 @@ use crate::workload::arrival::{ArrivalKind, ArrivalProcess};
 use crate::workload::dataset::{parse_dataset, Dataset, WorkloadSpec};
 use crate::workload::lengths::LengthDist;
 use crate::workload::pattern::Pattern;
+use crate::workload::prompts::Prompt;
+use crate::workload::trace;
+
+/// A replay's prompts, where they came from, and the tokenizer that sized them.
+type ReplayWorkload = (Vec<Prompt>, String, Option<(String, TextTokenizer)>);
 
 /// `--pattern`: how the offered load changes over a scenario.
-#[derive(Debug, Clone, Copy, PartialEq, clap::ValueEnum)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PatternKind {
     Steady,
     Ramp,
@@ -24,10 +29,11 @@ pub enum PatternKind {
     Step,
     Spike,
     Soak,
+    Replay(PathBuf),
 }
 
 impl PatternKind {
-    fn name(self) -> &'static str {
+    fn name(&self) -> &'static str {
         match self {
             PatternKind::Steady => "steady",
             PatternKind::Ramp => "ramp",
@@ -35,7 +41,27 @@ impl PatternKind {
             PatternKind::Step => "step",
             PatternKind::Spike => "spike",
             PatternKind::Soak => "soak",
+            PatternKind::Replay(_) => "replay",
         }
+    }
+
+    fn parse(text: &str) -> Result<PatternKind, String> {
+        Ok(match text {
+            "steady" => PatternKind::Steady,
+            "ramp" => PatternKind::Ramp,
+            "ramp-down" => PatternKind::RampDown,
+            "step" => PatternKind::Step,
+            "spike" => PatternKind::Spike,
+            "soak" => PatternKind::Soak,
+            _ => match text.strip_prefix("replay:") {
+                Some(file) if !file.is_empty() => PatternKind::Replay(file.into()),
+                _ => {
+                    return Err(
+                        "give steady, ramp, ramp-down, step, spike, soak or replay:FILE".into(),
+                    )
+                }
+            },
+        })
     }
 }
 
@@ -177,8 +203,13 @@ pub struct LoadArgs {
     /// ramp-down (up, then back down over another --duration), step (--steps levels from
     /// --from to --to, each held --step-duration), spike (--rate with bursts of --spike-rate),
     /// soak (--rate for a long --duration); steady is -c/--rate as usual.
-    #[arg(long, value_enum, default_value = "steady")]
-    pattern: PatternKind,
+    /// replay:FILE sends a trace's requests at its own offsets (Mooncake JSONL or BurstGPT
+    /// CSV), --replay-speed times faster, cut at --duration on the replayed clock.
+    #[arg(long, default_value = "steady", value_parser = PatternKind::parse)]
+    pub(super) pattern: PatternKind,
+    /// Replay a trace this many times faster than it was recorded.
+    #[arg(long, default_value_t = 1.0)]
+    replay_speed: f64,
     /// The rate a ramp or step pattern starts at (req/s).
     #[arg(long, value_name = "REQ/S", allow_negative_numbers = true)]
     from: Option<f64>,
@@ -321,11 +352,17 @@ impl LoadArgs {
         for warning in slow_plan_warnings(&shapes, self.requests, self.duration) {
             eprintln!("warning: {warning}");
         }
-        let workload = self.workload()?;
-        let tokenizer = self.tokenizer(workload.needs_tokenizer())?;
-        let (prompts, workload_source) = workload
-            .prompts(tokenizer.as_ref().map(|(_, t)| t))
-            .map_err(as_usage)?;
+        let (prompts, workload_source, tokenizer) = match &self.pattern {
+            PatternKind::Replay(path) => self.replay_prompts(path)?,
+            _ => {
+                let workload = self.workload()?;
+                let tokenizer = self.tokenizer(workload.needs_tokenizer())?;
+                let (prompts, source) = workload
+                    .prompts(tokenizer.as_ref().map(|(_, t)| t))
+                    .map_err(as_usage)?;
+                (prompts, source, tokenizer)
+            }
+        };
         Ok(LoadRequest {
             base_url: self.url.clone(),
             path: self.path.clone(),
@@ -468,6 +505,34 @@ impl LoadArgs {
         Ok(Some((name, tokenizer)))
     }
 
+    /// A replay's prompts: one per request of the trace, of its lengths.
+    fn replay_prompts(&self, path: &Path) -> anyhow::Result<ReplayWorkload> {
+        let given = [
+            ("--dataset", self.dataset.is_some()),
+            ("--prompts", self.prompts.is_some()),
+            ("--input-tokens", self.input_tokens.is_some()),
+            ("--input-dist", self.input_dist.is_some()),
+            ("--prefix-shared", self.prefix_shared.is_some()),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, g)| *g) {
+            return Err(usage(format!(
+                "{flag}: a replay's prompts come from its trace (their lengths and blocks)"
+            )));
+        }
+        let entries = self.replay_entries(path)?;
+        let tokenizer = self.tokenizer(true)?;
+        let t = tokenizer.as_ref().map(|(_, t)| t).expect("asked for one");
+        let name = path.display().to_string();
+        let prompts = trace::prompts(&entries, t, &name).map_err(as_usage)?;
+        let span = entries.last().map_or(0.0, |e| e.at_s);
+        let source = format!(
+            "replay trace {name}: {} requests over {span:.1} s, {}× speed",
+            entries.len(),
+            self.replay_speed
+        );
+        Ok((prompts, source, tokenizer))
+    }
+
     /// The dataset and how its prompts are shaped, every flag checked.
     fn workload(&self) -> anyhow::Result<WorkloadSpec> {
         let random = || self.random_lengths();
@@ -561,8 +626,18 @@ impl LoadArgs {
             ))),
         };
         let kind = self.pattern.name();
-        let pattern = match self.pattern {
+        let pattern = match &self.pattern {
             PatternKind::Steady => return Ok(None),
+            PatternKind::Replay(path) => {
+                let entries = self.replay_entries(path)?;
+                Pattern::Replay {
+                    trace: path.display().to_string(),
+                    speed: self.replay_speed,
+                    requests: entries.len() as u64,
+                    span_s: entries.last().map_or(0.0, |e| e.at_s),
+                    offsets: Arc::new(entries.iter().map(|e| e.at_s).collect()),
+                }
+            }
             PatternKind::Ramp | PatternKind::RampDown => Pattern::Ramp {
                 from: rate("--from", self.from, kind)?,
                 to: rate("--to", self.to, kind)?,
@@ -594,6 +669,28 @@ impl LoadArgs {
             )));
         }
         Ok(Some(pattern))
+    }
+
+    /// A trace's requests, those due within --duration on the replayed clock.
+    fn replay_entries(&self, path: &Path) -> anyhow::Result<Vec<trace::TraceEntry>> {
+        if !self.replay_speed.is_finite() || self.replay_speed <= 0.0 {
+            return Err(usage(format!(
+                "--replay-speed {}: a factor above 0 (2 replays twice as fast)",
+                self.replay_speed
+            )));
+        }
+        let mut entries = trace::read(path).map_err(as_usage)?;
+        if let Some(d) = self.duration {
+            let cut = d.as_secs_f64() * self.replay_speed;
+            entries.retain(|e| e.at_s < cut);
+            if entries.is_empty() {
+                return Err(usage(format!(
+                    "--pattern replay:{}: no request falls within --duration",
+                    path.display()
+                )));
+            }
+        }
+        Ok(entries)
     }
 
     /// One scenario per -c value, per --rate value, and the probe; closed loop c1 when

@@ -111,6 +111,11 @@ fn refuse_unsplittable(args: &LoadArgs, origin: &str) -> Result<()> {
              has; give the rates as --rate A,B,C instead"
         )));
     }
+    if matches!(args.pattern, super::load::PatternKind::Replay(_)) {
+        return Err(usage(format!(
+            "{origin}: a replay follows one trace's clock; run it from one process"
+        )));
+    }
     if args.breaking_point {
         return Err(usage(format!(
             "{origin}: --breaking-point decides each level on the whole load's figures, which \

@@ -9,3 +9,4 @@ pub mod pattern;
 pub mod prompts;
 pub mod sharegpt;
 pub mod synthetic;
+pub mod trace;

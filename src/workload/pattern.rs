@@ -4,6 +4,7 @@
 //! process (constant, Poisson or gamma) in "expected arrivals" time, mapped onto real time
 //! through the pattern's integrated rate.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
@@ -40,6 +41,17 @@ pub enum Pattern {
     },
     /// Steady `rate` for `duration_s`, watched window by window for drift.
     Soak { rate: f64, duration_s: f64 },
+    /// A trace's requests at its own offsets, `speed` times faster.
+    Replay {
+        trace: String,
+        speed: f64,
+        requests: u64,
+        /// The trace's first to last request, on its own clock.
+        span_s: f64,
+        /// Each request's offset on the trace's clock (not written to results).
+        #[serde(skip)]
+        offsets: std::sync::Arc<Vec<f64>>,
+    },
 }
 
 /// Rates are taken as piecewise constant over steps this long when arrivals are placed.
@@ -119,6 +131,11 @@ impl Pattern {
                     bail!("--rate 0: a soak needs some load");
                 }
             }
+            Pattern::Replay { speed, .. } => {
+                if !speed.is_finite() || speed <= 0.0 {
+                    bail!("--replay-speed {speed}: a factor above 0 (2 replays twice as fast)");
+                }
+            }
         }
         Ok(())
     }
@@ -135,6 +152,8 @@ impl Pattern {
                 ..
             } => steps as f64 * step_duration_s,
             Pattern::Spike { duration_s, .. } | Pattern::Soak { duration_s, .. } => duration_s,
+            // A moment past the last request, which is due at the end of the span.
+            Pattern::Replay { span_s, speed, .. } => span_s / speed + 1e-3,
         })
     }
 
@@ -181,6 +200,7 @@ impl Pattern {
                 }
             }
             Pattern::Soak { rate, .. } => rate,
+            Pattern::Replay { .. } => self.mean_rate(),
         }
     }
 
@@ -199,6 +219,8 @@ impl Pattern {
                 *spike_rate *= factor;
             }
             Pattern::Soak { rate, .. } => *rate *= factor,
+            // One clock: workers cannot split a trace (refused before it runs).
+            Pattern::Replay { .. } => {}
         }
         p
     }
@@ -206,6 +228,9 @@ impl Pattern {
     /// The pattern's mean rate over its duration (req/s).
     pub fn mean_rate(&self) -> f64 {
         let end = self.duration().as_secs_f64();
+        if let Pattern::Replay { requests, .. } = self {
+            return *requests as f64 / end;
+        }
         let n = 1000;
         (0..n)
             .map(|i| self.rate_at((i as f64 + 0.5) * end / n as f64))
@@ -256,6 +281,18 @@ impl Pattern {
                 base, spike_rate, ..
             } => format!("spike{}+{}", n(base), n(spike_rate)),
             Pattern::Soak { rate, .. } => format!("soak{}", n(rate)),
+            Pattern::Replay {
+                ref trace, speed, ..
+            } => {
+                let stem = Path::new(trace)
+                    .file_stem()
+                    .map_or("trace".into(), |s| s.to_string_lossy().to_string());
+                if speed == 1.0 {
+                    format!("replay-{stem}")
+                } else {
+                    format!("replay-{stem}-x{}", n(speed))
+                }
+            }
         }
     }
 
@@ -266,6 +303,12 @@ impl Pattern {
         burstiness: f64,
         seed: u64,
     ) -> Result<Box<dyn Iterator<Item = Duration> + Send>> {
+        if let Pattern::Replay { offsets, speed, .. } = self {
+            let (offsets, speed) = (offsets.clone(), *speed);
+            return Ok(Box::new(
+                (0..offsets.len()).map(move |i| Duration::from_secs_f64(offsets[i] / speed)),
+            ));
+        }
         let unit = ArrivalProcess {
             kind,
             rate: 1.0,

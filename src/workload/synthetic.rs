@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use crate::model::TextTokenizer;
 
 /// Public-domain prose (the opening of Moby-Dick), repeated as needed.
-const PASSAGE: &str =
+pub(crate) const PASSAGE: &str =
     "Call me Ishmael. Some years ago, never mind how long precisely, having little \
 or no money in my purse, and nothing particular to interest me on shore, I thought I would sail \
 about a little and see the watery part of the world. It is a way I have of driving off the spleen \
