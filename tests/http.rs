@@ -1326,3 +1326,62 @@ fn a_trace_is_replayed_on_its_own_clock_with_its_shared_blocks() {
     );
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn multi_turn_conversations_carry_their_history_and_think() {
+    let server = start_serve(&["--mock"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    for backend in ["openai-chat", "openai-completions"] {
+        let o = inferbench(&[
+            "load",
+            "--url",
+            &server.url,
+            "--backend",
+            backend,
+            "--stream",
+            "--multi-turn",
+            "3",
+            "--think-time",
+            "200ms",
+            "--max-tokens",
+            "30",
+            "-c",
+            "2",
+            "-n",
+            "12",
+            "--run-id",
+            backend,
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let run = load_json(&out.join(backend).join("run.json"));
+        let s = &run["scenarios"][0];
+        assert_eq!(s["succeeded"], 12, "{backend}");
+        // Turns 2 and 3 carry the earlier turns and their 30-word answers.
+        let input = &s["token_lengths"]["input"];
+        let (min, max) = (
+            input["min"].as_u64().unwrap(),
+            input["max"].as_u64().unwrap(),
+        );
+        assert!(max > min + 60, "{backend}: {input:#}");
+        // Four conversations on two users: each user thinks twice per conversation.
+        assert!(s["duration_s"].as_f64().unwrap() >= 0.8, "{backend}: {s:#}");
+        assert!(run["workload"]["source"]
+            .as_str()
+            .unwrap()
+            .contains("conversations of up to 3 turns"));
+    }
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &server.url,
+        "--multi-turn",
+        "2",
+        "--rate",
+        "5",
+    ]);
+    assert_clean_failure(&o, &["--multi-turn", "closed loop"]);
+    assert_eq!(o.status.code(), Some(2));
+}

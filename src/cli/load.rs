@@ -11,14 +11,14 @@ use crate::http::{self, backend::Backend, backend::BackendKind, LoadRequest};
 use crate::model::{self, ModelRef, TextTokenizer};
 use crate::report::{self, http::LoadShape};
 use crate::workload::arrival::{ArrivalKind, ArrivalProcess};
+use crate::workload::dataset::Workload;
 use crate::workload::dataset::{parse_dataset, Dataset, WorkloadSpec};
 use crate::workload::lengths::LengthDist;
 use crate::workload::pattern::Pattern;
-use crate::workload::prompts::Prompt;
 use crate::workload::trace;
 
-/// A replay's prompts, where they came from, and the tokenizer that sized them.
-type ReplayWorkload = (Vec<Prompt>, String, Option<(String, TextTokenizer)>);
+/// A replay's prompts, and the tokenizer that sized them.
+type ReplayWorkload = (Workload, Option<(String, TextTokenizer)>);
 
 /// `--pattern`: how the offered load changes over a scenario.
 #[derive(Debug, Clone, PartialEq)]
@@ -170,6 +170,15 @@ pub struct LoadArgs {
     /// Random answer lengths from a distribution instead of --output-tokens.
     #[arg(long, value_name = "DIST", conflicts_with = "output_tokens")]
     output_dist: Option<String>,
+    /// Closed loop: each user holds conversations of this many turns, every request carrying
+    /// the conversation so far (chat: as messages; other APIs: as a User/Assistant
+    /// transcript) and the server's real answers; ShareGPT conversations bring their own
+    /// later turns, other datasets use their prompts in turn.
+    #[arg(long, value_name = "TURNS", value_parser = clap::value_parser!(u32).range(2..=1000))]
+    multi_turn: Option<u32>,
+    /// With --multi-turn: the pause between an answer and the user's next turn.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    think_time: std::time::Duration,
     /// Open each prompt with one of N distinct shared prefixes of LEN tokens (prompt i gets
     /// prefix i mod N), to measure a server's prefix caching.
     #[arg(long, value_name = "N:LEN")]
@@ -352,17 +361,22 @@ impl LoadArgs {
         for warning in slow_plan_warnings(&shapes, self.requests, self.duration) {
             eprintln!("warning: {warning}");
         }
-        let (prompts, workload_source, tokenizer) = match &self.pattern {
+        let (workload, tokenizer) = match &self.pattern {
             PatternKind::Replay(path) => self.replay_prompts(path)?,
             _ => {
-                let workload = self.workload()?;
-                let tokenizer = self.tokenizer(workload.needs_tokenizer())?;
-                let (prompts, source) = workload
-                    .prompts(tokenizer.as_ref().map(|(_, t)| t))
+                let spec = self.workload()?;
+                let tokenizer = self.tokenizer(spec.needs_tokenizer())?;
+                let workload = spec
+                    .build(tokenizer.as_ref().map(|(_, t)| t))
                     .map_err(as_usage)?;
-                (prompts, source, tokenizer)
+                (workload, tokenizer)
             }
         };
+        let Workload {
+            prompts,
+            source: workload_source,
+            conversations,
+        } = workload;
         Ok(LoadRequest {
             base_url: self.url.clone(),
             path: self.path.clone(),
@@ -376,6 +390,8 @@ impl LoadArgs {
             api_key: self.api_key.clone().filter(|k| !k.is_empty()),
             prompts,
             workload_source,
+            conversations,
+            think_time: self.think_time,
             tokenizer,
             units_per_request: self.units_per_request,
             shapes,
@@ -450,6 +466,19 @@ impl LoadArgs {
             return Err(usage(format!(
                 "--max-error-rate {bad}: a share of requests from 0 to 1 (0.01 is 1%)"
             )));
+        }
+        if self.multi_turn.is_some()
+            && (!self.rate.is_empty()
+                || self.probe
+                || self.sweep
+                || self.breaking_point
+                || self.pattern != PatternKind::Steady)
+        {
+            return Err(usage(
+                "--multi-turn: conversations run in the closed loop (-c users, each holding one \
+                 conversation at a time); it does not go with --rate, --pattern, --probe, \
+                 --sweep or --breaking-point",
+            ));
         }
         if self.sweep && self.breaking_point {
             return Err(usage(
@@ -530,7 +559,12 @@ impl LoadArgs {
             entries.len(),
             self.replay_speed
         );
-        Ok((prompts, source, tokenizer))
+        let workload = Workload {
+            prompts,
+            source,
+            conversations: Vec::new(),
+        };
+        Ok((workload, tokenizer))
     }
 
     /// The dataset and how its prompts are shaped, every flag checked.
@@ -567,6 +601,7 @@ impl LoadArgs {
         Ok(WorkloadSpec {
             dataset,
             max_tokens: self.max_tokens,
+            turns: self.multi_turn.map_or(1, |t| t as usize),
             shared_prefix,
             count: self.requests.clamp(1, 4096) as usize,
             seed: self.seed,

@@ -104,13 +104,13 @@ impl Backend {
         let mut body = match self.kind {
             BackendKind::OpenaiCompletions => json!({
                 "model": self.model,
-                "prompt": prompt.text,
+                "prompt": prompt.transcript(),
                 "max_tokens": prompt.max_tokens,
                 "stream": self.stream,
             }),
             BackendKind::OpenaiChat => json!({
                 "model": self.model,
-                "messages": [{"role": "user", "content": prompt.text}],
+                "messages": messages(prompt),
                 "max_tokens": prompt.max_tokens,
                 "stream": self.stream,
             }),
@@ -124,11 +124,11 @@ impl Backend {
                     parameters["temperature"] = json!(t);
                     parameters["do_sample"] = json!(true);
                 }
-                return json!({"inputs": prompt.text, "parameters": parameters});
+                return json!({"inputs": prompt.transcript(), "parameters": parameters});
             }
             BackendKind::Generic => {
                 let template = self.body_template.clone().unwrap_or(Value::Null);
-                return substitute_prompt(template, &prompt.text);
+                return substitute_prompt(template, &prompt.transcript());
             }
         };
         if let Some(t) = prompt.temperature {
@@ -271,6 +271,17 @@ impl Backend {
     }
 }
 
+/// The chat messages of a prompt: its conversation's earlier turns, then its own.
+fn messages(prompt: &Prompt) -> Value {
+    let mut messages = Vec::with_capacity(prompt.history.len() * 2 + 1);
+    for (user, assistant) in &prompt.history {
+        messages.push(json!({"role": "user", "content": user}));
+        messages.push(json!({"role": "assistant", "content": assistant}));
+    }
+    messages.push(json!({"role": "user", "content": prompt.text}));
+    Value::Array(messages)
+}
+
 fn malformed(what: &str, data: &str) -> ReadError {
     ReadError::Malformed(format!("{what}: {}", super::sse::truncate(data, 120)))
 }
@@ -333,7 +344,35 @@ mod tests {
             text: "Hi".into(),
             max_tokens: 8,
             temperature: Some(0.0),
+            history: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_conversation_s_earlier_turns_go_with_each_request() {
+        let p = Prompt {
+            history: vec![("Hello".into(), "Hi there".into())],
+            text: "And you?".into(),
+            ..prompt()
+        };
+        let chat = backend(BackendKind::OpenaiChat, false).body(&p);
+        let roles: Vec<&str> = chat["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles, ["user", "assistant", "user"]);
+        assert_eq!(chat["messages"][1]["content"], "Hi there");
+        let text = backend(BackendKind::OpenaiCompletions, false).body(&p);
+        assert_eq!(
+            text["prompt"],
+            "User: Hello\nAssistant: Hi there\nUser: And you?\nAssistant:"
+        );
+        assert_eq!(
+            backend(BackendKind::Tgi, false).body(&p)["inputs"],
+            text["prompt"]
+        );
     }
 
     #[test]

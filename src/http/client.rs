@@ -16,6 +16,8 @@ pub struct Target {
     pub api_key: Option<String>,
     pub timeout: Duration,
     pub max_response_bytes: usize,
+    /// Keep every answer's text (a conversation's next turn carries it).
+    pub keep_text: bool,
 }
 
 #[derive(Debug)]
@@ -28,7 +30,8 @@ pub struct Success {
     pub usage: Usage,
     /// Text events received (streams): a token count of last resort.
     pub text_events: u64,
-    /// The generated text, kept only when the server gave no completion token count.
+    /// The generated text, kept when the server gave no completion token count (to count
+    /// it) or when the target keeps every answer (conversations).
     pub text_for_counting: Option<String>,
 }
 
@@ -167,7 +170,7 @@ async fn exchange(target: &Target, prompt: &Prompt, start: Instant) -> Result<Su
         }
         let e2e = start.elapsed();
         let answer = backend.answer(&body).map_err(read_failure)?;
-        let keep_text = answer.usage.completion_tokens.is_none();
+        let keep_text = answer.usage.completion_tokens.is_none() || target.keep_text;
         return Ok(Success {
             ttft: None,
             arrivals: Vec::new(),
@@ -257,7 +260,7 @@ async fn exchange(target: &Target, prompt: &Prompt, start: Instant) -> Result<Su
             "the usage counts tokens but the stream carried no text".into(),
         ));
     }
-    let keep_text = usage.completion_tokens.is_none();
+    let keep_text = usage.completion_tokens.is_none() || target.keep_text;
     Ok(Success {
         ttft,
         arrivals,

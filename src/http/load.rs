@@ -107,6 +107,87 @@ pub async fn closed_loop(plan: &Plan<'_>, concurrency: u32, on_record: impl FnMu
     collect(rx, bar, on_record).await;
 }
 
+/// Multi-turn: conversations (ranges of the plan's prompts) and the pause between turns.
+pub struct Conversations {
+    pub turns: Arc<Vec<std::ops::Range<usize>>>,
+    pub think_time: Duration,
+}
+
+/// `users` users, each holding one conversation at a time: every turn carries the
+/// conversation so far (the user's turns and the server's answers) and waits for its answer,
+/// then the think time, before the next. A failed turn ends its conversation. The plan's
+/// request count counts turns.
+pub async fn conversation_loop(
+    plan: &Plan<'_>,
+    users: u32,
+    conversations: &Conversations,
+    on_record: impl FnMut(RequestRecord),
+) {
+    let requests = plan.limit();
+    let bar = plan.progress();
+    let (tx, rx) = mpsc::channel(CHANNEL);
+    let start = Instant::now();
+    let deadline = plan.duration.map(|d| start + d);
+    let (next_conversation, sent) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    for _ in 0..users.max(1) {
+        let (tx, target, prompts, interrupt) = (
+            tx.clone(),
+            plan.target.clone(),
+            plan.prompts.clone(),
+            plan.interrupt.clone(),
+        );
+        let (next_conversation, sent, turns) = (
+            next_conversation.clone(),
+            sent.clone(),
+            conversations.turns.clone(),
+        );
+        let think_time = conversations.think_time;
+        let stop = move || {
+            interrupt.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d)
+        };
+        tokio::spawn(async move {
+            'users: loop {
+                let c = next_conversation.fetch_add(1, Ordering::SeqCst) as usize;
+                let mut history: Vec<(String, String)> = Vec::new();
+                for (turn, prompt_index) in turns[c % turns.len()].clone().enumerate() {
+                    if turn > 0 && !think_time.is_zero() {
+                        let wake = Instant::now() + think_time;
+                        tokio::time::sleep_until(deadline.map_or(wake, |d| wake.min(d))).await;
+                    }
+                    if stop() || sent.fetch_add(1, Ordering::SeqCst) >= requests {
+                        break 'users;
+                    }
+                    let prompt = Prompt {
+                        history: history.clone(),
+                        ..prompts[prompt_index].clone()
+                    };
+                    let sent_at = start.elapsed();
+                    let outcome = client::send(&target, &prompt).await;
+                    let answer = outcome
+                        .as_ref()
+                        .ok()
+                        .map(|s| s.text_for_counting.clone().unwrap_or_default());
+                    let record = RequestRecord {
+                        scheduled_at: sent_at,
+                        sent_at,
+                        prompt_index,
+                        outcome,
+                    };
+                    if tx.send(record).await.is_err() {
+                        break 'users;
+                    }
+                    match answer {
+                        Some(answer) => history.push((prompt.text, answer)),
+                        None => break, // the conversation cannot go on without its answer
+                    }
+                }
+            }
+        });
+    }
+    drop(tx);
+    collect(rx, bar, on_record).await;
+}
+
 pub struct OpenLoopOutcome {
     pub sent: u64,
     /// First send to last send.

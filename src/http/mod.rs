@@ -41,6 +41,10 @@ pub struct LoadRequest {
     pub api_key: Option<String>,
     pub prompts: Vec<Prompt>,
     pub workload_source: String,
+    /// Multi-turn: each conversation's turns as a range of `prompts`; empty otherwise.
+    pub conversations: Vec<std::ops::Range<usize>>,
+    /// Multi-turn: the pause between an answer and the next turn.
+    pub think_time: Duration,
     pub tokenizer: Option<(String, TextTokenizer)>,
     pub units_per_request: Option<f64>,
     pub shapes: Vec<LoadShape>,
@@ -152,13 +156,19 @@ async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
         api_key: request.api_key.clone(),
         timeout: request.timeout,
         max_response_bytes: request.max_response_bytes,
+        keep_text: !request.conversations.is_empty(),
     });
 
     let dir = RunDir::create(&request.output, request.run_id.as_deref(), "load")?;
+    // A turn's prompt is its conversation so far, which only the server can count.
+    let multi_turn = !request.conversations.is_empty();
     let prompt_tokens: Vec<Option<u64>> = request
         .prompts
         .iter()
         .map(|p| {
+            if multi_turn {
+                return None;
+            }
             request
                 .tokenizer
                 .as_ref()
@@ -210,6 +220,7 @@ async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
     let ctx = RunContext {
         target,
         prompts: Arc::new(request.prompts.clone()),
+        conversations: Arc::new(request.conversations.clone()),
         prompt_tokens,
         max_tokens: request.prompts.iter().map(|p| p.max_tokens).collect(),
         request: &request,
@@ -354,6 +365,8 @@ async fn discover_model(
 struct RunContext<'a> {
     target: Arc<client::Target>,
     prompts: Arc<Vec<Prompt>>,
+    /// Multi-turn: each conversation's turns, as ranges of `prompts`.
+    conversations: Arc<Vec<std::ops::Range<usize>>>,
     prompt_tokens: Vec<Option<u64>>,
     max_tokens: Vec<u32>,
     request: &'a LoadRequest,
@@ -445,6 +458,14 @@ impl RunContext<'_> {
                 label: &label,
             };
             let schedule = match &shape {
+                LoadShape::Closed { concurrency } if !r.conversations.is_empty() => {
+                    let conversations = load::Conversations {
+                        turns: self.conversations.clone(),
+                        think_time: r.think_time,
+                    };
+                    load::conversation_loop(&plan, *concurrency, &conversations, &mut add).await;
+                    None
+                }
                 LoadShape::Closed { concurrency } | LoadShape::Probe { concurrency, .. } => {
                     load::closed_loop(&plan, *concurrency, &mut add).await;
                     None

@@ -2,6 +2,7 @@
 //! a ShareGPT file, or random prompts whose lengths follow distributions; optionally each
 //! opened by one of N shared prefixes.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
@@ -22,6 +23,18 @@ pub enum Dataset {
     },
 }
 
+/// A dataset's prompts, where they came from, and its own conversations' turns.
+type Prompts = (Vec<Prompt>, String, Option<Vec<usize>>);
+
+/// The prompts a run sends, and which of them make up each conversation (multi-turn).
+#[derive(Debug)]
+pub struct Workload {
+    pub prompts: Vec<Prompt>,
+    pub source: String,
+    /// Each conversation's turns as a range of `prompts`; empty for single requests.
+    pub conversations: Vec<Range<usize>>,
+}
+
 /// Everything that turns a dataset into the prompts a run sends in turn.
 #[derive(Debug, Clone)]
 pub struct WorkloadSpec {
@@ -30,8 +43,11 @@ pub struct WorkloadSpec {
     pub max_tokens: Option<u32>,
     /// N shared prefixes of LEN tokens, prompt i opened by prefix i % N.
     pub shared_prefix: Option<(usize, usize)>,
-    /// Prompts to prepare (sent in turn, again from the first when a run needs more).
+    /// Prompts (or conversations) to prepare (sent in turn, again from the first when a run
+    /// needs more).
     pub count: usize,
+    /// Turns per conversation; 1: single requests.
+    pub turns: usize,
     pub seed: u64,
 }
 
@@ -66,12 +82,73 @@ impl WorkloadSpec {
         self.dataset.needs_tokenizer() || self.shared_prefix.is_some()
     }
 
-    /// The prompts, and a line saying where they came from (for the report).
-    pub fn prompts(&self, tokenizer: Option<&TextTokenizer>) -> Result<(Vec<Prompt>, String)> {
+    /// The prompts, where they came from, and (multi-turn) which make up each conversation.
+    pub fn build(&self, tokenizer: Option<&TextTokenizer>) -> Result<Workload> {
+        let (mut prompts, mut source, turns) = self.prompts(tokenizer)?;
+        let conversations = if self.turns > 1 {
+            let turns = turns.unwrap_or_else(|| {
+                let whole = prompts.len() / self.turns;
+                let mut t = vec![self.turns; whole];
+                if prompts.len() % self.turns > 0 {
+                    t.push(prompts.len() % self.turns);
+                }
+                t
+            });
+            let mut start = 0;
+            turns
+                .iter()
+                .map(|&n| {
+                    start += n;
+                    start - n..start
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if let Some((count, length)) = self.shared_prefix {
+            let t = tokenizer.ok_or_else(|| {
+                anyhow::anyhow!("--prefix-shared needs a tokenizer (--tokenizer)")
+            })?;
+            let prefixes = synthetic::shared_prefixes(t, count, length)?;
+            if conversations.is_empty() {
+                prompts::with_shared_prefixes(&mut prompts, &prefixes);
+            } else {
+                // A conversation's first turn carries the prefix; later turns carry it in
+                // their history.
+                let mut firsts: Vec<Prompt> = conversations
+                    .iter()
+                    .map(|r: &Range<usize>| prompts[r.start].clone())
+                    .collect();
+                prompts::with_shared_prefixes(&mut firsts, &prefixes);
+                for (r, first) in conversations.iter().zip(firsts) {
+                    prompts[r.start] = first;
+                }
+            }
+            source.push_str(&format!(
+                ", each opened by one of {count} shared prefixes of {length} tokens"
+            ));
+        }
+        if !conversations.is_empty() && !source.contains("conversations of") {
+            source.push_str(&format!(
+                ", as {} conversations of up to {} turns",
+                conversations.len(),
+                self.turns
+            ));
+        }
+        Ok(Workload {
+            prompts,
+            source,
+            conversations,
+        })
+    }
+
+    /// The dataset's prompts, a line saying where they came from, and the turns of each
+    /// conversation when the dataset has its own.
+    fn prompts(&self, tokenizer: Option<&TextTokenizer>) -> Result<Prompts> {
         let tokenizer_for = |what: &str| {
             tokenizer.ok_or_else(|| anyhow::anyhow!("{what} needs a tokenizer (--tokenizer)"))
         };
-        let (mut prompts, mut source) = match &self.dataset {
+        let (prompts, source) = match &self.dataset {
             Dataset::Jsonl(path) => {
                 let (max_tokens, force) =
                     (self.max_tokens.unwrap_or(128), self.max_tokens.is_some());
@@ -91,7 +168,9 @@ impl WorkloadSpec {
                     ),
                 }
             }
-            Dataset::ShareGpt(path) => self.sharegpt(path, tokenizer_for("--dataset sharegpt")?)?,
+            Dataset::ShareGpt(path) => {
+                return self.sharegpt(path, tokenizer_for("--dataset sharegpt")?);
+            }
             Dataset::Random { input, output } => {
                 let t = tokenizer_for("--dataset random")?;
                 let mut prompts = prompts::synthetic(t, *input, *output, self.count, self.seed)?;
@@ -104,18 +183,10 @@ impl WorkloadSpec {
                 )
             }
         };
-        if let Some((count, length)) = self.shared_prefix {
-            let t = tokenizer_for("--prefix-shared")?;
-            let prefixes = synthetic::shared_prefixes(t, count, length)?;
-            prompts::with_shared_prefixes(&mut prompts, &prefixes);
-            source.push_str(&format!(
-                ", each opened by one of {count} shared prefixes of {length} tokens"
-            ));
-        }
-        Ok((prompts, source))
+        Ok((prompts, source, None))
     }
 
-    fn sharegpt(&self, path: &Path, tokenizer: &TextTokenizer) -> Result<(Vec<Prompt>, String)> {
+    fn sharegpt(&self, path: &Path, tokenizer: &TextTokenizer) -> Result<Prompts> {
         let conversations = sharegpt::read(path)?;
         let selection = sharegpt::select(
             path,
@@ -123,10 +194,11 @@ impl WorkloadSpec {
             tokenizer,
             self.count,
             self.max_tokens,
+            self.turns,
             self.seed,
         )?;
         let source = format!("ShareGPT file {}: {}", path.display(), selection.describe());
-        Ok((selection.prompts, source))
+        Ok((selection.prompts, source, Some(selection.turns)))
     }
 }
 
@@ -174,9 +246,12 @@ mod tests {
             max_tokens: None,
             shared_prefix: Some((2, 16)),
             count: 200,
+            turns: 1,
             seed: 5,
         };
-        let (prompts, source) = spec.prompts(Some(&t)).unwrap();
+        let Workload {
+            prompts, source, ..
+        } = spec.build(Some(&t)).unwrap();
         assert_eq!(prompts.len(), 200);
         assert!(source.contains("40 ±50% input") && source.contains("2 shared prefixes"));
         // Each prompt: a 16-token prefix, a blank line, then 20 to 60 tokens of its own.
@@ -187,7 +262,7 @@ mod tests {
         assert!(lengths.iter().all(|n| (20..=60).contains(n)), "{lengths:?}");
         assert!(lengths.iter().min() < Some(&25) && lengths.iter().max() > Some(&55));
         assert!(prompts.iter().all(|p| (10..=30).contains(&p.max_tokens)));
-        let again = spec.prompts(Some(&t)).unwrap().0;
+        let again = spec.build(Some(&t)).unwrap().prompts;
         assert_eq!(prompts, again, "the seed fixes the workload");
     }
 
@@ -198,16 +273,17 @@ mod tests {
             max_tokens: Some(7),
             shared_prefix: None,
             count: 4,
+            turns: 1,
             seed: 0,
         };
         assert!(!spec.needs_tokenizer());
-        let (p, _) = spec.prompts(None).unwrap();
+        let p = spec.build(None).unwrap().prompts;
         assert!(p.iter().all(|p| p.max_tokens == 7));
         let random = WorkloadSpec {
             dataset: random().unwrap(),
             ..spec
         };
-        let err = random.prompts(None).unwrap_err().to_string();
+        let err = random.build(None).unwrap_err().to_string();
         assert!(err.contains("--dataset random needs a tokenizer"), "{err}");
     }
 }

@@ -23,6 +23,25 @@ pub struct Prompt {
     pub max_tokens: u32,
     /// None: the server's default.
     pub temperature: Option<f64>,
+    /// Earlier turns of its conversation, (user, assistant), oldest first; empty for a
+    /// single-turn request.
+    pub history: Vec<(String, String)>,
+}
+
+impl Prompt {
+    /// The conversation as one text, for APIs without roles: "User: ...\nAssistant: ...\n
+    /// User: <text>\nAssistant:"; the text alone when there is no history.
+    pub fn transcript(&self) -> String {
+        if self.history.is_empty() {
+            return self.text.clone();
+        }
+        let mut out = String::new();
+        for (user, assistant) in &self.history {
+            out.push_str(&format!("User: {user}\nAssistant: {assistant}\n"));
+        }
+        out.push_str(&format!("User: {}\nAssistant:", self.text));
+        out
+    }
 }
 
 #[derive(Deserialize)]
@@ -96,6 +115,7 @@ pub fn parse_jsonl(
                 _ => default_max_tokens,
             },
             temperature: line.temperature,
+            history: Vec::new(),
         });
     }
     if prompts.is_empty() {
@@ -128,6 +148,7 @@ pub fn synthetic(
                 text: tokenizer.decode(&body[from..from + take])?,
                 max_tokens: output.sample(&mut rng),
                 temperature: Some(0.0),
+                history: Vec::new(),
             })
         })
         .collect()

@@ -46,7 +46,10 @@ pub struct Exchange {
 /// What was read and why conversations were left out, for the report.
 #[derive(Debug, Default, PartialEq)]
 pub struct Selection {
+    /// Every conversation's turns, one conversation after another.
     pub prompts: Vec<Prompt>,
+    /// How many turns of `prompts` each conversation has, in order.
+    pub turns: Vec<usize>,
     pub conversations: usize,
     /// Reason -> conversations left out for it (only those looked at).
     pub skipped: BTreeMap<&'static str, usize>,
@@ -55,11 +58,20 @@ pub struct Selection {
 impl Selection {
     /// "64 prompts from 13 conversations (skipped: 2 with no human turn answered)".
     pub fn describe(&self) -> String {
-        let mut text = format!(
-            "{} prompts from {} conversations",
-            self.prompts.len(),
-            self.conversations
-        );
+        let mut text = if self.prompts.len() == self.turns.len() {
+            format!(
+                "{} prompts from {} conversations",
+                self.prompts.len(),
+                self.conversations
+            )
+        } else {
+            format!(
+                "{} conversations of {} turns in all, from {}",
+                self.turns.len(),
+                self.prompts.len(),
+                self.conversations
+            )
+        };
         if !self.skipped.is_empty() {
             let reasons: Vec<String> = self
                 .skipped
@@ -121,7 +133,8 @@ fn exchanges(entry: Entry) -> Option<Vec<Exchange>> {
     Some(pairs)
 }
 
-/// Up to `count` prompts, conversations taken in a seeded random order. `max_tokens`
+/// Up to `count` conversations of at most `turns` turns, taken in a seeded random order
+/// (the first turn filtered as vLLM does, later ones only when not empty). `max_tokens`
 /// replaces each answer's length when given. Fails when no conversation qualifies.
 pub fn select(
     path: &Path,
@@ -129,6 +142,7 @@ pub fn select(
     tokenizer: &TextTokenizer,
     count: usize,
     max_tokens: Option<u32>,
+    turns: usize,
     seed: u64,
 ) -> Result<Selection> {
     let mut order: Vec<usize> = (0..conversations.len()).collect();
@@ -139,8 +153,9 @@ pub fn select(
     };
     let mut skip = |why: &'static str| *selection.skipped.entry(why).or_default() += 1;
     let mut prompts = Vec::new();
+    let mut lengths = Vec::new();
     for i in order {
-        if prompts.len() >= count {
+        if lengths.len() >= count {
             break;
         }
         let Some(first) = conversations[i].as_ref().and_then(|c| c.first()) else {
@@ -169,7 +184,23 @@ pub fn select(
             text: first.human.clone(),
             max_tokens: max_tokens.unwrap_or(answer_len as u32),
             temperature: Some(0.0),
+            history: Vec::new(),
         });
+        let mut taken = 1;
+        for later in conversations[i].iter().flatten().skip(1) {
+            if taken >= turns || later.human.trim().is_empty() {
+                break;
+            }
+            let answer_len = tokenizer.encode_plain(&later.answer)?.len().max(1);
+            prompts.push(Prompt {
+                text: later.human.clone(),
+                max_tokens: max_tokens.unwrap_or(answer_len as u32),
+                temperature: Some(0.0),
+                history: Vec::new(),
+            });
+            taken += 1;
+        }
+        lengths.push(taken);
     }
     if prompts.is_empty() {
         bail!(
@@ -185,6 +216,7 @@ pub fn select(
         );
     }
     selection.prompts = prompts;
+    selection.turns = lengths;
     Ok(selection)
 }
 
@@ -202,7 +234,7 @@ mod tests {
 
     fn choose(path: &Path, count: usize, seed: u64) -> Result<Selection> {
         let tokenizer = TextTokenizer::words_for_tests();
-        select(path, read(path)?, &tokenizer, count, None, seed)
+        select(path, read(path)?, &tokenizer, count, None, 1, seed)
     }
 
     #[test]
@@ -227,6 +259,27 @@ mod tests {
             .len();
         assert_eq!(octopus.max_tokens as usize, words);
         assert!(s.prompts.iter().all(|p| !p.text.contains("Now one about")));
+    }
+
+    #[test]
+    fn multi_turn_takes_each_conversation_s_later_human_turns() {
+        let path = Path::new(FIXTURE);
+        let t = TextTokenizer::words_for_tests();
+        let s = select(path, read(path).unwrap(), &t, 100, None, 3, 0).unwrap();
+        assert_eq!(s.turns.len(), 11);
+        // q2 and q7 have two exchanges each; the rest one.
+        assert_eq!(s.turns.iter().sum::<usize>(), 13);
+        let at = s
+            .prompts
+            .iter()
+            .position(|p| p.text.contains("haiku"))
+            .unwrap();
+        assert!(s.prompts[at + 1].text.contains("Now one about the morning"));
+        assert!(
+            s.describe().contains("11 conversations of 13 turns"),
+            "{}",
+            s.describe()
+        );
     }
 
     #[test]

@@ -229,6 +229,7 @@ pub fn prompts(
                 text: tokenizer.decode(&ids)?,
                 max_tokens: e.output_tokens,
                 temperature: Some(0.0),
+                history: Vec::new(),
             })
         })
         .collect()
