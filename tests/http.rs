@@ -107,6 +107,16 @@ async fn connection(mut socket: TcpStream) {
             let _ = socket.write_all(answer.as_bytes()).await;
             continue;
         }
+        if head.starts_with("GET /metrics") {
+            // A web page where Prometheus text should be.
+            let html = "<!DOCTYPE html><html><body><h1>Metrics</h1></body></html>";
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{html}",
+                html.len()
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+            continue;
+        }
         if head.starts_with("POST /generate") {
             if !tgi_answer(&mut socket, head.starts_with("POST /generate_stream")).await {
                 return;
@@ -1384,4 +1394,115 @@ fn multi_turn_conversations_carry_their_history_and_think() {
     ]);
     assert_clean_failure(&o, &["--multi-turn", "closed loop"]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn the_server_s_own_metrics_are_scraped_and_a_web_page_instead_is_reported() {
+    let server = start_serve(&["--mock", "--mock-token-delay", "5ms"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &server.url,
+        "--stream",
+        "-c",
+        "4",
+        "--duration",
+        "2500ms",
+        "--max-tokens",
+        "20",
+        "--scrape-interval",
+        "500ms",
+        "--run-id",
+        "scraped",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("server metrics: http://"),
+        "{}",
+        stderr(&o)
+    );
+    let s = &load_json(&out.join("scraped/run.json"))["scenarios"][0];
+    let m = &s["server_metrics"];
+    assert!(m["scrapes"].as_u64().unwrap() >= 5, "{m:#}");
+    // Scraped before the first answer and after the last: the server's count of generated
+    // tokens moved by exactly what the client received.
+    assert_eq!(
+        m["counter_deltas"]["inferbench_generation_tokens_total"],
+        s["output_tokens"].as_f64().unwrap()
+    );
+    assert!(
+        m["gauges"]["inferbench_requests_running"]["max"]
+            .as_f64()
+            .unwrap()
+            >= 1.0
+    );
+    let points = m["series"]["inferbench_requests_running"]
+        .as_array()
+        .unwrap();
+    assert!(
+        points.len() >= 5 && points[1][0].as_f64().unwrap() > 0.3,
+        "{points:?}"
+    );
+
+    // A server whose /metrics is a web page: by default no metrics, said once; named, a
+    // warning and every failed scrape counted with its reason.
+    let fault = start_fault_server();
+    let url = format!("http://{fault}");
+    let prompts = write_prompts(tmp.path(), &["ok"]);
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &url,
+        "--prompts",
+        prompts.to_str().unwrap(),
+        "-n",
+        "3",
+        "--run-id",
+        "page",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("server metrics: none"),
+        "{}",
+        stderr(&o)
+    );
+    let metrics = format!("{url}/metrics");
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &url,
+        "--prompts",
+        prompts.to_str().unwrap(),
+        "-n",
+        "3",
+        "--server-metrics",
+        &metrics,
+        "--run-id",
+        "page2",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: server metrics"),
+        "{}",
+        stderr(&o)
+    );
+    let m = &load_json(&out.join("page2/run.json"))["scenarios"][0]["server_metrics"];
+    assert!(m["failed_scrapes"].as_u64().unwrap() >= 1, "{m:#}");
+    assert!(
+        m["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("not Prometheus text"),
+        "{m:#}"
+    );
+    let o = inferbench(&["load", "--url", &url, "--server-metrics", "ftp://x"]);
+    assert_clean_failure(&o, &["--server-metrics ftp://x"]);
 }

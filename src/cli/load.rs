@@ -170,6 +170,13 @@ pub struct LoadArgs {
     /// Random answer lengths from a distribution instead of --output-tokens.
     #[arg(long, value_name = "DIST", conflicts_with = "output_tokens")]
     output_dist: Option<String>,
+    /// The server's Prometheus metrics to scrape during each scenario (default: the
+    /// target's /metrics when it answers with Prometheus text; `none`: do not look).
+    #[arg(long, value_name = "URL|none")]
+    server_metrics: Option<String>,
+    /// Time between scrapes of --server-metrics.
+    #[arg(long, default_value = "1s", value_parser = parse_scrape_interval)]
+    scrape_interval: std::time::Duration,
     /// Closed loop: each user holds conversations of this many turns, every request carrying
     /// the conversation so far (chat: as messages; other APIs: as a User/Assistant
     /// transcript) and the server's real answers; ShareGPT conversations bring their own
@@ -392,6 +399,12 @@ impl LoadArgs {
             workload_source,
             conversations,
             think_time: self.think_time,
+            server_metrics: match self.server_metrics.as_deref() {
+                None => http::ServerMetricsChoice::Auto,
+                Some("none") => http::ServerMetricsChoice::Off,
+                Some(url) => http::ServerMetricsChoice::Url(url.to_string()),
+            },
+            scrape_interval: self.scrape_interval,
             tokenizer,
             units_per_request: self.units_per_request,
             shapes,
@@ -766,6 +779,15 @@ impl LoadArgs {
         }
         Ok(shapes)
     }
+}
+
+/// `--scrape-interval`: a duration of at least 100 ms.
+fn parse_scrape_interval(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if d < std::time::Duration::from_millis(100) {
+        return Err("scrape at most every 100ms (e.g. 1s)".into());
+    }
+    Ok(d)
 }
 
 /// `--prefix-shared N:LEN`.

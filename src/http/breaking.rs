@@ -216,6 +216,7 @@ mod tests {
             cached_prompt_tokens: None,
             windows: None,
             e2e_drift: None,
+            server_metrics: None,
         }
     }
 

@@ -283,7 +283,7 @@ fn classify(e: &reqwest::Error) -> ErrorClass {
 }
 
 /// The error with its causes: reqwest's top line alone says little ("error sending request").
-fn describe(e: &reqwest::Error) -> String {
+pub fn describe(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {

@@ -345,6 +345,8 @@ fn merge_scenario(
             .filter_map(|(_, s)| s.cached_prompt_tokens)
             .reduce(|a, b| a + b),
         windows: merged_windows.clone(),
+        // Every worker watched the same server: one worker's view is the server's.
+        server_metrics: parts.iter().find_map(|(_, s)| s.server_metrics.clone()),
         e2e_drift: merged_windows.as_deref().and_then(windows::drift),
     })
 }

@@ -8,6 +8,7 @@ pub mod client;
 pub mod load;
 pub mod merge;
 pub mod plan;
+pub mod scrape;
 pub mod sse;
 pub mod stats;
 pub mod windows;
@@ -45,6 +46,9 @@ pub struct LoadRequest {
     pub conversations: Vec<std::ops::Range<usize>>,
     /// Multi-turn: the pause between an answer and the next turn.
     pub think_time: Duration,
+    /// Where the server's Prometheus metrics are scraped during each scenario.
+    pub server_metrics: ServerMetricsChoice,
+    pub scrape_interval: Duration,
     pub tokenizer: Option<(String, TextTokenizer)>,
     pub units_per_request: Option<f64>,
     pub shapes: Vec<LoadShape>,
@@ -69,6 +73,52 @@ pub struct LoadRequest {
     pub worker: Option<plan::WorkerRole>,
     /// Threads of the client's runtime; None: one per core (at least 2).
     pub client_threads: Option<usize>,
+}
+
+/// `--server-metrics`: the target's /metrics when it answers with Prometheus text (the
+/// default), a URL given, or none.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerMetricsChoice {
+    Auto,
+    Off,
+    Url(String),
+}
+
+/// The metrics URL to scrape, said on standard error either way.
+async fn metrics_url(
+    choice: &ServerMetricsChoice,
+    client: &reqwest::Client,
+    base: &reqwest::Url,
+    interval: Duration,
+) -> Result<Option<reqwest::Url>> {
+    let url = match choice {
+        ServerMetricsChoice::Off => return Ok(None),
+        ServerMetricsChoice::Auto => base.join("metrics")?,
+        ServerMetricsChoice::Url(text) => reqwest::Url::parse(text)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| usage(format!("--server-metrics {text}: not an http(s) URL")))?,
+    };
+    let first = scrape::fetch(client, &url, Duration::from_secs(3))
+        .await
+        .and_then(|text| scrape::parse(&text).map(|r| r.len()));
+    let every = humantime::format_duration(interval);
+    match (first, choice) {
+        (Ok(series), _) => {
+            eprintln!("server metrics: {url}, {series} series, scraped every {every}");
+            Ok(Some(url))
+        }
+        (Err(why), ServerMetricsChoice::Auto) => {
+            eprintln!(
+                "server metrics: none ({why}); --server-metrics URL names them, --server-metrics none says not to look"
+            );
+            Ok(None)
+        }
+        (Err(why), _) => {
+            eprintln!("warning: server metrics: {why}; scraping every {every} anyway, failures counted per scenario");
+            Ok(Some(url))
+        }
+    }
 }
 
 /// Raise the request rate step by step until throughput stops growing or a target breaks.
@@ -159,6 +209,13 @@ async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
         keep_text: !request.conversations.is_empty(),
     });
 
+    let metrics_url = metrics_url(
+        &request.server_metrics,
+        &target.client,
+        &base,
+        request.scrape_interval,
+    )
+    .await?;
     let dir = RunDir::create(&request.output, request.run_id.as_deref(), "load")?;
     // A turn's prompt is its conversation so far, which only the server can count.
     let multi_turn = !request.conversations.is_empty();
@@ -221,6 +278,7 @@ async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
         target,
         prompts: Arc::new(request.prompts.clone()),
         conversations: Arc::new(request.conversations.clone()),
+        metrics_url,
         prompt_tokens,
         max_tokens: request.prompts.iter().map(|p| p.max_tokens).collect(),
         request: &request,
@@ -367,6 +425,8 @@ struct RunContext<'a> {
     prompts: Arc<Vec<Prompt>>,
     /// Multi-turn: each conversation's turns, as ranges of `prompts`.
     conversations: Arc<Vec<std::ops::Range<usize>>>,
+    /// The server's Prometheus metrics, scraped during each scenario.
+    metrics_url: Option<reqwest::Url>,
     prompt_tokens: Vec<Option<u64>>,
     max_tokens: Vec<u32>,
     request: &'a LoadRequest,
@@ -414,6 +474,14 @@ impl RunContext<'_> {
         let mut window: Option<(f64, f64)> = None;
         // Probe runs each restart the clock: their windows would overlap.
         let mut series = (runs == 1).then(windows::WindowRecorder::new);
+        let scraper = self.metrics_url.clone().map(|url| {
+            scrape::Scraper::start(
+                self.target.client.clone(),
+                url,
+                r.scrape_interval,
+                tokio::time::Instant::now(),
+            )
+        });
         for run_index in 0..runs {
             if r.interrupt.load(Ordering::SeqCst) {
                 break;
@@ -501,6 +569,10 @@ impl RunContext<'_> {
         for (k, n) in &agg.counted_by {
             *counted_by.entry(*k).or_default() += n;
         }
+        let server_metrics = match scraper {
+            Some(s) => Some(s.finish().await),
+            None => None,
+        };
         let f = agg.figures();
         let windows = series.map(windows::WindowRecorder::finish);
         let seconds = f.duration.as_secs_f64();
@@ -555,6 +627,7 @@ impl RunContext<'_> {
             token_lengths: f.token_lengths,
             cached_prompt_tokens: f.cached_prompt_tokens,
             e2e_drift: windows.as_deref().and_then(windows::drift),
+            server_metrics,
             windows,
             shape,
         })

@@ -257,6 +257,39 @@ pub struct HttpScenario {
     /// slowed down as the run went on (20 windows or more).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub e2e_drift: Option<f64>,
+    /// The server's own metrics during the scenario (`--server-metrics`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_metrics: Option<ServerMetrics>,
+}
+
+/// What the server's Prometheus endpoint said during a scenario.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerMetrics {
+    pub url: String,
+    pub interval_s: f64,
+    pub scrapes: u64,
+    pub failed_scrapes: u64,
+    /// Up to five distinct reasons scrapes failed.
+    pub errors: Vec<String>,
+    /// Each counter's change from the first scrape to the last (series with labels).
+    pub counter_deltas: BTreeMap<String, f64>,
+    /// Counters that went down (a server restart): their delta counts from zero.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub counters_reset: Vec<String>,
+    pub gauges: BTreeMap<String, GaugeSummary>,
+    /// Known serving series (vLLM, TGI, inferbench serve), `[seconds from the scenario's
+    /// start, value]` per scrape.
+    pub series: BTreeMap<String, Vec<[f64; 2]>>,
+    /// The server exposed more series than this; the rest were left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series_cut_at: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct GaugeSummary {
+    pub min: f64,
+    pub mean: f64,
+    pub max: f64,
 }
 
 /// One window's figures. Counts of offered and sent requests are by when they were due and

@@ -66,11 +66,21 @@ fn queue_full() -> ApiError {
 }
 
 /// A mock answer's place among those in flight, given back when its task ends.
-struct MockSlot(Arc<AtomicUsize>);
+/// A mock answer in progress: counted in flight (for --max-queue) and as running in the
+/// metrics, as a real engine's request is, until it ends.
+struct MockSlot(Arc<AtomicUsize>, Arc<Metrics>);
+
+impl MockSlot {
+    fn new(in_flight: Arc<AtomicUsize>, metrics: Arc<Metrics>) -> Self {
+        metrics.running.fetch_add(1, Ordering::Relaxed);
+        MockSlot(in_flight, metrics)
+    }
+}
 
 impl Drop for MockSlot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
+        self.1.running.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -187,7 +197,7 @@ impl Engine {
                 in_flight,
                 max_in_flight,
                 prefixes,
-                ..
+                metrics,
             } => {
                 let taken = in_flight.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
                     (n < *max_in_flight).then_some(n + 1)
@@ -198,7 +208,7 @@ impl Engine {
                 let prompt_tokens = request.text.split_whitespace().count().max(1);
                 let cached_tokens = Some(prefixes.lookup_and_insert(&request.text));
                 let (n, delay) = (request.max_tokens as usize, *token_delay);
-                let slot = MockSlot(in_flight.clone());
+                let slot = MockSlot::new(in_flight.clone(), metrics.clone());
                 tokio::spawn(async move {
                     let _slot = slot;
                     for i in 0..n {
