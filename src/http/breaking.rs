@@ -217,6 +217,7 @@ mod tests {
             windows: None,
             e2e_drift: None,
             server_metrics: None,
+            gpu_telemetry: None,
         }
     }
 

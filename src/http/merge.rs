@@ -347,6 +347,7 @@ fn merge_scenario(
         windows: merged_windows.clone(),
         // Every worker watched the same server: one worker's view is the server's.
         server_metrics: parts.iter().find_map(|(_, s)| s.server_metrics.clone()),
+        gpu_telemetry: parts.iter().find_map(|(_, s)| s.gpu_telemetry.clone()),
         e2e_drift: merged_windows.as_deref().and_then(windows::drift),
     })
 }

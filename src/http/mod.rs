@@ -121,6 +121,32 @@ async fn metrics_url(
     }
 }
 
+/// Whether the server runs on this machine (a loopback address or localhost).
+fn is_local(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// NVML telemetry of this machine's GPU 0 when the server is local and a GPU is there.
+fn local_gpu_telemetry(base: &reqwest::Url) -> Option<crate::telemetry::Telemetry> {
+    if !is_local(base) {
+        return None;
+    }
+    let telemetry =
+        crate::telemetry::Telemetry::for_device("cuda:0", crate::telemetry::DEFAULT_INTERVAL);
+    telemetry.has_gpu().then(|| {
+        eprintln!(
+            "telemetry (the server is on this machine): {}",
+            telemetry.describe()
+        );
+        telemetry
+    })
+}
+
 /// Raise the request rate step by step until throughput stops growing or a target breaks.
 #[derive(Debug, Clone)]
 pub struct SweepSettings {
@@ -279,6 +305,7 @@ async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
         prompts: Arc::new(request.prompts.clone()),
         conversations: Arc::new(request.conversations.clone()),
         metrics_url,
+        telemetry: local_gpu_telemetry(&base),
         prompt_tokens,
         max_tokens: request.prompts.iter().map(|p| p.max_tokens).collect(),
         request: &request,
@@ -427,6 +454,8 @@ struct RunContext<'a> {
     conversations: Arc<Vec<std::ops::Range<usize>>>,
     /// The server's Prometheus metrics, scraped during each scenario.
     metrics_url: Option<reqwest::Url>,
+    /// This machine's GPU, sampled during each scenario when the server runs here.
+    telemetry: Option<crate::telemetry::Telemetry>,
     prompt_tokens: Vec<Option<u64>>,
     max_tokens: Vec<u32>,
     request: &'a LoadRequest,
@@ -474,6 +503,7 @@ impl RunContext<'_> {
         let mut window: Option<(f64, f64)> = None;
         // Probe runs each restart the clock: their windows would overlap.
         let mut series = (runs == 1).then(windows::WindowRecorder::new);
+        let before = self.telemetry.as_ref().map(|t| t.checkpoint());
         let scraper = self.metrics_url.clone().map(|url| {
             scrape::Scraper::start(
                 self.target.client.clone(),
@@ -573,6 +603,10 @@ impl RunContext<'_> {
             Some(s) => Some(s.finish().await),
             None => None,
         };
+        let gpu_telemetry = match (&self.telemetry, before) {
+            (Some(t), Some(before)) => Some(t.between(&name, &before, &t.checkpoint())),
+            _ => None,
+        };
         let f = agg.figures();
         let windows = series.map(windows::WindowRecorder::finish);
         let seconds = f.duration.as_secs_f64();
@@ -628,6 +662,7 @@ impl RunContext<'_> {
             cached_prompt_tokens: f.cached_prompt_tokens,
             e2e_drift: windows.as_deref().and_then(windows::drift),
             server_metrics,
+            gpu_telemetry,
             windows,
             shape,
         })
@@ -741,5 +776,23 @@ fn sweep_verdict(
             min_growth * 100.0
         )),
         _ => StepVerdict::Grew,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_and_localhost_are_this_machine() {
+        for (url, local) in [
+            ("http://127.0.0.1:8000", true),
+            ("http://localhost:8000", true),
+            ("http://[::1]:8000", true),
+            ("http://10.0.0.5:8000", false),
+            ("https://api.example.com", false),
+        ] {
+            assert_eq!(is_local(&reqwest::Url::parse(url).unwrap()), local, "{url}");
+        }
     }
 }

@@ -260,6 +260,10 @@ pub struct HttpScenario {
     /// The server's own metrics during the scenario (`--server-metrics`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_metrics: Option<ServerMetrics>,
+    /// The GPU of this machine during the scenario (NVML energy, power, utilisation), when
+    /// the target is on this machine and a GPU is present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_telemetry: Option<crate::telemetry::PhaseTelemetry>,
 }
 
 /// What the server's Prometheus endpoint said during a scenario.

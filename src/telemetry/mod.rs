@@ -93,6 +93,11 @@ impl Telemetry {
         }
     }
 
+    /// Whether a GPU was opened (NVML built in and a device present).
+    pub fn has_gpu(&self) -> bool {
+        self.gpu.is_ok()
+    }
+
     /// One line on each source, for the log.
     pub fn describe(&self) -> String {
         let gpu = match &self.gpu {
