@@ -386,11 +386,15 @@ fn summary_line(s: &HttpScenario) -> String {
         ),
         _ => String::new(),
     };
+    let server = s
+        .server_metrics
+        .as_ref()
+        .map_or(String::new(), server_words);
     let drift = s.e2e_drift.map_or(String::new(), |d| {
         format!(", E2E p50 drift ×{d:.2} (last tenth / first)")
     });
     format!(
-        "{}: {}/{} ok, {:.2} req/s, {} out tok/s, TTFT p50 {}, E2E p50 {}{lengths}{cached}{drift}{}",
+        "{}: {}/{} ok, {:.2} req/s, {} out tok/s, TTFT p50 {}, E2E p50 {}{lengths}{cached}{drift}{server}{}",
         s.name,
         s.succeeded,
         s.requests,
@@ -412,6 +416,53 @@ fn summary_line(s: &HttpScenario) -> String {
             String::new()
         }
     )
+}
+
+/// ", server max: running 8, waiting 3, KV cache 0.41" from the gauges that matter, and
+/// the preemptions when there were any.
+fn server_words(m: &crate::report::http::ServerMetrics) -> String {
+    const SHOWN: &[(&str, &str)] = &[
+        ("vllm:num_requests_running", "running"),
+        ("vllm:num_requests_waiting", "waiting"),
+        ("vllm:gpu_cache_usage_perc", "KV cache"),
+        ("vllm:kv_cache_usage_perc", "KV cache"),
+        ("tgi_queue_size", "queue"),
+        ("tgi_batch_current_size", "batch"),
+        ("inferbench_requests_running", "running"),
+        ("inferbench_requests_waiting", "waiting"),
+    ];
+    let mut parts = Vec::new();
+    for (name, word) in SHOWN {
+        let max = m
+            .gauges
+            .iter()
+            .filter(|(k, _)| k.split('{').next() == Some(*name))
+            .map(|(_, g)| g.max)
+            .fold(f64::NAN, f64::max);
+        if !max.is_nan() {
+            parts.push(format!(
+                "{word} {}",
+                crate::workload::arrival::trim_number(max)
+            ));
+        }
+    }
+    let preempted: f64 = m
+        .counter_deltas
+        .iter()
+        .filter(|(k, _)| k.starts_with("vllm:num_preemptions_total"))
+        .map(|(_, v)| v)
+        .sum();
+    if preempted > 0.0 {
+        parts.push(format!("preemptions {preempted}"));
+    }
+    if m.failed_scrapes > 0 {
+        parts.push(format!("{} failed scrapes", m.failed_scrapes));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(", server max: {}", parts.join(", "))
+    }
 }
 
 async fn discover_model(
