@@ -538,3 +538,25 @@ fn the_llama_cpp_peer_script_explains_itself_and_refuses_bad_arguments_before_in
         );
     }
 }
+
+#[test]
+fn the_load_accuracy_script_explains_itself_and_refuses_bad_arguments_before_building() {
+    let script = crate::common::repo_root().join("scripts/load-accuracy.sh");
+    let help = Command::new(&script).arg("--help").output().unwrap();
+    let (stdout, stderr) = text(&help);
+    assert!(help.status.success(), "{stderr}");
+    for option in ["--rates", "--duration", "--overhead-rate", "--rounds", "--json"] {
+        assert!(stdout.contains(option), "no {option}: {stdout}");
+    }
+    for (args, named) in [
+        (&["--rounds", "0"][..], "--rounds"),
+        (&["--rates", "1000,x"][..], "'x'"),
+        (&["--overhead-rate", "-5"][..], "'-5'"),
+        (&["--bogus"][..], "--bogus"),
+    ] {
+        let o = Command::new(&script).args(args).output().unwrap();
+        let (_, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+    }
+}
