@@ -545,7 +545,13 @@ fn the_load_accuracy_script_explains_itself_and_refuses_bad_arguments_before_bui
     let help = Command::new(&script).arg("--help").output().unwrap();
     let (stdout, stderr) = text(&help);
     assert!(help.status.success(), "{stderr}");
-    for option in ["--rates", "--duration", "--overhead-rate", "--rounds", "--json"] {
+    for option in [
+        "--rates",
+        "--duration",
+        "--overhead-rate",
+        "--rounds",
+        "--json",
+    ] {
         assert!(stdout.contains(option), "no {option}: {stdout}");
     }
     for (args, named) in [

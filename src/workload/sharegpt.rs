@@ -22,6 +22,10 @@ const MIN_TOKENS: usize = 4;
 const MAX_PROMPT_TOKENS: usize = 1024;
 const MAX_TOTAL_TOKENS: usize = 2048;
 
+/// No vocabulary token is longer than this many bytes, so a text longer than the limit times
+/// this is over the limit without being tokenized (a 100 MB turn is skipped at once).
+const MAX_BYTES_PER_TOKEN: usize = 256;
+
 #[derive(Deserialize)]
 struct Entry {
     #[serde(default)]
@@ -170,6 +174,12 @@ pub fn select(
             skip("with an empty turn");
             continue;
         }
+        if first.human.len() > MAX_PROMPT_TOKENS * MAX_BYTES_PER_TOKEN
+            || first.human.len() + first.answer.len() > MAX_TOTAL_TOKENS * MAX_BYTES_PER_TOKEN
+        {
+            skip("over 1024 prompt or 2048 total tokens");
+            continue;
+        }
         let prompt_len = tokenizer.encode_plain(&first.human)?.len();
         let answer_len = tokenizer.encode_plain(&first.answer)?.len();
         if prompt_len < MIN_TOKENS || answer_len < MIN_TOKENS {
@@ -188,7 +198,10 @@ pub fn select(
         });
         let mut taken = 1;
         for later in conversations[i].iter().flatten().skip(1) {
-            if taken >= turns || later.human.trim().is_empty() {
+            if taken >= turns
+                || later.human.trim().is_empty()
+                || later.human.len() + later.answer.len() > MAX_TOTAL_TOKENS * MAX_BYTES_PER_TOKEN
+            {
                 break;
             }
             let answer_len = tokenizer.encode_plain(&later.answer)?.len().max(1);
@@ -331,6 +344,23 @@ mod tests {
         ] {
             assert!(err.contains(want), "{want}: {err}");
         }
+    }
+
+    #[test]
+    fn a_100_mb_turn_on_one_line_is_skipped_without_tokenizing_it() {
+        let mut text = String::from(r#"[{"conversations": [{"from": "human", "value": ""#);
+        text.push_str(&"a".repeat(100 << 20));
+        text.push_str(r#""}, {"from": "gpt", "value": "fine answer of words"}]},"#);
+        text.push_str(r#"{"conversations": [{"from": "human", "value": "a short question here"}, {"from": "gpt", "value": "and a short answer here"}]}]"#);
+        let f = file(text.as_bytes());
+        let started = std::time::Instant::now();
+        let s = choose(f.path(), 8, 0).unwrap();
+        assert_eq!(s.prompts.len(), 1);
+        assert_eq!(
+            s.skipped.get("over 1024 prompt or 2048 total tokens"),
+            Some(&1)
+        );
+        assert!(started.elapsed().as_secs() < 30);
     }
 
     #[test]
