@@ -465,3 +465,61 @@ fn assert_drawn_live(dom: &str) {
         );
     }
 }
+
+#[test]
+fn a_load_run_is_drawn_second_by_second_with_the_server_s_queue() {
+    let server = crate::common::start_serve(&["--mock", "--mock-token-delay", "3ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &server.url,
+        "--stream",
+        "--max-tokens",
+        "12",
+        "--pattern",
+        "ramp",
+        "--from",
+        "20",
+        "--to",
+        "200",
+        "--duration",
+        "4s",
+        "--scrape-interval",
+        "500ms",
+        "--run-id",
+        "ramp",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", crate::common::all_text(&o));
+    let windows = load_json(&out.join("ramp/run.json"))["scenarios"][0]["windows"]
+        .as_array()
+        .unwrap()
+        .len();
+    let report = dir.path().join("report.html");
+    let o = inferbench(&[
+        "report",
+        out.join("ramp").to_str().unwrap(),
+        "-o",
+        report.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", crate::common::all_text(&o));
+    let url = format!("file://{}", report.display());
+    let page = load_page(&url, 500);
+    for id in [
+        "http-load-over-time",
+        "http-e2e-over-time",
+        "http-server-over-time",
+    ] {
+        assert_drawn(&page.dom, id);
+    }
+    // Offered and answered, a point a second each.
+    assert_eq!(
+        chart_points(&page.dom, "http-load-over-time"),
+        [windows, windows]
+    );
+    assert!(page.dom.contains("patterns at their mean"));
+    screenshot(&url, "http-over-time.png", 1400, 2600, 500);
+}

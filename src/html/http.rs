@@ -29,6 +29,11 @@ impl LoadAxis {
         let open = scenarios()
             .filter(|s| matches!(s.shape, LoadShape::Open { .. }))
             .count();
+        // A pattern's load is a rate that changes: it sits on the rate axis at its mean.
+        let patterns = scenarios()
+            .filter(|s| matches!(s.shape, LoadShape::Pattern { .. }))
+            .count();
+        let open = open + patterns;
         let all = scenarios().count();
         let mut names: Vec<String> = Vec::new();
         for s in scenarios() {
@@ -39,7 +44,11 @@ impl LoadAxis {
         let (label, numeric) = if open == 0 {
             ("concurrency (users in flight)", true)
         } else if open == all {
-            ("offered rate (requests/s)", true)
+            if patterns > 0 {
+                ("offered rate (requests/s; patterns at their mean)", true)
+            } else {
+                ("offered rate (requests/s)", true)
+            }
         } else {
             ("scenario", false)
         };
@@ -97,6 +106,7 @@ pub fn section(runs: &[Labelled<HttpRun>]) -> String {
     for latency in [Latency::Ttft, Latency::E2e] {
         charts.push(latency_cdf(runs, latency).html());
     }
+    charts.extend(super::http_time::charts(runs).iter().map(|c| c.html()));
     let mut out = page::grid(&charts);
     for run in runs {
         let r = run.run;

@@ -10,6 +10,7 @@ mod escape;
 mod header;
 mod history;
 mod http;
+mod http_time;
 mod inference;
 mod instructions;
 pub mod page;
