@@ -70,6 +70,25 @@ const CASES: &[(&[&str], i32, &str)] = &[
         1,
         "/nonexistent/p.jsonl",
     ),
+    (
+        &["load", "--dataset", "sharegpt:/nonexistent/s.json"],
+        1,
+        "/nonexistent/s.json",
+    ),
+    (
+        &["load", "--pattern", "replay:/nonexistent/t.jsonl"],
+        1,
+        "/nonexistent/t.jsonl",
+    ),
+    (&["load", "--dataset", "sonnet"], 2, "--dataset sonnet"),
+    (&["load", "--pattern", "wobble"], 2, "wobble"),
+    (&["load", "--scrape-interval", "1ms"], 2, "--scrape-interval"),
+    (&["load", "--multi-turn", "1"], 2, "--multi-turn"),
+    (
+        &["load", "--pattern", "soak", "--rate", "5"],
+        2,
+        "--pattern soak needs --duration",
+    ),
     // compare and baseline
     (
         &["compare", "/nonexistent/a", "/nonexistent/b"],

@@ -1022,12 +1022,24 @@ fn bad_datasets_and_length_flags_are_refused_before_any_request() {
     .unwrap();
     let sharegpt = format!("sharegpt:{}", broken.display());
     let missing = format!("sharegpt:{}", tmp.path().join("none.json").display());
+    // A file that cannot be read or parsed is a failure (exit 1), as everywhere.
+    for (dataset, want) in [
+        (&sharegpt, "broken.json line 1: not UTF-8"),
+        (&missing, "none.json: cannot read it"),
+    ] {
+        let o = inferbench(&[
+            "load",
+            "--url",
+            "http://127.0.0.1:9",
+            "--model",
+            "m",
+            "--dataset",
+            dataset,
+        ]);
+        assert_clean_failure(&o, &[want]);
+        assert_eq!(o.status.code(), Some(1), "{dataset}: {}", stderr(&o));
+    }
     let cases: &[(&[&str], &[&str])] = &[
-        (
-            &["--dataset", &sharegpt],
-            &["broken.json line 1: not UTF-8"],
-        ),
-        (&["--dataset", &missing], &["none.json: cannot read it"]),
         (
             &["--dataset", "sonnet"],
             &["--dataset sonnet: not a dataset"],
@@ -1334,7 +1346,7 @@ fn a_trace_is_replayed_on_its_own_clock_with_its_shared_blocks() {
         &o,
         &["broken.csv line 2: Request tokens `x` is not a number"],
     );
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(1), "a bad file, as elsewhere");
 }
 
 #[test]

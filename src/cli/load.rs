@@ -373,9 +373,8 @@ impl LoadArgs {
             _ => {
                 let spec = self.workload()?;
                 let tokenizer = self.tokenizer(spec.needs_tokenizer())?;
-                let workload = spec
-                    .build(tokenizer.as_ref().map(|(_, t)| t))
-                    .map_err(as_usage)?;
+                // A file that cannot be read or parsed is a failure (exit 1), as elsewhere.
+                let workload = spec.build(tokenizer.as_ref().map(|(_, t)| t))?;
                 (workload, tokenizer)
             }
         };
@@ -565,7 +564,7 @@ impl LoadArgs {
         let tokenizer = self.tokenizer(true)?;
         let t = tokenizer.as_ref().map(|(_, t)| t).expect("asked for one");
         let name = path.display().to_string();
-        let prompts = trace::prompts(&entries, t, &name).map_err(as_usage)?;
+        let prompts = trace::prompts(&entries, t, &name)?;
         let span = entries.last().map_or(0.0, |e| e.at_s);
         let source = format!(
             "replay trace {name}: {} requests over {span:.1} s, {}× speed",
@@ -727,7 +726,7 @@ impl LoadArgs {
                 self.replay_speed
             )));
         }
-        let mut entries = trace::read(path).map_err(as_usage)?;
+        let mut entries = trace::read(path)?;
         if let Some(d) = self.duration {
             let cut = d.as_secs_f64() * self.replay_speed;
             entries.retain(|e| e.at_s < cut);
