@@ -82,7 +82,11 @@ const CASES: &[(&[&str], i32, &str)] = &[
     ),
     (&["load", "--dataset", "sonnet"], 2, "--dataset sonnet"),
     (&["load", "--pattern", "wobble"], 2, "wobble"),
-    (&["load", "--scrape-interval", "1ms"], 2, "--scrape-interval"),
+    (
+        &["load", "--scrape-interval", "1ms"],
+        2,
+        "--scrape-interval",
+    ),
     (&["load", "--multi-turn", "1"], 2, "--multi-turn"),
     (
         &["load", "--pattern", "soak", "--rate", "5"],

@@ -1518,3 +1518,51 @@ fn the_server_s_own_metrics_are_scraped_and_a_web_page_instead_is_reported() {
     let o = inferbench(&["load", "--url", &url, "--server-metrics", "ftp://x"]);
     assert_clean_failure(&o, &["--server-metrics ftp://x"]);
 }
+
+#[test]
+fn a_ramp_of_users_joins_and_leaves_a_closed_loop() {
+    let server = start_serve(&["--mock", "--mock-token-delay", "5ms"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &server.url,
+        "--stream",
+        "--max-tokens",
+        "20",
+        "--pattern",
+        "ramp-down",
+        "--users",
+        "--from",
+        "1",
+        "--to",
+        "12",
+        "--duration",
+        "2s",
+        "--run-id",
+        "users",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = &load_json(&out.join("users/run.json"))["scenarios"][0];
+    assert_eq!(s["name"], "users-ramp-down1-12");
+    assert_eq!(s["shape"]["mode"], "user_pattern");
+    // Users in flight, second by second: up to the top, then down again.
+    let in_flight: Vec<f64> = s["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["in_flight"].as_f64().unwrap())
+        .collect();
+    let top = in_flight.iter().cloned().fold(0.0, f64::max);
+    assert!(
+        top > 6.0 && in_flight[0] < 5.0 && in_flight[3] < 5.0,
+        "{in_flight:?}"
+    );
+    let running = &s["server_metrics"]["gauges"]["inferbench_requests_running"]["max"];
+    assert!(running.as_f64().unwrap() >= 8.0, "{s:#}");
+    let o = inferbench(&["load", "--url", &server.url, "--users", "-c", "2"]);
+    assert_clean_failure(&o, &["--users goes with --pattern"]);
+}

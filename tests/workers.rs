@@ -285,3 +285,46 @@ fn runs_written_before_exact_histograms_cannot_be_merged() {
     ]);
     assert_clean_failure(&o, &["not \"http\""]);
 }
+
+#[test]
+fn a_pattern_is_split_over_workers_and_merged_back_whole() {
+    let server = start_serve(&["--mock", "--mock-token-delay", "1ms"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().to_str().unwrap();
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &server.url,
+        "--max-tokens",
+        "2",
+        "--pattern",
+        "step",
+        "--from",
+        "40",
+        "--to",
+        "120",
+        "--steps",
+        "2",
+        "--step-duration",
+        "1s",
+        "--arrival",
+        "constant",
+        "--workers",
+        "2",
+        "--run-id",
+        "steps",
+        "-o",
+        out,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = &load_json(&tmp.path().join("steps/run.json"))["scenarios"][0];
+    assert_eq!(s["name"], "step40-120x2");
+    // The merged shape is the whole pattern; its windows add the workers' seconds.
+    assert_eq!(s["shape"]["pattern"]["from"], 40.0);
+    assert_eq!(s["shape"]["pattern"]["to"], 120.0);
+    let windows = s["windows"].as_array().unwrap();
+    let offered = |t: usize| windows[t]["offered"].as_f64().unwrap();
+    assert!((offered(0) - 40.0).abs() <= 2.0, "{windows:?}");
+    assert!((offered(1) - 120.0).abs() <= 2.0, "{windows:?}");
+    assert_eq!(s["requests"], 160);
+}

@@ -101,7 +101,8 @@ Patterns over time (--pattern, open loop, one scenario): ramp (--from to --to re
 --duration), ramp-down (then back over another --duration), step (--steps levels from --from \
 to --to, each --step-duration), spike (--rate with bursts of --spike-rate lasting \
 --spike-duration every --spike-every, for --duration), soak (--rate for a long --duration; \
-the E2E drift, last tenth of the run over the first, is reported). Arrivals follow the \
+the E2E drift, last tenth of the run over the first, is reported); with --users, ramp, \
+ramp-down and step count closed-loop users instead of req/s. Arrivals follow the \
 pattern with the --arrival process. Every scenario records 1-second windows in run.json \
 (offered and sent requests, mean in flight, completions, errors, output tokens, TTFT and E2E \
 percentiles).\n\n\
@@ -226,6 +227,10 @@ pub struct LoadArgs {
     /// Replay a trace this many times faster than it was recorded.
     #[arg(long, default_value_t = 1.0)]
     replay_speed: f64,
+    /// With --pattern ramp, ramp-down or step: --from and --to count users of a closed loop
+    /// (each sends its next request when its last is answered) instead of req/s.
+    #[arg(long)]
+    users: bool,
     /// The rate a ramp or step pattern starts at (req/s).
     #[arg(long, value_name = "REQ/S", allow_negative_numbers = true)]
     from: Option<f64>,
@@ -478,6 +483,12 @@ impl LoadArgs {
             return Err(usage(format!(
                 "--max-error-rate {bad}: a share of requests from 0 to 1 (0.01 is 1%)"
             )));
+        }
+        if self.users && self.pattern == PatternKind::Steady {
+            return Err(usage(
+                "--users goes with --pattern ramp, ramp-down or step (users over time); for a \
+                 fixed number of users give -c",
+            ));
         }
         if self.multi_turn.is_some()
             && (!self.rate.is_empty()
@@ -744,6 +755,15 @@ impl LoadArgs {
     /// nothing is asked (and no sweep); a --pattern's one scenario.
     pub(super) fn shapes(&self) -> anyhow::Result<Vec<LoadShape>> {
         if let Some(pattern) = self.pattern()? {
+            if self.users {
+                if !matches!(pattern, Pattern::Ramp { .. } | Pattern::Step { .. }) {
+                    return Err(usage(format!(
+                        "--users goes with --pattern ramp, ramp-down or step, not {}",
+                        self.pattern.name()
+                    )));
+                }
+                return Ok(vec![LoadShape::UserPattern { pattern }]);
+            }
             return Ok(vec![LoadShape::Pattern {
                 pattern,
                 arrival: self.arrival,

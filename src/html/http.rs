@@ -91,6 +91,7 @@ fn load_level(s: &HttpScenario) -> f64 {
         }
         LoadShape::Open { arrival, .. } => arrival.rate,
         LoadShape::Pattern { pattern, .. } => pattern.mean_rate(),
+        LoadShape::UserPattern { pattern } => pattern.mean_rate(),
     }
 }
 

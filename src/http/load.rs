@@ -188,6 +188,65 @@ pub async fn conversation_loop(
     collect(rx, bar, on_record).await;
 }
 
+/// A closed loop whose number of users follows `pattern` (its rate read as users): user k
+/// sends while the pattern asks for more than k users, so users join as a ramp rises and
+/// leave (after their request in flight) as it falls.
+pub async fn user_pattern_loop(
+    plan: &Plan<'_>,
+    pattern: &crate::workload::pattern::Pattern,
+    on_record: impl FnMut(RequestRecord),
+) {
+    let requests = plan.limit();
+    let bar = plan.progress();
+    let (tx, rx) = mpsc::channel(CHANNEL);
+    let start = Instant::now();
+    let end = start + pattern.duration();
+    let next = Arc::new(AtomicU64::new(0));
+    let users = pattern.max_rate().ceil().max(1.0) as u64;
+    for k in 0..users {
+        let (tx, target, prompts, next, interrupt, pattern) = (
+            tx.clone(),
+            plan.target.clone(),
+            plan.prompts.clone(),
+            next.clone(),
+            plan.interrupt.clone(),
+            pattern.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                let now = Instant::now();
+                if interrupt.load(Ordering::SeqCst) || now >= end {
+                    break;
+                }
+                let wanted = pattern.rate_at((now - start).as_secs_f64()).round() as u64;
+                if k >= wanted {
+                    // Not this user's turn yet (or any more): look again shortly.
+                    tokio::time::sleep(Duration::from_millis(10).min(end - now)).await;
+                    continue;
+                }
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= requests {
+                    break;
+                }
+                let prompt_index = (i % prompts.len() as u64) as usize;
+                let sent_at = start.elapsed();
+                let outcome = client::send(&target, &prompts[prompt_index]).await;
+                let record = RequestRecord {
+                    scheduled_at: sent_at,
+                    sent_at,
+                    prompt_index,
+                    outcome,
+                };
+                if tx.send(record).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(tx);
+    collect(rx, bar, on_record).await;
+}
+
 pub struct OpenLoopOutcome {
     pub sent: u64,
     /// First send to last send.

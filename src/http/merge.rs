@@ -406,6 +406,12 @@ fn total_shape<'a>(shares: impl Iterator<Item = &'a LoadShape>) -> Result<LoadSh
                 burstiness,
                 max_concurrency: a + b,
             },
+            (
+                Some(LoadShape::UserPattern { pattern }),
+                LoadShape::UserPattern { pattern: other },
+            ) if pattern.scaled(0.0) == other.scaled(0.0) => LoadShape::UserPattern {
+                pattern: pattern.added(other),
+            },
             (Some(a), b) => bail!("the workers ran different load shapes ({a:?} and {b:?})"),
         });
     }

@@ -211,6 +211,7 @@ async fn run_async(mut request: LoadRequest) -> Result<LoadOutcome> {
             | LoadShape::Pattern {
                 max_concurrency, ..
             } => *max_concurrency,
+            LoadShape::UserPattern { pattern } => pattern.max_rate().ceil() as u32,
         })
         .max()
         .unwrap_or(1) as usize;
@@ -365,6 +366,7 @@ pub fn shape_name(shape: &LoadShape) -> String {
         LoadShape::Open { arrival, .. } => arrival.label(),
         LoadShape::Probe { concurrency, .. } => format!("probe-c{concurrency}"),
         LoadShape::Pattern { pattern, .. } => pattern.label(),
+        LoadShape::UserPattern { pattern } => format!("users-{}", pattern.label()),
     }
 }
 
@@ -524,6 +526,7 @@ impl RunContext<'_> {
         let (warmup_concurrency, runs, per_run) = match &shape {
             LoadShape::Closed { concurrency } => (*concurrency, 1, r.requests),
             LoadShape::Open { .. } | LoadShape::Pattern { .. } => (1, 1, r.requests),
+            LoadShape::UserPattern { .. } => (1, 1, r.requests),
             LoadShape::Probe { concurrency, runs } => {
                 (*concurrency, *runs, u64::from(*concurrency))
             }
@@ -600,7 +603,9 @@ impl RunContext<'_> {
                 requests: per_run,
                 // A pattern lasts as long as it says.
                 duration: match &shape {
-                    LoadShape::Pattern { pattern, .. } => Some(pattern.duration()),
+                    LoadShape::Pattern { pattern, .. } | LoadShape::UserPattern { pattern } => {
+                        Some(pattern.duration())
+                    }
                     _ => r.duration,
                 },
                 interrupt: &r.interrupt,
@@ -617,6 +622,10 @@ impl RunContext<'_> {
                 }
                 LoadShape::Closed { concurrency } | LoadShape::Probe { concurrency, .. } => {
                     load::closed_loop(&plan, *concurrency, &mut add).await;
+                    None
+                }
+                LoadShape::UserPattern { pattern } => {
+                    load::user_pattern_loop(&plan, pattern, &mut add).await;
                     None
                 }
                 LoadShape::Open {

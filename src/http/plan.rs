@@ -133,6 +133,17 @@ impl Share {
                     max_concurrency: self.of_users(*max_concurrency, "--max-concurrency")?,
                 }
             }
+            LoadShape::UserPattern { pattern } => {
+                let share = pattern.scaled(1.0 / f64::from(self.workers));
+                if share.max_rate() < 1.0 {
+                    return Err(usage(format!(
+                        "--to {} users over {} workers: every worker needs at least one user; use fewer workers",
+                        pattern.max_rate(),
+                        self.workers
+                    )));
+                }
+                LoadShape::UserPattern { pattern: share }
+            }
             LoadShape::Pattern {
                 pattern,
                 arrival,

@@ -185,6 +185,8 @@ pub enum LoadShape {
     },
     /// Max-throughput probe: runs of `concurrency` requests released at once.
     Probe { concurrency: u32, runs: u32 },
+    /// Closed loop whose number of users follows a pattern over time (ramp, step).
+    UserPattern { pattern: Pattern },
     /// Open loop whose rate follows a pattern over time (ramp, step, spike, soak).
     Pattern {
         pattern: Pattern,
@@ -379,6 +381,7 @@ fn csv_columns<'a>() -> Vec<Column<'a, HttpScenario>> {
         LoadShape::Open { arrival, .. } => ("open", String::new(), arrival.rate.to_string()),
         LoadShape::Probe { concurrency, .. } => ("probe", concurrency.to_string(), String::new()),
         LoadShape::Pattern { pattern, .. } => ("pattern", String::new(), pattern.label()),
+        LoadShape::UserPattern { pattern } => ("users-pattern", pattern.label(), String::new()),
     };
     let mut columns = vec![
         column("scenario", |s: &Row| s.name.clone()),

@@ -225,6 +225,16 @@ impl Pattern {
         p
     }
 
+    /// The highest rate the pattern reaches (req/s, or users).
+    pub fn max_rate(&self) -> f64 {
+        match *self {
+            Pattern::Ramp { from, to, .. } | Pattern::Step { from, to, .. } => from.max(to),
+            Pattern::Spike { spike_rate, .. } => spike_rate,
+            Pattern::Soak { rate, .. } => rate,
+            Pattern::Replay { .. } => self.mean_rate(),
+        }
+    }
+
     /// The pattern's mean rate over its duration (req/s).
     pub fn mean_rate(&self) -> f64 {
         let end = self.duration().as_secs_f64();
