@@ -486,6 +486,9 @@ pub fn table(run: &HttpRun) -> String {
     );
     out += &super::table::markdown_of(&columns, &run.scenarios);
     for s in &run.scenarios {
+        if let Some(over_time) = over_time_table(s) {
+            out += &over_time;
+        }
         if let Some(r) = &s.throughput_runs {
             let unit = if s.units_per_second.is_some() {
                 "units/s"
@@ -523,6 +526,66 @@ pub fn table(run: &HttpRun) -> String {
         out += &format!("\ngoodput counts requests with {}\n", slo.join(", "));
     }
     out
+}
+
+/// Consecutive seconds of a scenario taken together: one row of its over-time table.
+struct Segment<'a> {
+    windows: &'a [Window],
+}
+
+impl Segment<'_> {
+    fn per_second(&self, pick: fn(&Window) -> u64) -> f64 {
+        self.windows.iter().map(pick).sum::<u64>() as f64 / self.windows.len().max(1) as f64
+    }
+}
+
+/// A pattern's scenario in at most ten stretches of time (load offered and answered, users
+/// in flight, the worst second's E2E p95, errors): how the server followed the pattern, in
+/// the terminal. Steady scenarios have none.
+fn over_time_table(s: &HttpScenario) -> Option<String> {
+    if !matches!(
+        s.shape,
+        LoadShape::Pattern { .. } | LoadShape::UserPattern { .. }
+    ) {
+        return None;
+    }
+    let windows = s.windows.as_deref().filter(|w| w.len() >= 2)?;
+    let size = windows.len().div_ceil(10);
+    let segments: Vec<Segment> = windows
+        .chunks(size)
+        .map(|windows| Segment { windows })
+        .collect();
+    let columns = [
+        column("seconds", |g: &Segment| {
+            let (a, b) = (g.windows[0].t, g.windows[g.windows.len() - 1].t + 1);
+            format!("{a}-{b}")
+        }),
+        column("offered req/s", |g: &Segment| {
+            format!("{:.1}", g.per_second(|w| w.offered))
+        }),
+        column("answered req/s", |g: &Segment| {
+            format!("{:.1}", g.per_second(|w| w.succeeded))
+        }),
+        column("in flight", |g: &Segment| {
+            let mean = g.windows.iter().map(|w| w.in_flight).sum::<f64>() / g.windows.len() as f64;
+            format!("{mean:.1}")
+        }),
+        column("E2E p95 (worst second)", |g: &Segment| {
+            g.windows
+                .iter()
+                .filter_map(|w| w.e2e_p95_ms)
+                .reduce(f64::max)
+                .map_or("-".into(), |v| format!("{v:.1} ms"))
+        }),
+        column("failed", |g: &Segment| {
+            format!("{}", g.windows.iter().map(|w| w.failed).sum::<u64>())
+        }),
+    ];
+    Some(format!(
+        "\n{} over time:\n{}",
+        s.name,
+        super::table::markdown_of(&columns, &segments)
+    ))
 }
 
 /// "breaking point: held at 32 req/s (E2E p95 ..., 0.0% errors); broke at 64 req/s: why".
