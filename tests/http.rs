@@ -107,6 +107,29 @@ async fn connection(mut socket: TcpStream) {
             let _ = socket.write_all(answer.as_bytes()).await;
             continue;
         }
+        if head.starts_with("GET /vllm-metrics") {
+            // vLLM's names carry colons; its token counter grows 100 a scrape.
+            static SCRAPES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = SCRAPES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let text = format!(
+                "# HELP vllm:num_requests_running Number of requests running.\n\
+                 # TYPE vllm:num_requests_running gauge\n\
+                 vllm:num_requests_running{{model_name=\"fault-model\"}} {}.0\n\
+                 # TYPE vllm:prompt_tokens_total counter\n\
+                 vllm:prompt_tokens_total{{model_name=\"fault-model\"}} {}.0\n\
+                 # TYPE vllm:e2e_request_latency_seconds histogram\n\
+                 vllm:e2e_request_latency_seconds_bucket{{le=\"+Inf\",model_name=\"fault-model\"}} 5.0\n\
+                 vllm:e2e_request_latency_seconds_count{{model_name=\"fault-model\"}} 5.0\n",
+                n % 4,
+                100 * n
+            );
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{text}",
+                text.len()
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+            continue;
+        }
         if head.starts_with("GET /metrics") {
             // A web page where Prometheus text should be.
             let html = "<!DOCTYPE html><html><body><h1>Metrics</h1></body></html>";
@@ -1517,6 +1540,34 @@ fn the_server_s_own_metrics_are_scraped_and_a_web_page_instead_is_reported() {
     );
     let o = inferbench(&["load", "--url", &url, "--server-metrics", "ftp://x"]);
     assert_clean_failure(&o, &["--server-metrics ftp://x"]);
+
+    // vLLM's names, colons and all.
+    let vllm = format!("{url}/vllm-metrics");
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &url,
+        "--prompts",
+        prompts.to_str().unwrap(),
+        "-n",
+        "3",
+        "--server-metrics",
+        &vllm,
+        "--run-id",
+        "vllm",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("server max: running"), "{}", stderr(&o));
+    let m = &load_json(&out.join("vllm/run.json"))["scenarios"][0]["server_metrics"];
+    let key = "vllm:prompt_tokens_total{model_name=\"fault-model\"}";
+    assert!(m["counter_deltas"][key].as_f64().unwrap() >= 100.0, "{m:#}");
+    assert!(m["series"]["vllm:num_requests_running{model_name=\"fault-model\"}"].is_array());
+    assert_eq!(
+        m["counter_deltas"]["vllm:e2e_request_latency_seconds_count{model_name=\"fault-model\"}"],
+        0.0
+    );
 }
 
 #[test]

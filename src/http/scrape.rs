@@ -45,19 +45,48 @@ const MAX_BYTES: usize = 16 << 20;
 /// One scrape: series name (with labels) -> (value, is a counter).
 pub type Reading = BTreeMap<String, (f64, bool)>;
 
+/// prometheus-parse reads metric names as `\w+`, but the format allows colons, which vLLM
+/// uses in every name (`vllm:num_requests_running`): names travel through it with their
+/// colons spelt as this, and come back.
+const COLON: &str = "__colon__";
+
+/// The line with the colons of its metric name (not of its label values) spelt as COLON.
+fn hide_colons(line: &str) -> String {
+    let trimmed = line.trim_start();
+    let (head, name_and_rest) = if let Some(rest) = trimmed
+        .strip_prefix('#')
+        .map(str::trim_start)
+        .filter(|r| r.starts_with("HELP") || r.starts_with("TYPE"))
+    {
+        // "# TYPE name type": the name is the third word.
+        let keyword = &rest[..4];
+        (format!("# {keyword} "), rest[4..].trim_start())
+    } else if trimmed.starts_with('#') {
+        return line.to_string();
+    } else {
+        (String::new(), trimmed)
+    };
+    let end = name_and_rest
+        .find(|c: char| c == '{' || c.is_whitespace())
+        .unwrap_or(name_and_rest.len());
+    let (name, rest) = name_and_rest.split_at(end);
+    format!("{head}{}{rest}", name.replace(':', COLON))
+}
+
 /// Parse Prometheus text; an answer with no sample in it is an error that says what came.
 pub fn parse(text: &str) -> Result<Reading, String> {
-    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+    let scrape = Scrape::parse(text.lines().map(|l| Ok(hide_colons(l))))
         .map_err(|e| format!("cannot read it: {e}"))?;
     let mut out = Reading::new();
     for s in scrape.samples {
         let mut labels: Vec<(&String, &String)> = s.labels.iter().collect();
         labels.sort();
+        let metric = s.metric.replace(COLON, ":");
         let key = if labels.is_empty() {
-            s.metric.clone()
+            metric.clone()
         } else {
             let l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-            format!("{}{{{}}}", s.metric, l.join(","))
+            format!("{metric}{{{}}}", l.join(","))
         };
         let (value, counter) = match s.value {
             Value::Counter(v) => (v, true),
@@ -66,7 +95,7 @@ pub fn parse(text: &str) -> Result<Reading, String> {
                 v,
                 ["_total", "_count", "_sum"]
                     .iter()
-                    .any(|end| s.metric.ends_with(end)),
+                    .any(|end| metric.ends_with(end)),
             ),
             // Histograms and summaries come as their own _count and _sum series.
             Value::Histogram(_) | Value::Summary(_) => continue,
@@ -301,6 +330,24 @@ vllm:e2e_request_latency_seconds_sum{model_name=\"m\"} 3.5
     }
 
     #[test]
+    fn colons_in_names_survive_and_label_values_keep_theirs() {
+        assert_eq!(
+            hide_colons("vllm:x{url=\"http://a:1\"} 3"),
+            "vllm__colon__x{url=\"http://a:1\"} 3"
+        );
+        assert_eq!(
+            hide_colons("# TYPE vllm:x gauge"),
+            "# TYPE vllm__colon__x gauge"
+        );
+        assert_eq!(
+            hide_colons("# a comment: with colons"),
+            "# a comment: with colons"
+        );
+        let r = parse("# TYPE vllm:x gauge\nvllm:x{url=\"http://a:1\"} 3\n").unwrap();
+        assert_eq!(r["vllm:x{url=\"http://a:1\"}"], (3.0, false));
+    }
+
+    #[test]
     fn html_garbage_and_empty_answers_are_errors_saying_what_came() {
         let html = parse("<!DOCTYPE html><html><body>Not found</body></html>").unwrap_err();
         assert!(
@@ -309,6 +356,25 @@ vllm:e2e_request_latency_seconds_sum{model_name=\"m\"} 3.5
         );
         assert!(parse("").unwrap_err().contains("empty"));
         assert!(parse("\u{0}\u{1}garbage garbage").is_err());
+        // Half-written lines of every kind: an error or a reading, never a panic.
+        for text in [
+            "{",
+            "a{",
+            "a{b} ",
+            "a{b=} 1",
+            "# TYPE",
+            "# TYPE x histogram\nx_bucket{le=} 1",
+            "# TYPE x histogram\nx_bucket{le=\"zz\"} 1",
+            "# TYPE x summary\nx{quantile=\"a\"} q",
+            "x 1 notatime",
+            "x NaN",
+            "x +Inf",
+            ":::: 1",
+            "# HELP",
+            "x{a=\"b\",} 2",
+        ] {
+            let _ = parse(text);
+        }
     }
 
     #[test]
