@@ -1617,3 +1617,79 @@ fn a_ramp_of_users_joins_and_leaves_a_closed_loop() {
     let o = inferbench(&["load", "--url", &server.url, "--users", "-c", "2"]);
     assert_clean_failure(&o, &["--users goes with --pattern"]);
 }
+
+#[test]
+fn sharegpt_conversations_against_the_real_model() {
+    // The default model behind `serve`: a chat conversation's second turn carries the first
+    // turn and the model's real answer, so the server counts more prompt tokens for it.
+    let server = start_serve(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sharegpt-small.json");
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &server.url,
+        "--backend",
+        "openai-chat",
+        "--stream",
+        "--dataset",
+        &format!("sharegpt:{fixture}"),
+        "--multi-turn",
+        "2",
+        "--max-tokens",
+        "6",
+        "--seed",
+        "3",
+        "-c",
+        "1",
+        "-n",
+        "8",
+        "--run-id",
+        "real",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = load_json(&out.join("real/run.json"));
+    let s = &run["scenarios"][0];
+    assert_eq!(s["succeeded"], 8, "{s:#}");
+    assert_eq!(run["workload"]["token_counting"], "server usage");
+    assert_eq!(s["token_lengths"]["output"]["max"], 6);
+    // serve reports its own queue; the scrape saw every generated token.
+    let m = &s["server_metrics"];
+    assert_eq!(
+        m["counter_deltas"]["inferbench_generation_tokens_total"],
+        s["output_tokens"].as_f64().unwrap()
+    );
+
+    // One conversation asking the same thing twice: the second request carries the first
+    // and the model's answer, so the model reads more prompt tokens for it.
+    let prompts = write_prompts(tmp.path(), &["Name a colour.", "Name a colour."]);
+    let o = inferbench(&[
+        "load",
+        "--url",
+        &server.url,
+        "--backend",
+        "openai-chat",
+        "--prompts",
+        prompts.to_str().unwrap(),
+        "--multi-turn",
+        "2",
+        "-c",
+        "1",
+        "-n",
+        "2",
+        "--run-id",
+        "twice",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let input = &load_json(&out.join("twice/run.json"))["scenarios"][0]["token_lengths"]["input"];
+    assert_eq!(input["count"], 2);
+    assert!(
+        input["max"].as_u64().unwrap() > input["min"].as_u64().unwrap() + 3,
+        "{input:#}"
+    );
+}
