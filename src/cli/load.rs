@@ -95,7 +95,7 @@ best step is the saturation point. --probe releases --probe-concurrency requests
 --probe-runs times, and reports the best output tokens/s (units/s for generic). \
 --breaking-point raises the rate the same way until a level breaks (errors over \
 --max-error-rate, 1% by default there; over 10% of requests missing the SLOs, waiting for \
---max-concurrency, or unsent), tries --breaking-refine levels in between, and reports the \
+--max-concurrency, or answers falling 10% behind the sends), tries --breaking-refine levels in between, and reports the \
 maximum sustainable load and the first that broke (exit 1 when no level held).\n\n\
 Patterns over time (--pattern, open loop, one scenario): ramp (--from to --to req/s over \
 --duration), ramp-down (then back over another --duration), step (--steps levels from --from \
@@ -282,7 +282,7 @@ pub struct LoadArgs {
     /// Find the most load the server sustains: raise an open-loop rate from --sweep-start by
     /// --sweep-factor (at most --sweep-steps levels) until a level breaks (errors over
     /// --max-error-rate, default 1% here; over 10% of requests missing the SLOs, waiting for
-    /// --max-concurrency or unsent), then try --breaking-refine levels between the last that
+    /// --max-concurrency, or answers 10% behind the sends), then try --breaking-refine levels between the last that
     /// held and the first that broke.
     #[arg(long)]
     pub(super) breaking_point: bool,
