@@ -125,7 +125,7 @@ pub(super) async fn run(
             break;
         }
         search.rates.push(rate);
-        let verdict = broken_because(&scenario, rate, settings.max_error_rate, &ctx.request.slo);
+        let verdict = broken_because(&scenario, settings.max_error_rate, &ctx.request.slo);
         eprintln!(
             "breaking point: {rate} req/s {}",
             verdict
