@@ -448,6 +448,17 @@ fn impossible_numbers_in_a_result_are_refused_with_the_field_named() {
             Box::new(|v| v["scenarios"][0]["errors"]["timeout"] = 3.into()),
             "errors by class",
         ),
+        (
+            "http",
+            &http_base,
+            Box::new(|v| {
+                v["scenarios"][0]["windows"] = serde_json::json!([{
+                    "t": 0, "offered": 1, "sent": 1, "in_flight": 0.5, "succeeded": 1,
+                    "failed": 0, "output_tokens": 3, "ttft_p50_ms": null, "ttft_p95_ms": null,
+                    "e2e_p50_ms": 4.0, "e2e_p95_ms": -4.0, "e2e_p99_ms": 4.0}]);
+            }),
+            "windows[0].e2e_p95_ms",
+        ),
     ];
     for (kind, golden, edit, expected) in cases {
         let bad = golden_edited(d, kind, edit);

@@ -201,6 +201,39 @@ pub fn http(run: &HttpRun) -> Check {
             &format!("{field}.throughput_runs"),
             s.throughput_runs.as_ref(),
         )?;
+        http_over_time(&field, s)?;
+    }
+    Ok(())
+}
+
+/// A scenario's windows and the server's series: figures a chart can place.
+fn http_over_time(field: &str, s: &crate::report::http::HttpScenario) -> Check {
+    for (i, w) in s.windows.iter().flatten().enumerate() {
+        let at = format!("{field}.windows[{i}]");
+        non_negative(&format!("{at}.in_flight"), w.in_flight)?;
+        for (name, v) in [
+            ("ttft_p50_ms", w.ttft_p50_ms),
+            ("ttft_p95_ms", w.ttft_p95_ms),
+            ("e2e_p50_ms", w.e2e_p50_ms),
+            ("e2e_p95_ms", w.e2e_p95_ms),
+            ("e2e_p99_ms", w.e2e_p99_ms),
+        ] {
+            if let Some(v) = v {
+                non_negative(&format!("{at}.{name}"), v)?;
+            }
+        }
+    }
+    if let Some(m) = &s.server_metrics {
+        for (key, points) in &m.series {
+            for p in points {
+                if !(p[0].is_finite() && p[1].is_finite()) {
+                    return fail(
+                        &format!("{field}.server_metrics.series[{key}]"),
+                        format!("[{}, {}] is not a point in time", p[0], p[1]),
+                    );
+                }
+            }
+        }
     }
     Ok(())
 }
