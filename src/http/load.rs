@@ -62,6 +62,25 @@ async fn collect(
     bar.finish();
 }
 
+/// Send one request now and hand its record on; false when nobody collects any more.
+async fn send_now(
+    target: &Target,
+    prompts: &[Prompt],
+    prompt_index: usize,
+    start: Instant,
+    tx: &mpsc::Sender<RequestRecord>,
+) -> bool {
+    let sent_at = start.elapsed();
+    let outcome = client::send(target, &prompts[prompt_index]).await;
+    let record = RequestRecord {
+        scheduled_at: sent_at,
+        sent_at,
+        prompt_index,
+        outcome,
+    };
+    tx.send(record).await.is_ok()
+}
+
 /// `concurrency` users sending the plan's requests.
 pub async fn closed_loop(plan: &Plan<'_>, concurrency: u32, on_record: impl FnMut(RequestRecord)) {
     let requests = plan.limit();
@@ -89,15 +108,7 @@ pub async fn closed_loop(plan: &Plan<'_>, concurrency: u32, on_record: impl FnMu
                     break;
                 }
                 let prompt_index = (i % prompts.len() as u64) as usize;
-                let sent_at = start.elapsed();
-                let outcome = client::send(&target, &prompts[prompt_index]).await;
-                let record = RequestRecord {
-                    scheduled_at: sent_at,
-                    sent_at,
-                    prompt_index,
-                    outcome,
-                };
-                if tx.send(record).await.is_err() {
+                if !send_now(&target, &prompts, prompt_index, start, &tx).await {
                     break;
                 }
             }
@@ -229,15 +240,7 @@ pub async fn user_pattern_loop(
                     break;
                 }
                 let prompt_index = (i % prompts.len() as u64) as usize;
-                let sent_at = start.elapsed();
-                let outcome = client::send(&target, &prompts[prompt_index]).await;
-                let record = RequestRecord {
-                    scheduled_at: sent_at,
-                    sent_at,
-                    prompt_index,
-                    outcome,
-                };
-                if tx.send(record).await.is_err() {
+                if !send_now(&target, &prompts, prompt_index, start, &tx).await {
                     break;
                 }
             }
