@@ -53,11 +53,49 @@ const SHAPES: &[Shape] = &[
     },
 ];
 
+/// When this run's first benchmark started: results written since are this run's.
+static STARTED: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock::new();
+
+/// Where Criterion writes its results (as Criterion decides it, short of `cargo metadata`).
+fn criterion_root() -> std::path::PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return home.into();
+    }
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+        .join("criterion")
+}
+
+/// Last: every kernel this run measured, as GB/s or GFLOP/s and a share of this machine's
+/// peaks (the CPU's triad and GEMM; a GPU's measured copy).
+fn shares_of_peak(_c: &mut Criterion) {
+    let Some(started) = STARTED.get() else {
+        return; // nothing ran
+    };
+    let figures = inferbench::kernel_shares::collect(&criterion_root(), *started);
+    if figures.is_empty() {
+        return; // --profile-time, --list, or a filter that matched nothing: no estimates
+    }
+    let machine = inferbench::device::MachineInfo::collect();
+    let peaks = inferbench::peaks::cached_here(&machine);
+    let cpu = inferbench::roofline::Ceiling::of(peaks.as_ref(), None);
+    let gpu = inferbench::roofline::Ceiling::of(peaks.as_ref(), Some(0));
+    eprintln!(
+        "\nkernels against the peaks (median time; cpu: {}):",
+        cpu.what
+    );
+    for f in &figures {
+        eprintln!("  {}", inferbench::kernel_shares::line(f, &cpu, &gpu));
+    }
+}
+
 /// This machine's peaks (from `inferbench info --peaks`), once: Criterion's B/s and elem/s
 /// over them are each kernel's share of the roofline.
 fn print_peaks() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        STARTED.get_or_init(std::time::SystemTime::now);
         let machine = inferbench::device::MachineInfo::collect();
         match inferbench::peaks::cached_here(&machine) {
             Some(p) => {
@@ -262,6 +300,6 @@ fn attention(c: &mut Criterion) {
 criterion_group! {
     name = kernels;
     config = Criterion::default().with_profiler(flamegraph::Flamegraph::default());
-    targets = matmul, qmatmul, pointwise, attention
+    targets = matmul, qmatmul, pointwise, attention, shares_of_peak
 }
 criterion_main!(kernels);

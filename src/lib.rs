@@ -17,6 +17,7 @@ pub mod html;
 pub mod http;
 pub mod instructions;
 pub mod k8s;
+pub mod kernel_shares;
 pub mod live;
 pub mod metrics;
 pub mod model;
