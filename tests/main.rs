@@ -17,6 +17,7 @@ mod http;
 mod instructions;
 mod k8s;
 mod llama_safetensors;
+mod load_workloads;
 mod retrieval;
 mod run;
 mod smollm;
