@@ -558,14 +558,18 @@ impl RunContext<'_> {
         // Probe runs each restart the clock: their windows would overlap.
         let mut series = (runs == 1).then(windows::WindowRecorder::new);
         let before = self.telemetry.as_ref().map(|t| t.checkpoint());
-        let scraper = self.metrics_url.clone().map(|url| {
-            scrape::Scraper::start(
-                self.target.client.clone(),
-                url,
-                r.scrape_interval,
-                tokio::time::Instant::now(),
-            )
-        });
+        let scraper = match self.metrics_url.clone() {
+            Some(url) => Some(
+                scrape::Scraper::start(
+                    self.target.client.clone(),
+                    url,
+                    r.scrape_interval,
+                    tokio::time::Instant::now(),
+                )
+                .await,
+            ),
+            None => None,
+        };
         for run_index in 0..runs {
             if r.interrupt.load(Ordering::SeqCst) {
                 break;

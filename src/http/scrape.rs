@@ -249,8 +249,9 @@ pub struct Scraper {
 }
 
 impl Scraper {
-    /// Scrape `url` now and every `interval` after, timed from `start` (the scenario's).
-    pub fn start(
+    /// Scrape `url` once before returning (so the first reading precedes every request of
+    /// the scenario), then every `interval` in the background, timed from `start`.
+    pub async fn start(
         client: reqwest::Client,
         url: reqwest::Url,
         interval: Duration,
@@ -258,24 +259,32 @@ impl Scraper {
     ) -> Scraper {
         let stop = Arc::new(AtomicBool::new(false));
         let (flag, target) = (stop.clone(), url.clone());
+        let timeout = interval.max(Duration::from_secs(2));
+        let scrape = move |client: reqwest::Client, target: reqwest::Url| async move {
+            fetch(&client, &target, timeout)
+                .await
+                .and_then(|t| parse(&t).map_err(|e| format!("{target}: {e}")))
+        };
+        let mut log = Log::default();
+        let mut next = Instant::now();
+        log.add(
+            start.elapsed().as_secs_f64(),
+            scrape(client.clone(), target.clone()).await,
+        );
         let task = tokio::spawn(async move {
-            let mut log = Log::default();
-            let mut next = Instant::now();
             loop {
-                let at = start.elapsed().as_secs_f64();
-                let text = fetch(&client, &target, interval.max(Duration::from_secs(2))).await;
-                log.add(
-                    at,
-                    text.and_then(|t| parse(&t).map_err(|e| format!("{target}: {e}"))),
-                );
-                if flag.load(Ordering::SeqCst) {
-                    return log;
-                }
                 next += interval;
                 // Wake at the next tick, or at once when asked to stop (for the last scrape).
                 while Instant::now() < next && !flag.load(Ordering::SeqCst) {
                     tokio::time::sleep((next - Instant::now()).min(Duration::from_millis(50)))
                         .await;
+                }
+                // A scrape begun after the stop was asked for is the "after" reading.
+                let last = flag.load(Ordering::SeqCst);
+                let at = start.elapsed().as_secs_f64();
+                log.add(at, scrape(client.clone(), target.clone()).await);
+                if last {
+                    return log;
                 }
             }
         });
