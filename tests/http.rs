@@ -712,9 +712,20 @@ fn load_against_serve_gives_the_full_table_at_every_concurrency() {
         assert_eq!(s["goodput"]["fraction"], 1.0);
     }
     assert_eq!(run["workload"]["token_counting"], "server usage");
-    // One request at a time: four users wait for each other, so TTFT grows.
-    let ttft = |i: usize| scenarios[i]["ttft"]["p50_ms"].as_f64().unwrap();
-    assert!(ttft(1) > ttft(0), "c4 TTFT {} vs c1 {}", ttft(1), ttft(0));
+    // One request at a time: four users wait for each other in serve's queue, one user never
+    // does (the server's own queue-time counter, scraped, not a timing of this busy machine:
+    // c4's TTFT over c1's failed once beside the other real-model tests).
+    let queued = |i: usize| {
+        scenarios[i]["server_metrics"]["counter_deltas"]["inferbench_queue_time_seconds_sum"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(
+        queued(1) > 10.0 * queued(0).max(0.001),
+        "queue time c4 {} s vs c1 {} s",
+        queued(1),
+        queued(0)
+    );
     let table = stdout(&o);
     assert!(
         table.contains("| c1 ") && table.contains("| c4 "),
