@@ -142,6 +142,11 @@ fn bad_datasets_and_length_flags_are_refused_before_any_request() {
             ),
             ("--output-tokens 2", "--output-tokens shapes random prompts"),
             ("--prefix-shared 4", "--prefix-shared 4: give N:LEN"),
+            ("--prefix-shared 2:9999999999", "more than the 1048576"),
+            (
+                "--input-dist normal:1e12:1 --output-tokens 3",
+                "more than the 1048576",
+            ),
         ],
     );
 }
@@ -242,6 +247,10 @@ fn bad_patterns_are_refused_naming_the_flag() {
             ),
             ("--breaking-point --sweep", "give one"),
             ("--multi-turn 2 --rate 5", "closed loop"),
+            (
+                "--pattern ramp --users --from 1 --to 1e9 --duration 1s",
+                "at most 100000 users",
+            ),
         ],
     );
 }

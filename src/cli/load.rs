@@ -20,6 +20,9 @@ use crate::workload::trace;
 /// A replay's prompts, and the tokenizer that sized them.
 type ReplayWorkload = (Workload, Option<(String, TextTokenizer)>);
 
+/// Most users a `--users` pattern may reach.
+const MAX_USERS: u32 = 100_000;
+
 /// `--pattern`: how the offered load changes over a scenario.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PatternKind {
@@ -762,6 +765,12 @@ impl LoadArgs {
                         self.pattern.name()
                     )));
                 }
+                if pattern.max_rate() > f64::from(MAX_USERS) {
+                    return Err(usage(format!(
+                        "--to {}: at most {MAX_USERS} users (each is a task holding a connection)",
+                        pattern.max_rate()
+                    )));
+                }
                 return Ok(vec![LoadShape::UserPattern { pattern }]);
             }
             return Ok(vec![LoadShape::Pattern {
@@ -815,7 +824,13 @@ fn parse_prefix_shared(text: &str) -> anyhow::Result<(usize, usize)> {
         .split_once(':')
         .and_then(|(n, len)| Some((n.trim().parse().ok()?, len.trim().parse().ok()?)));
     match parsed {
-        Some((n, len)) if n > 0 && len > 0 => Ok((n, len)),
+        Some((n, len)) if n > 0 && len > 0 => {
+            crate::workload::lengths::check_tokens(&format!("--prefix-shared {text}"), len as f64)?;
+            if n > 65_536 {
+                anyhow::bail!("--prefix-shared {text}: at most 65536 shared prefixes");
+            }
+            Ok((n, len))
+        }
         _ => anyhow::bail!(
             "--prefix-shared {text}: give N:LEN, N shared prefixes of LEN tokens, both above 0 (e.g. 4:256)"
         ),

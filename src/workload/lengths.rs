@@ -9,6 +9,18 @@ use rand::rngs::StdRng;
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
 
+/// Longest prompt or answer a workload may ask for (tokens): larger is a typo, and the text
+/// for it would be built in memory before any request.
+pub const MAX_TOKENS: u32 = 1 << 20;
+
+/// A length in tokens from a flag, refused above MAX_TOKENS before anything is built.
+pub fn check_tokens(flag: &str, tokens: f64) -> Result<()> {
+    if tokens > MAX_TOKENS as f64 {
+        bail!("{flag}: {tokens} tokens is more than the {MAX_TOKENS} a workload may ask for");
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LengthDist {
     Fixed(u32),
@@ -30,11 +42,13 @@ impl LengthDist {
         if !(0.0..1.0).contains(&spread) {
             bail!("{flag}-spread {spread}: a share below 1 (0.5 is ±50%)");
         }
-        Ok(if spread == 0.0 {
+        let dist = if spread == 0.0 {
             LengthDist::Fixed(mean)
         } else {
             LengthDist::Uniform { mean, spread }
-        })
+        };
+        check_tokens(&format!("{flag}-tokens {mean}"), dist.max() as f64)?;
+        Ok(dist)
     }
 
     /// `fixed:N`, `uniform:MIN:MAX` or `normal:MEAN:SD`, as `--input-dist` takes it.
@@ -74,6 +88,11 @@ impl LengthDist {
         if dist.mean() < 1.0 {
             return Err(bad("the mean length must be at least 1 token"));
         }
+        let longest = match dist {
+            LengthDist::Normal { mean, sd } => mean + 6.0 * sd,
+            _ => dist.max() as f64,
+        };
+        check_tokens(&format!("{flag} {text}"), longest)?;
         Ok(dist)
     }
 
@@ -185,6 +204,13 @@ mod tests {
             );
         }
         assert!(LengthDist::around(8, 1.0, "--output").is_err());
+        for text in ["fixed:5000000", "normal:1e12:1", "uniform:1:99999999"] {
+            let err = LengthDist::parse(text, "--input-dist")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("more than the 1048576"), "{text}: {err}");
+        }
+        assert!(LengthDist::around(4_000_000_000, 0.0, "--input").is_err());
         assert_eq!(
             LengthDist::parse("uniform:100:300", "--x").unwrap(),
             LengthDist::Uniform {
