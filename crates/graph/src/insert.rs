@@ -207,6 +207,10 @@ impl Growing {
         for layer in (level.saturating_add(1)..=top).rev() {
             at = greedy(self, query, at, layer);
         }
+        // The node's own lists first, every layer; the links back to it only then. A node
+        // that others could reach with its lower lists still empty would strand every search
+        // that descends through it meanwhile (a starved thread can leave it so for a while).
+        let mut chosen_per_layer = Vec::with_capacity(usize::from(level) + 1);
         for layer in (0..=level.min(top)).rev() {
             let mut found = with_scratch(|s| beam(self, query, &[at], layer, self.ef, s));
             found.retain(|f| f.id != node);
@@ -214,13 +218,14 @@ impl Growing {
                 continue;
             };
             let chosen = self.diverse(&found, self.m);
-            // Merged, not written over: another insert may already have linked back here
-            // (its search can start at this node on the layer above).
             self.add_links(node, layer, &chosen);
-            for &neighbour in &chosen {
+            chosen_per_layer.push((layer, chosen));
+            at = nearest;
+        }
+        for (layer, chosen) in chosen_per_layer {
+            for neighbour in chosen {
                 self.add_links(neighbour, layer, &[node]);
             }
-            at = nearest;
         }
         if let Some(mut guard) = rising {
             *guard = (node, level);
