@@ -139,9 +139,10 @@ pub struct RetrievalArgs {
     /// The flat search's layer-0 links: reselected (each node's links chosen again from its
     /// links and back-links with HNSW's diversity rule, and a link into every node no path
     /// led to: hnsw_rs prunes overflowing lists to the nearest, which cuts clusters apart)
-    /// or as-built (the graph exactly as built). Default: as-built for --build inferbench,
-    /// reselected for --build hnsw_rs.
-    #[arg(long, value_parser = ["reselected", "as-built"])]
+    /// repaired (the graph as built and a link into every node no path led to: the rule can
+    /// prune a node's last link in) or as-built (the graph exactly as built). Default:
+    /// repaired for --build inferbench, reselected for --build hnsw_rs.
+    #[arg(long, value_parser = ["reselected", "repaired", "as-built"])]
     links: Option<String>,
     /// The ef values to sweep, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]

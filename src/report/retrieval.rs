@@ -93,8 +93,8 @@ pub struct LayoutInfo {
     pub seconds: f64,
     pub bytes: u64,
     pub layers: u8,
-    /// "as-built" (the links as the graph was built) or "reselected" (chosen again, see
-    /// `--links`).
+    /// "as-built" (the links as the graph was built), "repaired" (as built, and a link into
+    /// each node no path led to) or "reselected" (chosen again, see `--links`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub links: Option<String>,
     /// Nodes no path led to in the graph as built.
