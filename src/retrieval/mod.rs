@@ -690,7 +690,14 @@ struct IndexKey<'a> {
     /// Absent for hnsw_rs's build, so indexes cached before there was a choice still match.
     #[serde(skip_serializing_if = "is_hnsw_rs")]
     build: BuildChoice,
+    /// Our insertion's revision, raised when it builds a different graph from the same
+    /// input, so a cached graph of an older one is rebuilt (absent for hnsw_rs's build).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    insertion: Option<u32>,
 }
+
+/// 2: a node's own lists are written before the links back to it (crates/graph insert.rs).
+const INSERTION_REVISION: u32 = 2;
 
 fn is_hnsw_rs(build: &BuildChoice) -> bool {
     *build == BuildChoice::HnswRs
@@ -702,6 +709,7 @@ fn index_for(request: &RetrievalRequest, data: &PreparedData) -> Result<IndexSte
         data: &data.base_key,
         params,
         build: request.build,
+        insertion: (request.build == BuildChoice::Inferbench).then_some(INSERTION_REVISION),
     };
     let dir = request
         .cache_dir
