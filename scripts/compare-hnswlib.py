@@ -175,7 +175,7 @@ def main():
                    help="whose insertion builds inferbench's graph")
     p.add_argument("--search", default="flat", choices=["flat", "hnsw_rs"],
                    help="inferbench's search: its flat layout (default) or hnsw_rs's own")
-    p.add_argument("--links", choices=["reselected", "as-built"],
+    p.add_argument("--links", choices=["reselected", "repaired", "as-built"],
                    help="inferbench's layer-0 links for the flat search (default: inferbench's own "
                         "for the builder)")
     p.add_argument("--inferbench", default=os.path.join(ROOT, "target", "release", "inferbench"))
