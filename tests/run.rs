@@ -218,6 +218,26 @@ fn run_writes_every_field_to_json_csv_and_the_table() {
     for l in &lines[1..] {
         assert_eq!(l.split(',').count(), columns, "{l}");
     }
+    // The roofline's columns carry run.json's figures (4 decimals).
+    let header: Vec<&str> = lines[0].split(',').collect();
+    for (row, s) in lines[1..].iter().zip(scenarios) {
+        let cells: Vec<&str> = row.split(',').collect();
+        for field in [
+            "decode_bytes_per_step",
+            "prefill_flops",
+            "decode_bytes_per_s",
+        ] {
+            let at = header.iter().position(|h| *h == field).expect(field);
+            let cell: f64 = cells[at]
+                .parse()
+                .unwrap_or_else(|_| panic!("{field}: {row}"));
+            let json = s["roofline"][field].as_f64().unwrap();
+            assert!(
+                (cell - json).abs() <= 1e-4 * json.abs().max(1.0),
+                "{field}: {cell} vs {json}"
+            );
+        }
+    }
 }
 
 fn spawn_run(config: &Path, out: &Path, id: &str) -> std::process::Child {

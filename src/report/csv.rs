@@ -7,6 +7,7 @@ use crate::metrics::{
     latency_metric_name, Latency, LatencySummary, RateSummary, Reading, Statistic,
 };
 use crate::results::RunFile;
+use crate::roofline::Roofline;
 
 /// The header line, then one line per row.
 pub(crate) fn write<'r, R: 'r>(
@@ -149,6 +150,21 @@ fn inference_columns(run: &RunResult) -> Vec<Column<'_, ScenarioResult>> {
     columns.push(column("tokens_per_joule", |s: &Row| {
         reading(&s.energy.tokens_per_joule)
     }));
+    // The roofline (empty where the run measured none, or the peaks are unknown).
+    type RoofOf = fn(&Roofline) -> Option<f64>;
+    let roofline: [(&str, RoofOf); 6] = [
+        ("decode_bytes_per_step", |r| Some(r.decode_bytes_per_step)),
+        ("decode_bytes_per_s", |r| r.decode_bytes_per_s),
+        ("decode_bandwidth_share", |r| r.decode_bandwidth_share),
+        ("prefill_flops", |r| Some(r.prefill_flops)),
+        ("prefill_flops_per_s", |r| r.prefill_flops_per_s),
+        ("prefill_flops_share", |r| r.prefill_flops_share),
+    ];
+    for (name, of) in roofline {
+        columns.push(column(name, move |s: &Row| {
+            number(s.roofline.as_ref().and_then(of))
+        }));
+    }
     columns.push(column("targets_met", |s: &Row| {
         s.targets.iter().filter(|t| t.met).count().to_string()
     }));
