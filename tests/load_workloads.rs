@@ -100,6 +100,18 @@ fn sharegpt_random_lengths_and_shared_prefixes_reach_the_server_as_asked() {
     // least one block of its shared prefix.
     let cached = s["cached_prompt_tokens"].as_u64().unwrap();
     assert!(cached >= 16 * 20, "{cached} cached prompt tokens: {s:#}");
+    // scenarios.csv carries the same figures.
+    let csv = std::fs::read_to_string(out.join("random/scenarios.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let cell = |name: &str| row[header.iter().position(|h| *h == name).expect(name)];
+    assert_eq!(cell("requested_output_tokens_max"), hi.to_string(), "{csv}");
+    assert_eq!(cell("cached_prompt_tokens"), cached.to_string(), "{csv}");
+    let mean: f64 = cell("input_tokens_mean").parse().unwrap();
+    let json_mean = s["token_lengths"]["input"]["sum"].as_f64().unwrap()
+        / s["token_lengths"]["input"]["count"].as_f64().unwrap();
+    assert!((mean - json_mean).abs() < 1e-3, "{mean} vs {json_mean}");
     assert!(run["workload"]["source"]
         .as_str()
         .unwrap()

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::columns::{column, Column};
 use super::csv::{self, number};
-use crate::metrics::{Latencies, Latency, LatencyHistograms, RateSummary, Statistic, TokenLengths};
+use crate::metrics::{
+    Latencies, Latency, LatencyHistograms, RateSummary, Statistic, TokenHistogram, TokenLengths,
+};
 use crate::results::{RunFile, RunHeader};
 use crate::workload::arrival::{ArrivalKind, ArrivalProcess};
 use crate::workload::pattern::Pattern;
@@ -417,6 +419,29 @@ fn csv_columns<'a>() -> Vec<Column<'a, HttpScenario>> {
             move |s: &Row| s.errors.get(class.name()).copied().unwrap_or(0).to_string(),
         ));
     }
+    // What was sent and got back per successful request (empty in runs written before).
+    type LengthsOf = fn(&TokenLengths) -> &TokenHistogram;
+    let lengths: [(&str, LengthsOf); 3] = [
+        ("input", |t| &t.input),
+        ("requested_output", |t| &t.requested_output),
+        ("output", |t| &t.output),
+    ];
+    for (name, of) in lengths {
+        columns.push(column(format!("{name}_tokens_mean"), move |s: &Row| {
+            number(s.token_lengths.as_ref().and_then(|t| of(t).mean()))
+        }));
+        columns.push(column(format!("{name}_tokens_max"), move |s: &Row| {
+            s.token_lengths
+                .as_ref()
+                .filter(|t| of(t).count > 0)
+                .map_or(String::new(), |t| of(t).max.to_string())
+        }));
+    }
+    columns.push(column("cached_prompt_tokens", |s: &Row| {
+        s.cached_prompt_tokens
+            .map_or(String::new(), |n| n.to_string())
+    }));
+    columns.push(column("e2e_drift", |s: &Row| number(s.e2e_drift)));
     columns
 }
 
