@@ -189,8 +189,11 @@ fn a_ramp_pattern_is_followed_window_by_window() {
             (offered - want).abs() <= 2.0,
             "second {k}: {offered} offered, want {want}"
         );
+        // Loose: a sender descheduled for 100 ms at a second's edge moves 10% of its
+        // requests into the next window on a busy CI machine (scripts/load-accuracy.sh
+        // measures the accuracy, 2%, on an idle one).
         assert!(
-            (sent - offered).abs() <= 0.05 * want,
+            (sent - offered).abs() <= 0.15 * want,
             "second {k}: {sent} sent of {offered}"
         );
     }
