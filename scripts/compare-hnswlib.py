@@ -108,23 +108,26 @@ def run_hnswlib(base, queries, truth, args):
 
 
 def run_inferbench(args, round_index):
-    out = tempfile.mkdtemp(prefix="compare-hnswlib-")
-    run_id = f"round{round_index}"
-    cmd = [
-        args.inferbench, "retrieval",
-        "--vectors", os.path.join(args.data, "base.fvecs"),
-        "--queries-file", os.path.join(args.data, "query.fvecs"),
-        "--ground-truth", os.path.join(args.data, "groundtruth.ivecs"),
-        "--m", str(args.m), "--ef-construction", str(args.ef_construction),
-        "--ef", ",".join(map(str, args.efs)), "-k", str(args.k),
-        "--build", args.build, "--search", args.search, *(["--links", args.links] if args.links else []), "--no-cache", "-o", out, "--run-id", run_id,
-    ]
-    env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
-    done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if done.returncode != 0:
-        sys.exit(f"inferbench failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    with open(os.path.join(out, run_id, "run.json")) as f:
-        run = json.load(f)
+    # inferbench's own run folder is read and then removed with its temporary directory.
+    with tempfile.TemporaryDirectory(prefix="compare-hnswlib-") as out:
+        run_id = f"round{round_index}"
+        cmd = [
+            args.inferbench, "retrieval",
+            "--vectors", os.path.join(args.data, "base.fvecs"),
+            "--queries-file", os.path.join(args.data, "query.fvecs"),
+            "--ground-truth", os.path.join(args.data, "groundtruth.ivecs"),
+            "--m", str(args.m), "--ef-construction", str(args.ef_construction),
+            "--ef", ",".join(map(str, args.efs)), "-k", str(args.k),
+            "--build", args.build, "--search", args.search,
+            *(["--links", args.links] if args.links else []),
+            "--no-cache", "-o", out, "--run-id", run_id,
+        ]
+        env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
+        done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode != 0:
+            sys.exit(f"inferbench failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        with open(os.path.join(out, run_id, "run.json")) as f:
+            run = json.load(f)
     per_ef = {
         s["ef"]: {"recall": s["recall"], "qps": s["single_thread_qps"], "p95_ms": s["latency"]["p95_ms"]}
         for s in run["scenarios"]
