@@ -8,7 +8,9 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::common::{assert_clean_failure, inferbench, load_json, start_serve, stderr, stdout};
+use crate::common::{
+    assert_clean_failure, csv_rows, inferbench, load_json, start_serve, stderr, stdout,
+};
 use crate::http::{start_fault_server, write_prompts};
 
 const SHAREGPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sharegpt-small.json");
@@ -101,13 +103,14 @@ fn sharegpt_random_lengths_and_shared_prefixes_reach_the_server_as_asked() {
     let cached = s["cached_prompt_tokens"].as_u64().unwrap();
     assert!(cached >= 16 * 20, "{cached} cached prompt tokens: {s:#}");
     // scenarios.csv carries the same figures.
-    let csv = std::fs::read_to_string(out.join("random/scenarios.csv")).unwrap();
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let cell = |name: &str| row[header.iter().position(|h| *h == name).expect(name)];
-    assert_eq!(cell("requested_output_tokens_max"), hi.to_string(), "{csv}");
-    assert_eq!(cell("cached_prompt_tokens"), cached.to_string(), "{csv}");
+    let rows = csv_rows(&out.join("random/scenarios.csv"));
+    let cell = |name: &str| rows[0][name].as_str();
+    assert_eq!(
+        cell("requested_output_tokens_max"),
+        hi.to_string(),
+        "{rows:?}"
+    );
+    assert_eq!(cell("cached_prompt_tokens"), cached.to_string(), "{rows:?}");
     let mean: f64 = cell("input_tokens_mean").parse().unwrap();
     let json_mean = s["token_lengths"]["input"]["sum"].as_f64().unwrap()
         / s["token_lengths"]["input"]["count"].as_f64().unwrap();

@@ -1,7 +1,7 @@
 //! `inferbench run` as a user runs it: the files it writes, Ctrl-C, --resume, and bad input.
 
 use crate::common::{
-    assert_clean_failure, inferbench, load_json, stderr, stdout, wait_for_scenarios,
+    assert_clean_failure, csv_rows, inferbench, load_json, stderr, stdout, wait_for_scenarios,
 };
 
 use std::path::{Path, PathBuf};
@@ -219,18 +219,18 @@ fn run_writes_every_field_to_json_csv_and_the_table() {
         assert_eq!(l.split(',').count(), columns, "{l}");
     }
     // The roofline's columns carry run.json's figures (4 decimals).
-    let header: Vec<&str> = lines[0].split(',').collect();
-    for (row, s) in lines[1..].iter().zip(scenarios) {
-        let cells: Vec<&str> = row.split(',').collect();
+    for (row, s) in csv_rows(&out.join("t1/scenarios.csv"))
+        .iter()
+        .zip(scenarios)
+    {
         for field in [
             "decode_bytes_per_step",
             "prefill_flops",
             "decode_bytes_per_s",
         ] {
-            let at = header.iter().position(|h| *h == field).expect(field);
-            let cell: f64 = cells[at]
+            let cell: f64 = row[field]
                 .parse()
-                .unwrap_or_else(|_| panic!("{field}: {row}"));
+                .unwrap_or_else(|_| panic!("{field}: {row:?}"));
             let json = s["roofline"][field].as_f64().unwrap();
             assert!(
                 (cell - json).abs() <= 1e-4 * json.abs().max(1.0),

@@ -76,6 +76,25 @@ pub fn load_json(path: &Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()))
 }
 
+/// The cells of a scenarios.csv (no quoted commas in the columns read) by column name: one
+/// map per row.
+pub fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("a header line").split(',').collect();
+    lines
+        .map(|row| {
+            let cells: Vec<&str> = row.split(',').collect();
+            assert_eq!(cells.len(), header.len(), "{row}");
+            header
+                .iter()
+                .map(|h| h.to_string())
+                .zip(cells.iter().map(|c| c.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
 /// A failure must be an error message naming the problem and a non-zero exit, never a panic.
 pub fn assert_clean_failure(o: &Output, expected: &[&str]) {
     let err = stderr(o);
