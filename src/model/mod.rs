@@ -9,6 +9,7 @@ pub mod gguf_header;
 pub mod kv_cache;
 pub mod llama;
 pub mod op_timer;
+pub mod q8_matmul;
 pub mod quantized_llama;
 pub mod source;
 pub mod tokenizer;
