@@ -13,10 +13,11 @@ use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 /// cache's `k`, `v` (batch, kv_heads, t, d), each (row, head) block of positions dense: or
 /// None when they are not f32 on the CPU laid out so (the caller then takes candle's path).
 ///
-/// The query heads that share a kv head are done together, so each cached key and value is
-/// read once a step, not once per query head: at batch 8 over 576 positions the cache reads
-/// are what bound this loop. One thread: spreading it over rayon's measured slower at every
-/// size tried on 2 cores (batch 1 to 8, 150 to 576 positions).
+/// Each (row, query head) is a task on candle's thread pool (a kv head's three query heads
+/// apart, so two threads share SmolLM2's nine heads 5:4 rather than its three kv heads 2:1);
+/// a query head shares its kv head's keys and values through the caches. rayon had measured
+/// slower than one thread at every size tried on 2 cores; candle's pool keeps its workers
+/// spinning between ops.
 pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Option<Tensor>> {
     let (batch, heads, one, d) = q.dims4()?;
     let (_, kv_heads, t, _) = k.dims4()?;
@@ -34,28 +35,27 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Option<Tensor>> {
         return Ok(None);
     };
     let group = heads / kv_heads;
-    let mut out = vec![0f32; batch * heads * d];
-    let mut scores = Vec::new();
-    let mut queries: Vec<&[f32]> = Vec::with_capacity(group);
-    // One (row, kv head) at a time, with the `group` query heads that share it.
+    // Each (row, query head) with its kv head's cached keys and values.
+    let mut work = Vec::with_capacity(batch * heads);
     for row in 0..batch {
-        for kv in 0..kv_heads {
-            let (Some(keys), Some(values)) = (ks.block(row, kv, t * d), vs.block(row, kv, t * d))
-            else {
+        for h in 0..heads {
+            let kv = h / group;
+            let (Some(query), Some(keys), Some(values)) = (
+                qs.block(row, h, d),
+                ks.block(row, kv, t * d),
+                vs.block(row, kv, t * d),
+            ) else {
                 return Ok(None);
             };
-            let first = kv * group;
-            queries.clear();
-            for h in first..first + group {
-                let Some(query) = qs.block(row, h, d) else {
-                    return Ok(None);
-                };
-                queries.push(query);
-            }
-            let y = &mut out[(row * heads + first) * d..(row * heads + first + group) * d];
-            inferbench_distance::attention::decode_group(&queries, keys, values, d, &mut scores, y);
+            work.push((query, keys, values));
         }
     }
+    let mut out = vec![0f32; batch * heads * d];
+    super::parallel::fill_runs(&mut out, d, |i, y| {
+        let (query, keys, values) = work[i];
+        let mut scores = Vec::with_capacity(t);
+        inferbench_distance::attention::decode_group(&[query], keys, values, d, &mut scores, y);
+    });
     drop((q_store, k_store, v_store));
     Tensor::from_vec(out, (batch, 1, heads * d), q.device()).map(Some)
 }

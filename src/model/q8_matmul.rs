@@ -33,16 +33,11 @@ pub fn forward(weight: &QTensor, x: &Tensor) -> Result<Tensor> {
     let acts = Activations::quantise(&values, rows, k);
     let data = weight.data()?;
     let row_bytes = k / q8::BLOCK * q8::BLOCK_BYTES;
-    // by_weight_row[r * rows + i]: what the kernel writes, each task a disjoint run of it.
+    // by_weight_row[r * rows + i]: what the kernel writes, each task a run of whole rows.
     let mut by_weight_row = vec![0f32; n * rows];
-    let out = SharedOut(by_weight_row.as_mut_ptr());
-    let tasks = n.div_ceil(ROWS_PER_TASK);
-    candle_core::utils::barrier_pool().execute_chunked(tasks, |range| {
-        let first = range.start * ROWS_PER_TASK;
-        let last = (range.end * ROWS_PER_TASK).min(n);
-        // SAFETY: tasks cover disjoint weight rows, so these output runs never overlap, and
-        // the buffer outlives the call (execute_chunked returns when every task is done).
-        let out = unsafe { out.run(first * rows, (last - first) * rows) };
+    super::parallel::fill_runs(&mut by_weight_row, ROWS_PER_TASK * rows, |task, out| {
+        let first = task * ROWS_PER_TASK;
+        let last = first + out.len() / rows;
         q8::matmul_rows(&data[first * row_bytes..last * row_bytes], &acts, out);
     });
     let result = if rows == 1 {
@@ -58,21 +53,6 @@ pub fn forward(weight: &QTensor, x: &Tensor) -> Result<Tensor> {
     };
     dims.push(n);
     Tensor::from_vec(result, dims, x.device())
-}
-
-/// The output buffer, shared by the pool's workers, each writing its own run.
-struct SharedOut(*mut f32);
-
-// SAFETY: workers only write disjoint runs (see `forward`).
-unsafe impl Sync for SharedOut {}
-
-impl SharedOut {
-    /// # Safety
-    /// `start..start + len` must lie in the buffer and be written by no one else meanwhile.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn run(&self, start: usize, len: usize) -> &mut [f32] {
-        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
-    }
 }
 
 #[cfg(test)]

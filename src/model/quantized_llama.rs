@@ -172,10 +172,11 @@ impl QLinear {
         cache: &Arc<DenseCache>,
     ) -> Result<Self> {
         let weight = Arc::new(weight);
+        let own_kernel = q8_matmul::applies(&weight, &weight.device());
         Ok(QLinear {
             name,
             matmul: QMatMul::from_arc(weight.clone())?,
-            own_kernel: q8_matmul::applies(&weight, &weight.device()),
+            own_kernel,
             weight,
             gemm_rows,
             cache: cache.clone(),
@@ -224,7 +225,10 @@ impl QLinear {
                     .iter()
                     .map(|&n| {
                         let (start, n) = block(n);
-                        x.broadcast_matmul(&w.narrow(0, start, n)?.t()?)
+                        match super::dense_gemm::matmul_rows(x, &w, start, n)? {
+                            Some(y) => Ok(y),
+                            None => x.broadcast_matmul(&w.narrow(0, start, n)?.t()?),
+                        }
                     })
                     .collect::<Result<_>>()?
             } else {

@@ -32,14 +32,14 @@ fn squared_l2_portable(a: &[f32], b: &[f32]) -> f32 {
 }
 
 #[inline(always)]
-fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     lane_sum(a, b, |x, y| x * y)
 }
 
 /// Explicit SIMD: four independent accumulators, so the adds are not one long dependency
 /// chain (a single 16-lane chain is latency-bound at ~33 ns for 384 dims here).
 #[cfg(target_arch = "x86_64")]
-mod simd {
+pub(crate) mod simd {
     use std::arch::x86_64::*;
 
     /// `acc += (a - b)²` (squared L2) or `acc += a·b` (dot), 32 floats per step, then 8,

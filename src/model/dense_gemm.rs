@@ -1,0 +1,117 @@
+//! The prefill GEMM on CPU: activations times a dequantised f32 weight, split by output
+//! columns over candle's persistent thread pool, each part one single-threaded `gemm` call.
+//!
+//! candle's own matmul runs the same `gemm` with rayon's parallelism, whose workers sleep
+//! between the ~120 GEMMs of a prefill; split this way a SmolLM2 prefill's GEMMs took 20% less
+//! time (32 rows: 69 against 86 ms; 128 rows: 158 against 190 ms, alternated on the 2-core
+//! EPYC VM). The sums are the same products in gemm's order; where a split changes which
+//! micro-kernel takes an edge column, that column can differ in its last bit.
+
+use candle_core::{CpuStorage, Result, Storage, Tensor};
+
+/// Output columns per task are rounded to this, the widest of gemm's micro-kernels.
+const COLUMN_ALIGN: usize = 16;
+
+/// `x` (..., k) times rows `start..start + n` of `w` (rows × k, f32, contiguous) transposed:
+/// (..., n). None when either is not f32 on the CPU laid out so (the caller uses candle's).
+pub fn matmul_rows(x: &Tensor, w: &Tensor, start: usize, n: usize) -> Result<Option<Tensor>> {
+    let (w_rows, k) = w.dims2()?;
+    let mut dims = x.dims().to_vec();
+    if dims.pop() != Some(k) || start + n > w_rows || !w.is_contiguous() {
+        return Ok(None);
+    }
+    let x = x.contiguous()?;
+    let m: usize = dims.iter().product();
+    let (x_store, x_layout) = x.storage_and_layout();
+    let (w_store, w_layout) = w.storage_and_layout();
+    let (Storage::Cpu(CpuStorage::F32(xs)), Storage::Cpu(CpuStorage::F32(ws))) =
+        (&*x_store, &*w_store)
+    else {
+        return Ok(None);
+    };
+    let xs = &xs[x_layout.start_offset()..][..m * k];
+    let ws = &ws[w_layout.start_offset() + start * k..][..n * k];
+    let mut out = vec![0f32; m * n];
+    let threads = candle_core::utils::get_num_threads().max(1);
+    let per_task = n.div_ceil(threads).next_multiple_of(COLUMN_ALIGN);
+    let tasks = n.div_ceil(per_task);
+    let dst = DstPtr(out.as_mut_ptr());
+    candle_core::utils::barrier_pool().execute_chunked(tasks, |range| {
+        for task in range {
+            let first = task * per_task;
+            let cols = per_task.min(n - first);
+            // SAFETY: `xs` holds m × k values and `ws` from row `first` on at least
+            // cols × k; the destination is the m × n buffer `out`, of which this task
+            // writes only columns first..first + cols (row stride n), so tasks never write
+            // the same element; `out` outlives the call (execute_chunked returns when every
+            // task is done).
+            unsafe {
+                gemm::gemm(
+                    m,
+                    cols,
+                    k,
+                    dst.column(first),
+                    1,
+                    n as isize,
+                    false,
+                    xs.as_ptr(),
+                    1,
+                    k as isize,
+                    ws.as_ptr().add(first * k),
+                    k as isize,
+                    1,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                )
+            }
+        }
+    });
+    drop((x_store, w_store));
+    dims.push(n);
+    Tensor::from_vec(out, dims, x.device()).map(Some)
+}
+
+/// The destination, shared by the pool's workers, each writing its own columns.
+struct DstPtr(*mut f32);
+
+// SAFETY: workers write disjoint columns (see `matmul_rows`).
+unsafe impl Sync for DstPtr {}
+
+impl DstPtr {
+    /// The first element of column `c` (row 0).
+    fn column(&self, c: usize) -> *mut f32 {
+        self.0.wrapping_add(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, IndexOp};
+
+    #[test]
+    fn equals_candles_matmul_up_to_rounding() -> Result<()> {
+        let device = Device::Cpu;
+        let w = Tensor::randn(0f32, 0.1, (100, 48), &device)?;
+        for (shape, start, n) in [(vec![1, 7, 48], 0, 100), (vec![2, 3, 48], 37, 50)] {
+            let x = Tensor::randn(0f32, 1.0, shape.clone(), &device)?;
+            let ours = matmul_rows(&x, &w, start, n)?.expect("f32 on the CPU");
+            let theirs = x.broadcast_matmul(&w.i(start..start + n)?.t()?)?;
+            assert_eq!(ours.dims(), theirs.dims());
+            let (a, b) = (
+                ours.flatten_all()?.to_vec1::<f32>()?,
+                theirs.flatten_all()?.to_vec1::<f32>()?,
+            );
+            // Rounding of 48 products summed in another order: well under 1e-6 of the largest.
+            let largest = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+            for (p, q) in a.iter().zip(&b) {
+                assert!((p - q).abs() <= 1e-6 * largest, "{shape:?}: {p} vs {q}");
+            }
+        }
+        Ok(())
+    }
+}
