@@ -19,6 +19,7 @@ use std::time::Duration;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use inferbench::model::q8_matmul;
 
 /// Model shapes: hidden size, MLP size, attention heads, key/value heads.
 struct Shape {
@@ -205,10 +206,22 @@ fn qmatmul(c: &mut Criterion) {
                         y
                     })
                 });
+                let ours = (qtype == GgmlDType::Q8_0).then(|| q8_weight(&w));
+                if let Some(q) = ours.filter(|q| q8_matmul::applies(q, &device)) {
+                    // The engine's own kernel (decode's matvec) on the same weight.
+                    let id = format!("{dev_name}/{}/Q8_0-inferbench", shape.name);
+                    g.bench_function(BenchmarkId::from_parameter(id), |b| {
+                        b.iter(|| q8_matmul::forward(&q, &x).unwrap())
+                    });
+                }
             }
         }
     }
     g.finish();
+}
+
+fn q8_weight(w: &Tensor) -> QTensor {
+    QTensor::quantize(w, GgmlDType::Q8_0).expect("quantise")
 }
 
 /// Elementwise-style kernels over a 128-token prefill: softmax over attention scores,
