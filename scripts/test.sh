@@ -59,6 +59,11 @@ fi
 valgrind --version
 "${CHROMIUM:-$(command -v chromium || command -v chromium-browser)}" --version 2>/dev/null | head -1
 
+step "NVTX library (PyPI), so profile's ranges call the real library in the tests"
+INFERBENCH_NVTX_LIB="$(scripts/nvtx-lib.sh)"
+export INFERBENCH_NVTX_LIB
+echo "$INFERBENCH_NVTX_LIB"
+
 step "cargo test"
 # tests/fuzz.rs: each parser of untrusted input gets this many seconds of mutated input.
 export FUZZ_SECONDS=${FUZZ_SECONDS:-60}

@@ -214,6 +214,12 @@ fn profile_times_every_op_and_writes_a_chrome_trace() {
     ] {
         assert!(stdout.contains(expected), "no {expected:?}:\n{stdout}");
     }
+    // NVTX: on through the library scripts/test.sh names, else off with the way to turn it on.
+    let nvtx = match std::env::var("INFERBENCH_NVTX_LIB") {
+        Ok(lib) => format!("nvtx: a range per op through {lib}"),
+        Err(_) => "nvtx: off: no NVTX library found".to_string(),
+    };
+    assert!(stderr.contains(&nvtx), "no {nvtx:?}:\n{stderr}");
     // The trace: the prefill and four steps, and inside them every op of the 30 layers.
     let t = crate::common::load_json(&trace);
     let events = t["traceEvents"].as_array().unwrap();

@@ -74,6 +74,13 @@ pub fn handle(args: ProfileArgs) -> anyhow::Result<Outcome> {
         "model: {} ({}); profiling {} warm-up and {} × 2 passes...",
         loaded.info.name, loaded.info.dtype, args.warmup, args.rounds
     );
+    match model::nvtx::get() {
+        Ok(nvtx) => eprintln!(
+            "nvtx: a range per op through {} (nsys shows them)",
+            nvtx.path
+        ),
+        Err(why) => eprintln!("nvtx: off: {why}"),
+    }
     let request = ProfileRequest {
         batch,
         steps,

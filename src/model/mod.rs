@@ -9,6 +9,7 @@ pub mod gguf;
 pub mod gguf_header;
 pub mod kv_cache;
 pub mod llama;
+pub mod nvtx;
 pub mod op_timer;
 pub mod parallel;
 pub mod q8_matmul;

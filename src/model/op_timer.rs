@@ -112,7 +112,10 @@ pub fn timed<T>(
     };
     device.synchronize()?;
     let started = Instant::now();
-    let out = op()?;
+    let out = match super::nvtx::get() {
+        Ok(nvtx) => nvtx.range(name, op)?,
+        Err(_) => op()?,
+    };
     device.synchronize()?;
     let duration = started.elapsed();
     let span = OpSpan {
