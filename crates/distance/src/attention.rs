@@ -30,35 +30,29 @@ pub fn decode_group(
     group(queries, keys, values, d, scores, out, crate::dot_portable)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn group_avx512(
-    queries: &[&[f32]],
-    keys: &[f32],
-    values: &[f32],
-    d: usize,
-    scores: &mut Vec<f32>,
-    out: &mut [f32],
-) {
-    group(queries, keys, values, d, scores, out, |a, b| unsafe {
-        crate::simd::dot_avx512(a, b)
-    })
+/// `group` compiled for one instruction set, with that set's dot product.
+macro_rules! group_for {
+    ($name:ident, $features:literal, $dot:path) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        unsafe fn $name(
+            queries: &[&[f32]],
+            keys: &[f32],
+            values: &[f32],
+            d: usize,
+            scores: &mut Vec<f32>,
+            out: &mut [f32],
+        ) {
+            // SAFETY: the caller checked the features, which `$dot` needs too.
+            group(queries, keys, values, d, scores, out, |a, b| unsafe {
+                $dot(a, b)
+            })
+        }
+    };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn group_avx2(
-    queries: &[&[f32]],
-    keys: &[f32],
-    values: &[f32],
-    d: usize,
-    scores: &mut Vec<f32>,
-    out: &mut [f32],
-) {
-    group(queries, keys, values, d, scores, out, |a, b| unsafe {
-        crate::simd::dot_avx2(a, b)
-    })
-}
+group_for!(group_avx512, "avx512f,avx2,fma", crate::simd::dot_avx512);
+group_for!(group_avx2, "avx2,fma", crate::simd::dot_avx2);
 
 /// The body, with the dot product of the instruction set it is compiled for.
 #[inline(always)]

@@ -243,71 +243,91 @@ mod vnni {
         first: usize,
         sums: &mut [[f32; ACTS]; ROWS],
     ) {
-        let flip = _mm512_set1_epi8(0x80u8 as i8);
-        // Lanes 0-7 take the first block's scale, 8-15 the second's.
-        let halves = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
         let mut acc = [[_mm512_setzero_ps(); M]; ROWS];
-        let quants = acts.quants.as_ptr().add(first * acts.padded * BLOCK);
-        let corrections = acts.corrections.as_ptr().add(first * acts.padded * 8);
-        let scales = acts.scales.as_ptr().add(first * acts.padded * 8);
-        let stride = acts.padded * BLOCK; // bytes (and i32/f32 lanes ×4) between activation rows
-        let pairs = acts.blocks / 2;
-        for p in 0..pairs {
+        let acts = ActRows {
+            quants: acts.quants.as_ptr().add(first * acts.padded * BLOCK),
+            corrections: acts.corrections.as_ptr().add(first * acts.padded * 8),
+            scales: acts.scales.as_ptr().add(first * acts.padded * 8),
+            stride: acts.padded * BLOCK,
+            pairs: acts.blocks / 2,
+            odd: acts.blocks % 2 == 1,
+        };
+        for p in 0..acts.pairs {
             for (row, acc_row) in rows.iter().zip(acc.iter_mut()) {
                 let block = row.add(p * 2 * BLOCK_BYTES);
                 // wrapping_add: past the last rows this points beyond the weights, which a
                 // prefetch may (it never faults) but pointer arithmetic may not.
                 _mm_prefetch::<_MM_HINT_T0>(block.wrapping_add(PREFETCH) as *const i8);
-                let low = _mm256_loadu_si256(block.add(2) as *const __m256i);
-                let high = _mm256_loadu_si256(block.add(BLOCK_BYTES + 2) as *const __m256i);
-                let w = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(low), high);
-                let w = _mm512_xor_si512(w, flip);
-                let d = (block as *const u16).read_unaligned() as u32
-                    | ((block.add(BLOCK_BYTES) as *const u16).read_unaligned() as u32) << 16;
-                let dw = _mm512_permutexvar_ps(
-                    halves,
-                    _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128(d as i32))),
-                );
-                for (m, acc) in acc_row.iter_mut().enumerate() {
-                    let x = _mm512_loadu_si512(quants.add(m * stride + p * 64) as *const _);
-                    let c =
-                        _mm512_loadu_si512(corrections.add(m * stride / 4 + p * 16) as *const _);
-                    let dx = _mm512_loadu_ps(scales.add(m * stride / 4 + p * 16));
-                    let dot = _mm512_dpbusd_epi32(c, w, x);
-                    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, dx), *acc);
-                }
+                let (w, dw) = weight_pair(block, true);
+                accumulate(acc_row, w, dw, &acts, p);
             }
         }
-        if acts.blocks % 2 == 1 {
+        if acts.odd {
             // The odd last block: its pair's second half is zero on both sides.
-            let p = pairs;
             for (row, acc_row) in rows.iter().zip(acc.iter_mut()) {
-                let block = row.add(p * 2 * BLOCK_BYTES);
-                let low = _mm256_loadu_si256(block.add(2) as *const __m256i);
-                let w = _mm512_xor_si512(_mm512_castsi256_si512(_mm256_setzero_si256()), flip);
-                let w = _mm512_inserti64x4::<0>(
-                    w,
-                    _mm256_xor_si256(low, _mm256_set1_epi8(0x80u8 as i8)),
-                );
-                let d = (block as *const u16).read_unaligned() as u32;
-                let dw = _mm512_permutexvar_ps(
-                    halves,
-                    _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128(d as i32))),
-                );
-                for (m, acc) in acc_row.iter_mut().enumerate() {
-                    let x = _mm512_loadu_si512(quants.add(m * stride + p * 64) as *const _);
-                    let c =
-                        _mm512_loadu_si512(corrections.add(m * stride / 4 + p * 16) as *const _);
-                    let dx = _mm512_loadu_ps(scales.add(m * stride / 4 + p * 16));
-                    let dot = _mm512_dpbusd_epi32(c, w, x);
-                    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, dx), *acc);
-                }
+                let (w, dw) = weight_pair(row.add(acts.pairs * 2 * BLOCK_BYTES), false);
+                accumulate(acc_row, w, dw, &acts, acts.pairs);
             }
         }
         for (acc_row, sums_row) in acc.iter().zip(sums.iter_mut()) {
             for (acc, sum) in acc_row.iter().zip(sums_row.iter_mut()) {
                 *sum = _mm512_reduce_add_ps(*acc);
             }
+        }
+    }
+
+    /// A tile's activation rows, from its first: quants, lane corrections and block scales,
+    /// `stride` bytes (and i32/f32 lanes × 4) apart.
+    struct ActRows {
+        quants: *const i8,
+        corrections: *const i32,
+        scales: *const f32,
+        stride: usize,
+        pairs: usize,
+        odd: bool,
+    }
+
+    /// Two weight blocks' quants as unsigned bytes (`w ^ 0x80`) and their scales spread over
+    /// lanes 0-7 and 8-15; with `both` false, the first block alone (the second half zero).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni,f16c")]
+    unsafe fn weight_pair(block: *const u8, both: bool) -> (__m512i, __m512) {
+        let flip = _mm512_set1_epi8(0x80u8 as i8);
+        let low = _mm256_loadu_si256(block.add(2) as *const __m256i);
+        let mut d = (block as *const u16).read_unaligned() as u32;
+        let high = if both {
+            d |= ((block.add(BLOCK_BYTES) as *const u16).read_unaligned() as u32) << 16;
+            _mm256_loadu_si256(block.add(BLOCK_BYTES + 2) as *const __m256i)
+        } else {
+            // 0x80 flips to 0: the padding contributes no products.
+            _mm256_set1_epi8(0x80u8 as i8)
+        };
+        let w = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(low), high);
+        let halves = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+        let scales = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128(d as i32)));
+        (
+            _mm512_xor_si512(w, flip),
+            _mm512_permutexvar_ps(halves, scales),
+        )
+    }
+
+    /// `acc[m]` += pair `p` of activation row m · the weight pair `w` (scales `dw`).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni,f16c")]
+    unsafe fn accumulate<const M: usize>(
+        acc: &mut [__m512; M],
+        w: __m512i,
+        dw: __m512,
+        acts: &ActRows,
+        p: usize,
+    ) {
+        for (m, acc) in acc.iter_mut().enumerate() {
+            let lanes = m * acts.stride / 4 + p * 16;
+            let x = _mm512_loadu_si512(acts.quants.add(m * acts.stride + p * 64) as *const _);
+            let c = _mm512_loadu_si512(acts.corrections.add(lanes) as *const _);
+            let dx = _mm512_loadu_ps(acts.scales.add(lanes));
+            let dot = _mm512_dpbusd_epi32(c, w, x);
+            *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, dx), *acc);
         }
     }
 }
