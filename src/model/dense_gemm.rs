@@ -35,7 +35,7 @@ pub fn matmul_rows(x: &Tensor, w: &Tensor, start: usize, n: usize) -> Result<Opt
     let threads = candle_core::utils::get_num_threads().max(1);
     let per_task = n.div_ceil(threads).next_multiple_of(COLUMN_ALIGN);
     let tasks = n.div_ceil(per_task);
-    let dst = DstPtr(out.as_mut_ptr());
+    let dst = super::parallel::SharedOut(out.as_mut_ptr());
     candle_core::utils::barrier_pool().execute_chunked(tasks, |range| {
         for task in range {
             let first = task * per_task;
@@ -50,7 +50,7 @@ pub fn matmul_rows(x: &Tensor, w: &Tensor, start: usize, n: usize) -> Result<Opt
                     m,
                     cols,
                     k,
-                    dst.column(first),
+                    dst.at(first),
                     1,
                     n as isize,
                     false,
@@ -73,19 +73,6 @@ pub fn matmul_rows(x: &Tensor, w: &Tensor, start: usize, n: usize) -> Result<Opt
     drop((x_store, w_store));
     dims.push(n);
     Tensor::from_vec(out, dims, x.device()).map(Some)
-}
-
-/// The destination, shared by the pool's workers, each writing its own columns.
-struct DstPtr(*mut f32);
-
-// SAFETY: workers write disjoint columns (see `matmul_rows`).
-unsafe impl Sync for DstPtr {}
-
-impl DstPtr {
-    /// The first element of column `c` (row 0).
-    fn column(&self, c: usize) -> *mut f32 {
-        self.0.wrapping_add(c)
-    }
 }
 
 #[cfg(test)]

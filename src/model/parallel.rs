@@ -25,13 +25,19 @@ pub fn fill_runs(out: &mut [f32], run: usize, task: impl Fn(usize, &mut [f32]) +
     });
 }
 
-/// The output buffer, shared by the pool's workers, each writing its own runs.
-struct SharedOut(*mut f32);
+/// An output buffer shared by the pool's workers, each writing only its own elements (runs
+/// in `fill_runs`, column ranges in `dense_gemm`).
+pub(crate) struct SharedOut(pub(crate) *mut f32);
 
-// SAFETY: workers only write disjoint runs (see `fill_runs`).
+// SAFETY: its users hand each worker elements no other worker writes.
 unsafe impl Sync for SharedOut {}
 
 impl SharedOut {
+    /// Element `at` (not dereferenced here: the caller writes through it).
+    pub(crate) fn at(&self, at: usize) -> *mut f32 {
+        self.0.wrapping_add(at)
+    }
+
     /// # Safety
     /// `start..start + len` must lie in the buffer and be written by no one else meanwhile.
     #[allow(clippy::mut_from_ref)]

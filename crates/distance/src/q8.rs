@@ -86,10 +86,6 @@ impl Activations {
         }
     }
 
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
     /// One block's dot product with a weight block, as the kernel sums it (for the scalar path).
     fn block_dot(&self, row: usize, b: usize, weight_quants: &[i8]) -> i32 {
         let at = row * self.padded + b;
