@@ -1,5 +1,7 @@
 //! The prefill GEMM on CPU: activations times a dequantised f32 weight, split by output
-//! columns over candle's persistent thread pool, each part one single-threaded `gemm` call.
+//! columns over candle's persistent thread pool. A weight kept between prefills is packed
+//! into panels for our own kernel (`inferbench_distance::panel_gemm`, AVX-512); otherwise each
+//! part is one single-threaded `gemm` call.
 //!
 //! candle's own matmul runs the same `gemm` with rayon's parallelism, whose workers sleep
 //! between the ~120 GEMMs of a prefill; split this way a SmolLM2 prefill's GEMMs took 20% less
@@ -8,6 +10,9 @@
 //! micro-kernel takes an edge column, that column can differ in its last bit.
 
 use candle_core::{CpuStorage, Result, Storage, Tensor};
+use inferbench_distance::panel_gemm::{self, PackedWeight, PANEL};
+
+use super::parallel::SharedOut;
 
 /// Output columns per task are rounded to this, the widest of gemm's micro-kernels.
 const COLUMN_ALIGN: usize = 16;
@@ -35,7 +40,7 @@ pub fn matmul_rows(x: &Tensor, w: &Tensor, start: usize, n: usize) -> Result<Opt
     let threads = candle_core::utils::get_num_threads().max(1);
     let per_task = n.div_ceil(threads).next_multiple_of(COLUMN_ALIGN);
     let tasks = n.div_ceil(per_task);
-    let dst = super::parallel::SharedOut(out.as_mut_ptr());
+    let dst = SharedOut(out.as_mut_ptr());
     candle_core::utils::barrier_pool().execute_chunked(tasks, |range| {
         for task in range {
             let first = task * per_task;
@@ -75,6 +80,42 @@ pub fn matmul_rows(x: &Tensor, w: &Tensor, start: usize, n: usize) -> Result<Opt
     Tensor::from_vec(out, dims, x.device()).map(Some)
 }
 
+/// `x` (..., k) times the packed weight (n × k) transposed: (..., n), its panels split over
+/// the pool's threads. None when `x` is not f32 on the CPU or not k wide.
+pub fn matmul_packed(x: &Tensor, w: &PackedWeight) -> Result<Option<Tensor>> {
+    let (n, k) = (w.rows(), w.cols());
+    let mut dims = x.dims().to_vec();
+    if dims.pop() != Some(k) {
+        return Ok(None);
+    }
+    let x = x.contiguous()?;
+    let m: usize = dims.iter().product();
+    let (x_store, x_layout) = x.storage_and_layout();
+    let Storage::Cpu(CpuStorage::F32(xs)) = &*x_store else {
+        return Ok(None);
+    };
+    let xs = &xs[x_layout.start_offset()..][..m * k];
+    let mut out = vec![0f32; m * n];
+    let panels = w.panels();
+    let threads = candle_core::utils::get_num_threads().max(1);
+    let per_task = panels.div_ceil(threads);
+    let tasks = panels.div_ceil(per_task);
+    let dst = SharedOut(out.as_mut_ptr());
+    candle_core::utils::barrier_pool().execute_chunked(tasks, |range| {
+        for task in range {
+            let first = task * per_task;
+            let last = (first + per_task).min(panels);
+            // SAFETY: `out` is m × n; this task writes only the columns of its own panels
+            // (16 each from 16 × first, clipped to n), and `out` outlives the call
+            // (execute_chunked returns when every task is done).
+            unsafe { panel_gemm::matmul_panels(xs, m, w, first..last, dst.at(first * PANEL), n) }
+        }
+    });
+    drop(x_store);
+    dims.push(n);
+    Tensor::from_vec(out, dims, x.device()).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +135,29 @@ mod tests {
                 theirs.flatten_all()?.to_vec1::<f32>()?,
             );
             // Rounding of 48 products summed in another order: well under 1e-6 of the largest.
+            let largest = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+            for (p, q) in a.iter().zip(&b) {
+                assert!((p - q).abs() <= 1e-6 * largest, "{shape:?}: {p} vs {q}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn packed_equals_candles_matmul_up_to_rounding() -> Result<()> {
+        let device = Device::Cpu;
+        let (n, k) = (100, 48);
+        let w = Tensor::randn(0f32, 0.1, (n, k), &device)?;
+        let packed = PackedWeight::pack(&w.flatten_all()?.to_vec1::<f32>()?, n, k);
+        for shape in [vec![1, 7, k], vec![2, 33, k]] {
+            let x = Tensor::randn(0f32, 1.0, shape.clone(), &device)?;
+            let ours = matmul_packed(&x, &packed)?.expect("f32 on the CPU");
+            let theirs = x.broadcast_matmul(&w.t()?)?;
+            assert_eq!(ours.dims(), theirs.dims());
+            let (a, b) = (
+                ours.flatten_all()?.to_vec1::<f32>()?,
+                theirs.flatten_all()?.to_vec1::<f32>()?,
+            );
             let largest = b.iter().fold(0f32, |m, v| m.max(v.abs()));
             for (p, q) in a.iter().zip(&b) {
                 assert!((p - q).abs() <= 1e-6 * largest, "{shape:?}: {p} vs {q}");

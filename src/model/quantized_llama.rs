@@ -11,6 +11,8 @@ use std::sync::{Arc, OnceLock};
 use candle_core::{DType, Device, IndexOp, Module, Result, Tensor, D};
 use candle_transformers::utils::{build_causal_mask, repeat_kv};
 
+use inferbench_distance::panel_gemm::{self, PackedWeight};
+
 use super::kv_cache::KvCache;
 use super::op_timer::{tensor_bytes, timed, OpKind};
 use super::q8_matmul;
@@ -161,7 +163,16 @@ struct QLinear {
     gemm_rows: Option<usize>,
     cache: Arc<DenseCache>,
     /// Set at the first GEMM use: the kept f32 weight, or None when the budget said no.
-    dense: OnceLock<Option<Tensor>>,
+    dense: OnceLock<Option<DenseWeight>>,
+}
+
+/// A dequantised weight for the prefill GEMM: packed into panels per output block for our
+/// kernel where the CPU has it (packing pays off only for a weight kept between prefills),
+/// else the rows as candle stores them.
+#[derive(Clone)]
+enum DenseWeight {
+    Packed(Arc<[PackedWeight]>),
+    Rows(Tensor),
 }
 
 impl QLinear {
@@ -220,17 +231,26 @@ impl QLinear {
                 (start, width)
             };
             let outputs: Vec<Tensor> = if gemm {
-                let w = self.dense_weight(x.device())?;
-                widths
-                    .iter()
-                    .map(|&n| {
-                        let (start, n) = block(n);
-                        match super::dense_gemm::matmul_rows(x, &w, start, n)? {
-                            Some(y) => Ok(y),
-                            None => x.broadcast_matmul(&w.narrow(0, start, n)?.t()?),
-                        }
-                    })
-                    .collect::<Result<_>>()?
+                match self.dense_weight(x.device(), widths)? {
+                    DenseWeight::Packed(blocks) => blocks
+                        .iter()
+                        .map(|w| {
+                            super::dense_gemm::matmul_packed(x, w)?.ok_or_else(|| {
+                                candle_core::Error::Msg("packed GEMM needs f32 on the CPU".into())
+                            })
+                        })
+                        .collect::<Result<_>>()?,
+                    DenseWeight::Rows(w) => widths
+                        .iter()
+                        .map(|&n| {
+                            let (start, n) = block(n);
+                            match super::dense_gemm::matmul_rows(x, &w, start, n)? {
+                                Some(y) => Ok(y),
+                                None => x.broadcast_matmul(&w.narrow(0, start, n)?.t()?),
+                            }
+                        })
+                        .collect::<Result<_>>()?,
+                }
             } else {
                 let y = if self.own_kernel {
                     q8_matmul::forward(&self.weight, x)?
@@ -255,18 +275,46 @@ impl QLinear {
         })
     }
 
-    fn dense_weight(&self, device: &Device) -> Result<Tensor> {
+    /// The f32 weight for the GEMM, kept after the first call while the cache's budget
+    /// allows; a kept one is packed per block of `widths` rows where the CPU runs the packed
+    /// kernel.
+    fn dense_weight(&self, device: &Device, widths: &[usize]) -> Result<DenseWeight> {
         if let Some(Some(w)) = self.dense.get() {
             return Ok(w.clone());
         }
         let w = self.weight.dequantize(device)?;
-        if self.dense.get().is_none() {
-            let bytes = (w.elem_count() * w.dtype().size_in_bytes()) as u64;
-            let keep = self.cache.try_reserve(bytes);
-            let _ = self.dense.set(keep.then(|| w.clone()));
+        if self.dense.get().is_some() {
+            return Ok(DenseWeight::Rows(w));
         }
-        Ok(w)
+        let bytes = (w.elem_count() * w.dtype().size_in_bytes()) as u64;
+        if !self.cache.try_reserve(bytes) {
+            let _ = self.dense.set(None);
+            return Ok(DenseWeight::Rows(w));
+        }
+        let kept = if device.is_cpu() && panel_gemm::available() {
+            DenseWeight::Packed(pack_blocks(&w, widths)?)
+        } else {
+            DenseWeight::Rows(w)
+        };
+        let _ = self.dense.set(Some(kept.clone()));
+        Ok(kept)
     }
+}
+
+/// Rows `w` (n × k, f32) packed for the panel kernel, one block per consecutive `widths` rows.
+fn pack_blocks(w: &Tensor, widths: &[usize]) -> Result<Arc<[PackedWeight]>> {
+    let (_, k) = w.dims2()?;
+    let values = w.flatten_all()?.to_vec1::<f32>()?;
+    let mut start = 0;
+    let mut blocks = Vec::with_capacity(widths.len());
+    for &n in widths {
+        let rows = values
+            .get(start * k..(start + n) * k)
+            .ok_or_else(|| candle_core::Error::Msg("projection widths past the weight".into()))?;
+        blocks.push(PackedWeight::pack(rows, n, k));
+        start += n;
+    }
+    Ok(blocks.into())
 }
 
 /// Projections of the same input: one matmul over their weights stacked when they share a

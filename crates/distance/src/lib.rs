@@ -7,6 +7,7 @@
 //! is picked at run time.
 
 pub mod attention;
+pub mod panel_gemm;
 pub mod q8;
 
 const LANES: usize = 16;
