@@ -8,16 +8,21 @@
 //! `inferbench_distance::attention::decode_group`, in the crate debug builds optimise.
 
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
+use inferbench_distance::attention::{self, Partial};
+
+/// Positions a task takes at least, when a kv head's positions are split between tasks.
+const MIN_CHUNK: usize = 32;
 
 /// The attention output, (batch, 1, heads × head_dim), for `q` (batch, heads, 1, d) and the
 /// cache's `k`, `v` (batch, kv_heads, t, d), each (row, head) block of positions dense: or
 /// None when they are not f32 on the CPU laid out so (the caller then takes candle's path).
 ///
-/// Each (row, query head) is a task on candle's thread pool (a kv head's three query heads
-/// apart, so two threads share SmolLM2's nine heads 5:4 rather than its three kv heads 2:1);
-/// a query head shares its kv head's keys and values through the caches. rayon had measured
-/// slower than one thread at every size tried on 2 cores; candle's pool keeps its workers
-/// spinning between ops.
+/// Each (row, kv head, chunk of positions) is a task on candle's thread pool, taking all the
+/// kv head's query heads at once, so each key and value is read from memory once a step (the
+/// cache is most of what a long-context step reads). Positions are split into chunks, merged
+/// afterwards, so that there are enough tasks to share out evenly: SmolLM2's three kv heads
+/// alone would split 2:1 between two threads. rayon had measured slower than one thread at
+/// every size tried on 2 cores; candle's pool keeps its workers spinning between ops.
 pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Option<Tensor>> {
     let (batch, heads, one, d) = q.dims4()?;
     let (_, kv_heads, t, _) = k.dims4()?;
@@ -35,29 +40,67 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Option<Tensor>> {
         return Ok(None);
     };
     let group = heads / kv_heads;
-    // Each (row, query head) with its kv head's cached keys and values.
-    let mut work = Vec::with_capacity(batch * heads);
+    let chunks = chunks_for(batch * kv_heads, t);
+    let chunk_len = t.div_ceil(chunks);
+    // Each (row, kv head, chunk): its query heads, keys and values.
+    let mut work = Vec::with_capacity(batch * kv_heads * chunks);
     for row in 0..batch {
-        for h in 0..heads {
-            let kv = h / group;
-            let (Some(query), Some(keys), Some(values)) = (
-                qs.block(row, h, d),
-                ks.block(row, kv, t * d),
-                vs.block(row, kv, t * d),
-            ) else {
+        for kv in 0..kv_heads {
+            let queries = (kv * group..(kv + 1) * group)
+                .map(|h| qs.block(row, h, d))
+                .collect::<Option<Vec<_>>>();
+            let (Some(queries), Some(keys), Some(values)) =
+                (queries, ks.block(row, kv, t * d), vs.block(row, kv, t * d))
+            else {
                 return Ok(None);
             };
-            work.push((query, keys, values));
+            for c in 0..chunks {
+                let span = c * chunk_len * d..((c + 1) * chunk_len).min(t) * d;
+                work.push((queries.clone(), &keys[span.clone()], &values[span]));
+            }
         }
     }
-    let mut out = vec![0f32; batch * heads * d];
-    super::parallel::fill_runs(&mut out, d, |i, y| {
-        let (query, keys, values) = work[i];
-        let mut scores = Vec::with_capacity(t);
-        inferbench_distance::attention::decode_group(&[query], keys, values, d, &mut scores, y);
+    // A task's run: its queries' outputs (group × d), then each one's Partial as two values.
+    let run = group * (d + 2);
+    let mut runs = vec![0f32; work.len() * run];
+    super::parallel::fill_runs(&mut runs, run, |i, y| {
+        let (queries, keys, values) = &work[i];
+        let (out, stats) = y.split_at_mut(group * d);
+        let mut parts = vec![Partial { max: 0.0, sum: 0.0 }; group];
+        let mut scores = Vec::with_capacity(keys.len() / d * group);
+        attention::decode_group(queries, keys, values, d, &mut scores, out, &mut parts);
+        for (pair, p) in stats.chunks_exact_mut(2).zip(&parts) {
+            pair.copy_from_slice(&[p.max, p.sum]);
+        }
     });
     drop((q_store, k_store, v_store));
+    let mut out = vec![0f32; batch * heads * d];
+    for (i, y) in out.chunks_exact_mut(d).enumerate() {
+        let (row, h) = (i / heads, i % heads);
+        let (kv, g) = (h / group, h % group);
+        let first_task = (row * kv_heads + kv) * chunks;
+        let pieces: Vec<(Partial, &[f32])> = runs[first_task * run..][..chunks * run]
+            .chunks_exact(run)
+            .map(|r| {
+                let stats = &r[group * d + 2 * g..][..2];
+                let part = Partial {
+                    max: stats[0],
+                    sum: stats[1],
+                };
+                (part, &r[g * d..(g + 1) * d])
+            })
+            .collect();
+        attention::merge(&pieces, y);
+    }
     Tensor::from_vec(out, (batch, 1, heads * d), q.device()).map(Some)
+}
+
+/// Chunks to split each kv head's `t` positions into, for `heads` (row, kv head) pairs: enough
+/// for about four tasks a thread, none under `MIN_CHUNK` positions.
+fn chunks_for(heads: usize, t: usize) -> usize {
+    let threads = super::parallel::threads();
+    let wanted = (4 * threads).div_ceil(heads.max(1));
+    wanted.min(t / MIN_CHUNK).max(1)
 }
 
 /// A 4-D f32 tensor on the CPU whose last two dimensions are dense (a KV cache's view of

@@ -37,7 +37,7 @@ pub fn matmul_rows(x: &Tensor, w: &Tensor, start: usize, n: usize) -> Result<Opt
     let xs = &xs[x_layout.start_offset()..][..m * k];
     let ws = &ws[w_layout.start_offset() + start * k..][..n * k];
     let mut out = vec![0f32; m * n];
-    let threads = candle_core::utils::get_num_threads().max(1);
+    let threads = super::parallel::threads();
     let per_task = n.div_ceil(threads).next_multiple_of(COLUMN_ALIGN);
     let tasks = n.div_ceil(per_task);
     let dst = SharedOut(out.as_mut_ptr());
@@ -97,7 +97,7 @@ pub fn matmul_packed(x: &Tensor, w: &PackedWeight) -> Result<Option<Tensor>> {
     let xs = &xs[x_layout.start_offset()..][..m * k];
     let mut out = vec![0f32; m * n];
     let panels = w.panels();
-    let threads = candle_core::utils::get_num_threads().max(1);
+    let threads = super::parallel::threads();
     let per_task = panels.div_ceil(threads);
     let tasks = panels.div_ceil(per_task);
     let dst = SharedOut(out.as_mut_ptr());

@@ -3,6 +3,13 @@
 //! split costs a few hundred nanoseconds, where rayon's sleeping workers cost microseconds
 //! (a decode step has ~200 small ops).
 
+/// Threads of candle's pool, the caller's among them. Not candle's `get_num_threads`, which
+/// without RAYON_NUM_THREADS counts physical cores anew at every call (parsing /proc: it had
+/// cost a 512-position decode step 0.9 ms, called once per attention op).
+pub fn threads() -> usize {
+    candle_core::utils::barrier_pool().n_workers() + 1
+}
+
 /// Fills `out` in runs of `run` elements (the last may be shorter), run `i` by `task(i, run)`,
 /// the runs spread over the pool's threads.
 pub fn fill_runs(out: &mut [f32], run: usize, task: impl Fn(usize, &mut [f32]) + Sync) {

@@ -7,10 +7,13 @@ fn main() {
     let (keys, values) = (wave(t * d, 0.11), wave(t * d, 0.05));
     let mut s = Vec::new();
     let mut out = vec![0f32; 3 * d];
+    let mut parts = [inferbench_distance::attention::Partial { max: 0.0, sum: 0.0 }; 3];
     for _ in 0..3 {
         let t0 = Instant::now();
         for _ in 0..10000 {
-            inferbench_distance::attention::decode_group(&qr, &keys, &values, d, &mut s, &mut out);
+            inferbench_distance::attention::decode_group(
+                &qr, &keys, &values, d, &mut s, &mut out, &mut parts,
+            );
         }
         println!(
             "{:.2} us per kv head (x90 per step = {:.3} ms)",

@@ -5,7 +5,9 @@
 
 /// For each of the `queries` (one per query head sharing this kv head, each `d` long),
 /// softmax(q·kᵀ / √d)·V over the `t` positions of `keys` and `values` (t × d, row-major),
-/// written to `out` (queries × d). `scores` is scratch, reused between calls.
+/// written to `out` (queries × d), and its softmax's [`Partial`] to `parts` (one a query):
+/// the keys and values may be a chunk of the positions, whose results [`merge`] combines.
+/// `scores` is scratch, reused between calls.
 ///
 /// The body is compiled once per instruction set and picked at run time, so its loops (the
 /// dot products, the exponentials, the weighted sums) vectorise; called per kv head, a
@@ -17,17 +19,57 @@ pub fn decode_group(
     d: usize,
     scores: &mut Vec<f32>,
     out: &mut [f32],
+    parts: &mut [Partial],
 ) {
+    assert_eq!(parts.len(), queries.len(), "one partial a query");
     #[cfg(target_arch = "x86_64")]
     match crate::isa() {
         // SAFETY: isa() detected the features each copy is compiled for.
         crate::Isa::Avx512 => {
-            return unsafe { group_avx512(queries, keys, values, d, scores, out) }
+            return unsafe { group_avx512(queries, keys, values, d, scores, out, parts) }
         }
-        crate::Isa::Avx2 => return unsafe { group_avx2(queries, keys, values, d, scores, out) },
+        crate::Isa::Avx2 => {
+            return unsafe { group_avx2(queries, keys, values, d, scores, out, parts) }
+        }
         crate::Isa::Portable => {}
     }
-    group(queries, keys, values, d, scores, out, crate::dot_portable)
+    group(
+        queries,
+        keys,
+        values,
+        d,
+        scores,
+        out,
+        parts,
+        crate::dot_portable,
+    )
+}
+
+/// What a chunk's softmax leaves to merge it with other chunks': its largest scaled score,
+/// and the sum of e^(score - largest) over the chunk.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Partial {
+    pub max: f32,
+    pub sum: f32,
+}
+
+/// One query's attention over all positions from its attention over chunks of them: each
+/// chunk's output weighted by its share of the whole softmax, sum·e^(max - overall max).
+/// `chunks` are (partial, output `out.len()` long); the same result as one pass over all
+/// positions up to rounding.
+pub fn merge(chunks: &[(Partial, &[f32])], out: &mut [f32]) {
+    let overall = chunks
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, (p, _)| m.max(p.max));
+    let weight = |p: &Partial| p.sum * exp(p.max - overall);
+    let total: f32 = chunks.iter().map(|(p, _)| weight(p)).sum();
+    out.fill(0.0);
+    for (p, values) in chunks {
+        let share = weight(p) / total;
+        for (o, v) in out.iter_mut().zip(values.iter()) {
+            *o += share * v;
+        }
+    }
 }
 
 /// `group` compiled for one instruction set, with that set's dot product.
@@ -42,11 +84,19 @@ macro_rules! group_for {
             d: usize,
             scores: &mut Vec<f32>,
             out: &mut [f32],
+            parts: &mut [Partial],
         ) {
             // SAFETY: the caller checked the features, which `$dot` needs too.
-            group(queries, keys, values, d, scores, out, |a, b| unsafe {
-                $dot(a, b)
-            })
+            group(
+                queries,
+                keys,
+                values,
+                d,
+                scores,
+                out,
+                parts,
+                |a, b| unsafe { $dot(a, b) },
+            )
         }
     };
 }
@@ -56,6 +106,7 @@ group_for!(group_avx2, "avx2,fma", crate::simd::dot_avx2);
 
 /// The body, with the dot product of the instruction set it is compiled for.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn group(
     queries: &[&[f32]],
     keys: &[f32],
@@ -63,13 +114,14 @@ fn group(
     d: usize,
     scores: &mut Vec<f32>,
     out: &mut [f32],
+    parts: &mut [Partial],
     dot: impl Fn(&[f32], &[f32]) -> f32,
 ) {
     let t = keys.len().checked_div(d).unwrap_or(0);
     let scale = (d as f64).sqrt() as f32;
     scores.clear();
     scores.resize(queries.len() * t, 0.0);
-    for (h, query) in queries.iter().enumerate() {
+    for ((h, query), part) in queries.iter().enumerate().zip(parts.iter_mut()) {
         let row = &mut scores[h * t..(h + 1) * t];
         for (s, key) in row.iter_mut().zip(keys.chunks_exact(d)) {
             *s = dot(query, key);
@@ -78,7 +130,7 @@ fn group(
         for s in row.iter_mut() {
             *s /= scale;
         }
-        softmax(row);
+        *part = softmax(row);
     }
     for (h, out_h) in out.chunks_mut(d).enumerate() {
         weighted_sum(&scores[h * t..(h + 1) * t], values, d, out_h);
@@ -110,9 +162,10 @@ fn weighted_sum(probs: &[f32], values: &[f32], d: usize, out: &mut [f32]) {
     }
 }
 
-/// In place, as candle's softmax: subtract the maximum, exponentiate, divide by the sum.
+/// In place, as candle's softmax: subtract the maximum, exponentiate, divide by the sum;
+/// returns the maximum and the sum.
 #[inline(always)]
-fn softmax(row: &mut [f32]) {
+fn softmax(row: &mut [f32]) -> Partial {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     for x in row.iter_mut() {
         *x = exp(*x - max);
@@ -121,6 +174,7 @@ fn softmax(row: &mut [f32]) {
     for x in row.iter_mut() {
         *x /= sum;
     }
+    Partial { max, sum }
 }
 
 /// e^x without a libm call, so a loop of them vectorises: x = n·ln 2 + r with |r| ≤ ln 2 / 2,
@@ -155,6 +209,7 @@ mod tests {
         let (q1, q2) = ([1.0f32, 0.0], [0.0f32, 1.0]);
         let mut scores = Vec::new();
         let mut out = [0f32; 4];
+        let mut parts = [Partial { max: 0.0, sum: 0.0 }; 2];
         decode_group(
             &[&q1, &q2],
             &[3.0, 4.0],
@@ -162,8 +217,24 @@ mod tests {
             2,
             &mut scores,
             &mut out,
+            &mut parts,
         );
         assert_eq!(out, [5.0, 6.0, 5.0, 6.0]);
+        let scale = 2f32.sqrt();
+        assert_eq!(
+            parts[0],
+            Partial {
+                max: 3.0 / scale,
+                sum: 1.0
+            }
+        );
+        assert_eq!(
+            parts[1],
+            Partial {
+                max: 4.0 / scale,
+                sum: 1.0
+            }
+        );
         // Two keys the query sees alike: the mean of their values.
         let mut out = [0f32; 2];
         decode_group(
@@ -172,9 +243,43 @@ mod tests {
             &[2.0, 0.0, 4.0, 8.0],
             2,
             &mut scores,
-            &mut out,
+            &mut out[..],
+            &mut parts[..1],
         );
         assert_eq!(out, [3.0, 4.0]);
+    }
+
+    /// Attention over 100 positions in one pass, and over chunks of 1 to 99 merged.
+    #[test]
+    fn merged_chunks_equal_one_pass() {
+        let (d, t) = (8, 100);
+        let wave = |n: usize, f: f32| {
+            (0..n)
+                .map(|i| (i as f32 * f).sin() * 3.0)
+                .collect::<Vec<_>>()
+        };
+        let query = wave(d, 0.3);
+        let (keys, values) = (wave(t * d, 0.11), wave(t * d, 0.05));
+        let attend = |from: usize, to: usize| {
+            let mut out = vec![0f32; d];
+            let mut part = [Partial { max: 0.0, sum: 0.0 }];
+            let (k, v) = (&keys[from * d..to * d], &values[from * d..to * d]);
+            decode_group(&[&query], k, v, d, &mut Vec::new(), &mut out, &mut part);
+            (part[0], out)
+        };
+        let (_, whole) = attend(0, t);
+        for chunk in [1, 7, 33, 50, 99] {
+            let pieces: Vec<_> = (0..t)
+                .step_by(chunk)
+                .map(|a| attend(a, (a + chunk).min(t)))
+                .collect();
+            let refs: Vec<_> = pieces.iter().map(|(p, o)| (*p, o.as_slice())).collect();
+            let mut merged = vec![0f32; d];
+            merge(&refs, &mut merged);
+            for (a, b) in merged.iter().zip(&whole) {
+                assert!((a - b).abs() < 1e-5, "chunks of {chunk}: {a} vs {b}");
+            }
+        }
     }
 
     #[test]
@@ -198,14 +303,20 @@ mod tests {
         let wave = |n: usize, f: f32| (0..n).map(|i| (i as f32 * f).sin()).collect::<Vec<_>>();
         let (q1, q2) = (wave(d, 0.3), wave(d, 0.7));
         let (keys, values) = (wave(t * d, 0.11), wave(t * d, 0.05));
-        let run = |f: &dyn Fn(&mut Vec<f32>, &mut [f32])| {
+        type Attend<'a> = &'a dyn Fn(&mut Vec<f32>, &mut [f32], &mut [Partial]);
+        let run = |f: Attend| {
             let mut out = vec![0f32; 2 * d];
-            f(&mut Vec::new(), &mut out);
+            f(
+                &mut Vec::new(),
+                &mut out,
+                &mut [Partial { max: 0.0, sum: 0.0 }; 2],
+            );
             out
         };
+        let queries = [q1.as_slice(), q2.as_slice()];
         let portable =
-            run(&|s, o| group(&[&q1, &q2], &keys, &values, d, s, o, crate::dot_portable));
-        let chosen = run(&|s, o| decode_group(&[&q1, &q2], &keys, &values, d, s, o));
+            run(&|s, o, p| group(&queries, &keys, &values, d, s, o, p, crate::dot_portable));
+        let chosen = run(&|s, o, p| decode_group(&queries, &keys, &values, d, s, o, p));
         for (a, b) in portable.iter().zip(&chosen) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
         }
