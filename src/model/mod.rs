@@ -1,6 +1,6 @@
 //! Models: where their files come from, how they load, and their tokenizers.
 
-pub mod decode_attention;
+pub mod cache_attention;
 pub mod dense_gemm;
 pub mod finite;
 pub mod footprint;
@@ -15,6 +15,7 @@ pub mod parallel;
 pub mod q8_matmul;
 pub mod quantized_llama;
 pub mod source;
+pub mod swiglu;
 pub mod tokenizer;
 
 use std::path::{Path, PathBuf};

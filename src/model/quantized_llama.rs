@@ -167,8 +167,7 @@ struct QLinear {
 }
 
 /// A dequantised weight for the prefill GEMM: packed into panels per output block for our
-/// kernel where the CPU has it (packing pays off only for a weight kept between prefills),
-/// else the rows as candle stores them.
+/// kernel where the CPU has it, else the rows as candle stores them.
 #[derive(Clone)]
 enum DenseWeight {
     Packed(Arc<[PackedWeight]>),
@@ -276,28 +275,24 @@ impl QLinear {
     }
 
     /// The f32 weight for the GEMM, kept after the first call while the cache's budget
-    /// allows; a kept one is packed per block of `widths` rows where the CPU runs the packed
-    /// kernel.
+    /// allows; packed per block of `widths` rows where the CPU runs the packed kernel, kept
+    /// or not, so that the cache changes memory and time but no result.
     fn dense_weight(&self, device: &Device, widths: &[usize]) -> Result<DenseWeight> {
         if let Some(Some(w)) = self.dense.get() {
             return Ok(w.clone());
         }
         let w = self.weight.dequantize(device)?;
-        if self.dense.get().is_some() {
-            return Ok(DenseWeight::Rows(w));
-        }
         let bytes = (w.elem_count() * w.dtype().size_in_bytes()) as u64;
-        if !self.cache.try_reserve(bytes) {
-            let _ = self.dense.set(None);
-            return Ok(DenseWeight::Rows(w));
-        }
-        let kept = if device.is_cpu() && panel_gemm::available() {
+        let dense = if device.is_cpu() && panel_gemm::available() {
             DenseWeight::Packed(pack_blocks(&w, widths)?)
         } else {
             DenseWeight::Rows(w)
         };
-        let _ = self.dense.set(Some(kept.clone()));
-        Ok(kept)
+        if self.dense.get().is_none() {
+            let keep = self.cache.try_reserve(bytes);
+            let _ = self.dense.set(keep.then(|| dense.clone()));
+        }
+        Ok(dense)
     }
 }
 
@@ -497,7 +492,8 @@ impl QuantizedLlama {
                 .index_select(&tokens.flatten_all()?, 0)?
                 .reshape((batch, seq, hidden))
         })?;
-        let mask = if seq > 1 {
+        // The CPU attends from the cache without one (cache_attention).
+        let mask = if seq > 1 && !tokens.device().is_cpu() {
             Some(timed(OpKind::Copy, "causal_mask", tensor_bytes, || {
                 build_causal_mask(seq, position, tokens.device())
             })?)
@@ -524,7 +520,7 @@ impl QuantizedLlama {
             let h = norm("ffn_norm", &x, &layer.ffn_norm)?;
             let [gate, up] = layer.gate_up.forward(&h)?;
             let act = timed(OpKind::Activation, "silu_gate", elementwise(2), || {
-                candle_nn::ops::silu(&gate)? * &up
+                super::swiglu::silu_mul(&gate, &up)
             })?;
             let mlp = layer.w_down.forward(&act)?;
             x = timed(OpKind::Residual, "ffn_residual", elementwise(2), || {
@@ -577,15 +573,20 @@ fn attention(
         |_| appended,
         || KvCache::append(&mut layer.kv_cache, &k, &v),
     )?;
-    // One new position a row on the CPU: attend straight from the cache (decode_attention).
-    if seq == 1 && q.device().is_cpu() {
+    // On the CPU: attend straight from the cache (cache_attention), causal without a mask.
+    if q.device().is_cpu() {
         let moved =
             |y: &Tensor| tensor_bytes(&q) + tensor_bytes(&k) + tensor_bytes(&v) + tensor_bytes(y);
+        let name = if seq == 1 {
+            "decode_attention"
+        } else {
+            "prefill_attention"
+        };
         let attended = timed(
             OpKind::Attention,
-            "decode_attention",
+            name,
             |y: &Option<Tensor>| y.as_ref().map_or(0, moved),
-            || super::decode_attention::attend(&q, &k, &v),
+            || super::cache_attention::attend(&q, &k, &v),
         )?;
         if let Some(y) = attended {
             return layer.wo.forward(&y);
@@ -602,6 +603,14 @@ fn attention(
         |s| tensor_bytes(&q) + tensor_bytes(&k) + tensor_bytes(s),
         || q.matmul(&k.t()?)? / (head_dim as f64).sqrt(),
     )?;
+    let cpu_mask;
+    let mask = match mask {
+        None if seq > 1 => {
+            cpu_mask = build_causal_mask(seq, k.dim(2)? - seq, x.device())?;
+            Some(&cpu_mask)
+        }
+        mask => mask,
+    };
     let scores = match mask {
         Some(m) => timed(OpKind::Copy, "mask", copied, || {
             let m = m.broadcast_as(scores.shape())?;

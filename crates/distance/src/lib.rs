@@ -6,6 +6,7 @@
 //! independent partial sums so it can, and on x86-64 a copy compiled for AVX2+FMA or AVX-512
 //! is picked at run time.
 
+pub mod activation;
 pub mod attention;
 pub mod panel_gemm;
 pub mod q8;

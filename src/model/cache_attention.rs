@@ -1,11 +1,12 @@
-//! Attention for one new position per row on the CPU (a decode step), straight from the KV
-//! cache: per head, the scores against every cached key, their softmax, and the weighted sum
-//! of the values, without repeating the K/V heads for grouped queries or materialising the
-//! score tensors. candle's path does the same arithmetic as batched matmuls of shape
-//! (1 × d)·(d × t), whose dispatch and copies cost more than the arithmetic at these sizes
-//! (`inferbench profile`: attention was a fifth of a SmolLM2 decode step). This module finds
-//! each kv head's slices in the tensors; the arithmetic is
-//! `inferbench_distance::attention::decode_group`, in the crate debug builds optimise.
+//! Attention for the new positions of a step on the CPU, straight from the KV cache: per
+//! head and position, the scores against every cached key it may see (causal), their softmax
+//! and the weighted sum of the values, without repeating the K/V heads for grouped queries or
+//! materialising score tensors or a mask. candle's path does the same arithmetic as batched
+//! matmuls, a mask and a softmax, whose dispatch and copies cost more than the arithmetic at
+//! these sizes (`inferbench profile`: attention was a fifth of a SmolLM2 decode step, and
+//! with the mask and softmax a tenth of a 32-token prefill). This module finds the slices;
+//! the arithmetic is `inferbench_distance::attention::decode_group`, in the crate debug builds
+//! optimise.
 
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 use inferbench_distance::attention::{self, Partial};
@@ -13,20 +14,22 @@ use inferbench_distance::attention::{self, Partial};
 /// Positions a task takes at least, when a kv head's positions are split between tasks.
 const MIN_CHUNK: usize = 32;
 
-/// The attention output, (batch, 1, heads × head_dim), for `q` (batch, heads, 1, d) and the
-/// cache's `k`, `v` (batch, kv_heads, t, d), each (row, head) block of positions dense: or
-/// None when they are not f32 on the CPU laid out so (the caller then takes candle's path).
+/// The attention output, (batch, seq, heads × head_dim), for `q` (batch, heads, seq, d) and
+/// the cache's `k`, `v` (batch, kv_heads, t, d) whose last `seq` positions are the new ones,
+/// each (row, head) block of positions dense: or None when they are not f32 on the CPU laid
+/// out so (the caller then takes candle's path). New position `i` sees the cache's first
+/// `t - seq + i + 1` positions.
 ///
-/// Each (row, kv head, chunk of positions) is a task on candle's thread pool, taking all the
-/// kv head's query heads at once, so each key and value is read from memory once a step (the
-/// cache is most of what a long-context step reads). Positions are split into chunks, merged
-/// afterwards, so that there are enough tasks to share out evenly: SmolLM2's three kv heads
-/// alone would split 2:1 between two threads. rayon had measured slower than one thread at
-/// every size tried on 2 cores; candle's pool keeps its workers spinning between ops.
+/// Each (row, kv head, new position, chunk of positions) is a task on candle's thread pool,
+/// taking all the kv head's query heads at once, so each key and value is read from memory
+/// once a position. A decode step's positions are split into chunks, merged afterwards, so
+/// that there are enough tasks to share out evenly: SmolLM2's three kv heads alone would
+/// split 2:1 between two threads. rayon had measured slower than one thread at every size
+/// tried on 2 cores; candle's pool keeps its workers spinning between ops.
 pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Option<Tensor>> {
-    let (batch, heads, one, d) = q.dims4()?;
+    let (batch, heads, seq, d) = q.dims4()?;
     let (_, kv_heads, t, _) = k.dims4()?;
-    if one != 1 || kv_heads == 0 || heads % kv_heads != 0 || v.dims4()? != k.dims4()? {
+    if seq == 0 || seq > t || kv_heads == 0 || heads % kv_heads != 0 || v.dims4()? != k.dims4()? {
         return Ok(None);
     }
     let (q_store, q_layout) = q.storage_and_layout();
@@ -40,31 +43,36 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Option<Tensor>> {
         return Ok(None);
     };
     let group = heads / kv_heads;
-    let chunks = chunks_for(batch * kv_heads, t);
-    let chunk_len = t.div_ceil(chunks);
-    // Each (row, kv head, chunk): its query heads, keys and values.
-    let mut work = Vec::with_capacity(batch * kv_heads * chunks);
+    let chunks = chunks_for(batch * kv_heads * seq, t);
+    // Each (row, kv head, new position, chunk): its query heads, keys and values.
+    let mut work = Vec::with_capacity(batch * kv_heads * seq * chunks);
     for row in 0..batch {
         for kv in 0..kv_heads {
-            let queries = (kv * group..(kv + 1) * group)
-                .map(|h| qs.block(row, h, d))
-                .collect::<Option<Vec<_>>>();
-            let (Some(queries), Some(keys), Some(values)) =
-                (queries, ks.block(row, kv, t * d), vs.block(row, kv, t * d))
-            else {
-                return Ok(None);
-            };
-            for c in 0..chunks {
-                let span = c * chunk_len * d..((c + 1) * chunk_len).min(t) * d;
-                work.push((queries.clone(), &keys[span.clone()], &values[span]));
+            for i in 0..seq {
+                let seen = t - seq + i + 1;
+                let queries = (kv * group..(kv + 1) * group)
+                    .map(|h| qs.block(row, h, i * d, d))
+                    .collect::<Option<Vec<_>>>();
+                let (Some(queries), Some(keys), Some(values)) = (
+                    queries,
+                    ks.block(row, kv, 0, seen * d),
+                    vs.block(row, kv, 0, seen * d),
+                ) else {
+                    return Ok(None);
+                };
+                let chunk_len = seen.div_ceil(chunks);
+                for c in 0..chunks {
+                    let span = (c * chunk_len).min(seen) * d..((c + 1) * chunk_len).min(seen) * d;
+                    work.push((queries.clone(), &keys[span.clone()], &values[span]));
+                }
             }
         }
     }
     // A task's run: its queries' outputs (group × d), then each one's Partial as two values.
     let run = group * (d + 2);
     let mut runs = vec![0f32; work.len() * run];
-    super::parallel::fill_runs(&mut runs, run, |i, y| {
-        let (queries, keys, values) = &work[i];
+    super::parallel::fill_runs(&mut runs, run, |task, y| {
+        let (queries, keys, values) = &work[task];
         let (out, stats) = y.split_at_mut(group * d);
         let mut parts = vec![Partial { max: 0.0, sum: 0.0 }; group];
         let mut scores = Vec::with_capacity(keys.len() / d * group);
@@ -74,13 +82,15 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Option<Tensor>> {
         }
     });
     drop((q_store, k_store, v_store));
-    let mut out = vec![0f32; batch * heads * d];
-    for (i, y) in out.chunks_exact_mut(d).enumerate() {
-        let (row, h) = (i / heads, i % heads);
+    // Merged into (batch, seq, heads, d): head h of new position i of a row.
+    let mut out = vec![0f32; batch * seq * heads * d];
+    for (at, y) in out.chunks_exact_mut(d).enumerate() {
+        let (row, i, h) = (at / (seq * heads), at / heads % seq, at % heads);
         let (kv, g) = (h / group, h % group);
-        let first_task = (row * kv_heads + kv) * chunks;
+        let first_task = ((row * kv_heads + kv) * seq + i) * chunks;
         let pieces: Vec<(Partial, &[f32])> = runs[first_task * run..][..chunks * run]
             .chunks_exact(run)
+            .filter(|r| r[group * d + 2 * g + 1] > 0.0)
             .map(|r| {
                 let stats = &r[group * d + 2 * g..][..2];
                 let part = Partial {
@@ -92,14 +102,14 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Option<Tensor>> {
             .collect();
         attention::merge(&pieces, y);
     }
-    Tensor::from_vec(out, (batch, 1, heads * d), q.device()).map(Some)
+    Tensor::from_vec(out, (batch, seq, heads * d), q.device()).map(Some)
 }
 
-/// Chunks to split each kv head's `t` positions into, for `heads` (row, kv head) pairs: enough
-/// for about four tasks a thread, none under `MIN_CHUNK` positions.
-fn chunks_for(heads: usize, t: usize) -> usize {
+/// Chunks to split each kv head's positions into, for `tasks` (row, kv head, new position)
+/// triples: enough for about four tasks a thread, none under `MIN_CHUNK` positions.
+fn chunks_for(tasks: usize, t: usize) -> usize {
     let threads = super::parallel::threads();
-    let wanted = (4 * threads).div_ceil(heads.max(1));
+    let wanted = (4 * threads).div_ceil(tasks.max(1));
     wanted.min(t / MIN_CHUNK).max(1)
 }
 
@@ -127,9 +137,9 @@ impl<'a> View<'a> {
         })
     }
 
-    /// The `len` elements from [i, j, 0, 0].
-    fn block(&self, i: usize, j: usize, len: usize) -> Option<&'a [f32]> {
-        let at = self.start + i * self.strides[0] + j * self.strides[1];
+    /// The `len` elements from `offset` into block [i, j].
+    fn block(&self, i: usize, j: usize, offset: usize, len: usize) -> Option<&'a [f32]> {
+        let at = self.start + i * self.strides[0] + j * self.strides[1] + offset;
         self.data.get(at..at + len)
     }
 }
@@ -139,28 +149,47 @@ mod tests {
     use super::*;
     use candle_core::{DType, Device, D};
 
-    /// candle's own path: repeat the kv heads, scores, softmax, weighted sum.
+    /// candle's own path, as the model's: repeat the kv heads, scores, the causal mask,
+    /// softmax, weighted sum.
     fn reference(q: &Tensor, k: &Tensor, v: &Tensor, n_rep: usize) -> Tensor {
-        let (b, h, _, d) = q.dims4().unwrap();
+        let (b, h, seq, d) = q.dims4().unwrap();
+        let t = k.dim(2).unwrap();
         let k = candle_transformers::utils::repeat_kv(k.clone(), n_rep).unwrap();
         let v = candle_transformers::utils::repeat_kv(v.clone(), n_rep).unwrap();
         let scores = (q.matmul(&k.t().unwrap()).unwrap() / (d as f64).sqrt()).unwrap();
+        let mask = candle_transformers::utils::build_causal_mask(seq, t - seq, q.device())
+            .unwrap()
+            .broadcast_as(scores.shape())
+            .unwrap();
+        let hidden = Tensor::new(f32::NEG_INFINITY, q.device())
+            .unwrap()
+            .broadcast_as(scores.shape())
+            .unwrap();
+        let scores = mask.where_cond(&hidden, &scores).unwrap();
         let p = candle_nn::ops::softmax(&scores, D::Minus1).unwrap();
         p.matmul(&v.contiguous().unwrap())
             .unwrap()
             .transpose(1, 2)
             .unwrap()
-            .reshape((b, 1, h * d))
+            .reshape((b, seq, h * d))
             .unwrap()
     }
 
     #[test]
     fn matches_candles_path_with_grouped_heads() {
-        // (batch, heads, kv heads, positions, head dim): grouped 3:1 as SmolLM2, a batch,
-        // one query head a kv head, and a dimension that is no multiple of 16.
-        for (b, h, kvh, t, d) in [(1, 9, 3, 7, 64), (2, 9, 3, 300, 64), (3, 4, 4, 5, 20)] {
+        // (batch, heads, kv heads, new positions, positions, head dim): decode steps grouped
+        // 3:1 as SmolLM2, a batch, one query head a kv head, a dimension that is no multiple
+        // of 16; prefills (all positions new) and a second chunk of a prompt.
+        for (b, h, kvh, seq, t, d) in [
+            (1, 9, 3, 1, 7, 64),
+            (2, 9, 3, 1, 300, 64),
+            (3, 4, 4, 1, 5, 20),
+            (1, 9, 3, 40, 40, 64),
+            (2, 4, 2, 7, 7, 20),
+            (1, 9, 3, 33, 100, 64),
+        ] {
             let dev = Device::Cpu;
-            let q = Tensor::randn(0f32, 1.0, (b, h, 1, d), &dev).unwrap();
+            let q = Tensor::randn(0f32, 1.0, (b, h, seq, d), &dev).unwrap();
             let k = Tensor::randn(0f32, 1.0, (b, kvh, t, d), &dev).unwrap();
             let v = Tensor::randn(0f32, 1.0, (b, kvh, t, d), &dev).unwrap();
             let ours = attend(&q, &k, &v)
@@ -188,16 +217,19 @@ mod tests {
                 .unwrap()
                 .to_scalar::<f32>()
                 .unwrap();
-            assert!(diff < 1e-5, "({b}, {h}, {kvh}, {t}, {d}): {diff}");
+            assert!(diff < 1e-5, "({b}, {h}, {kvh}, {seq}, {t}, {d}): {diff}");
         }
     }
 
     #[test]
     fn declines_what_it_does_not_handle() {
         let dev = Device::Cpu;
-        let q = Tensor::zeros((1, 4, 2, 8), candle_core::DType::F32, &dev).unwrap();
+        let q = Tensor::zeros((1, 4, 4, 8), candle_core::DType::F32, &dev).unwrap();
         let k = Tensor::zeros((1, 2, 3, 8), candle_core::DType::F32, &dev).unwrap();
-        assert!(attend(&q, &k, &k).unwrap().is_none(), "two query positions");
+        assert!(
+            attend(&q, &k, &k).unwrap().is_none(),
+            "more new positions than cached"
+        );
         let q1 = Tensor::zeros((1, 4, 1, 8), candle_core::DType::F32, &dev).unwrap();
         let k16 = k.to_dtype(candle_core::DType::F16).unwrap();
         assert!(attend(&q1, &k16, &k16).unwrap().is_none(), "f16 cache");
