@@ -128,7 +128,7 @@ fn peaks_text(p: &Peaks, from_cache: bool, file: &std::path::Path) -> String {
         }
     );
     out += &format!(
-        "  f32:     {:.1} GFLOP/s (candle matmul {n}x{n}, {} threads)\n",
+        "  f32:     {:.1} GFLOP/s (the faster of candle's matmul and inferbench's packed prefill kernel, {n}x{n}, {} threads)\n",
         p.cpu.gemm_f32_flops / 1e9,
         p.cpu.threads,
         n = peaks::GEMM_SIZE
