@@ -19,7 +19,8 @@ use std::time::Duration;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use inferbench::model::q8_matmul;
+use inferbench::model::{dense_gemm, q8_matmul};
+use inferbench_distance::panel_gemm::{self, PackedWeight};
 
 /// Model shapes: hidden size, MLP size, attention heads, key/value heads.
 struct Shape {
@@ -179,6 +180,20 @@ fn matmul(c: &mut Criterion) {
                             y
                         })
                     });
+                    if dtype == DType::F32 && device.is_cpu() && panel_gemm::available() {
+                        // The engine's prefill kernel on the same weight, packed once as the
+                        // engine keeps it.
+                        let rows_of_w = w.t().unwrap().flatten_all().unwrap();
+                        let packed = PackedWeight::pack(
+                            &rows_of_w.to_vec1::<f32>().unwrap(),
+                            shape.mlp,
+                            shape.hidden,
+                        );
+                        let id = format!("{dev_name}/{}/F32-inferbench/rows={rows}", shape.name);
+                        g.bench_function(BenchmarkId::from_parameter(id), |b| {
+                            b.iter(|| dense_gemm::matmul_packed(&x, &packed).unwrap())
+                        });
+                    }
                 }
             }
         }
