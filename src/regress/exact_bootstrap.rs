@@ -11,7 +11,7 @@
 //! P(C / B <= t) = sum_i P(B = b_i) P(C <= t b_i); its confidence bounds are found by
 //! bisection on t.
 
-use super::stats::regularized_incomplete_beta;
+use super::special::regularized_incomplete_beta;
 
 /// A resampled quantile's distribution: support values and the probability of each.
 pub(super) struct QuantileLaw {
@@ -105,7 +105,7 @@ pub(super) fn ratio_quantile(base: &QuantileLaw, cur: &QuantileLaw, level: f64) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::regress::stats::ln_gamma;
+    use crate::regress::special::ln_gamma;
 
     /// P(Binomial(n, p) >= k), summed term by term.
     fn binomial_tail(n: u64, p: f64, k: u64) -> f64 {

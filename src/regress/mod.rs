@@ -9,6 +9,7 @@ mod exact_bootstrap;
 pub mod render;
 pub mod rules;
 pub mod sides;
+mod special;
 pub mod stats;
 pub mod suite;
 

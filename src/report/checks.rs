@@ -1,19 +1,19 @@
 //! A result file read back is untrusted input: `compare` must not turn impossible numbers
 //! into a verdict. Each kind checks what it holds (finite, non-negative values, counts that
-//! add up without overflowing, percentiles in order) and names the field that fails.
+//! add up without overflowing, percentiles in order) and names the field that fails: here
+//! the checks every kind shares and the inference run's; the retrieval and HTTP runs check
+//! theirs beside their types (`RunFile::check`).
 
-use super::http::HttpRun;
-use super::retrieval::RetrievalRun;
 use super::schema::RunResult;
 use crate::metrics::{Latencies, Latency, LatencyHistograms, LatencySummary, RateSummary};
 
-type Check = Result<(), String>;
+pub(super) type Check = Result<(), String>;
 
-fn fail<T>(field: &str, problem: impl std::fmt::Display) -> Result<T, String> {
+pub(super) fn fail<T>(field: &str, problem: impl std::fmt::Display) -> Result<T, String> {
     Err(format!("{field}: {problem}"))
 }
 
-fn non_negative(field: &str, v: f64) -> Check {
+pub(super) fn non_negative(field: &str, v: f64) -> Check {
     if v.is_finite() && v >= 0.0 {
         Ok(())
     } else {
@@ -23,7 +23,7 @@ fn non_negative(field: &str, v: f64) -> Check {
 
 /// A histogram's [value, count] pairs: values finite and non-negative, counts summing
 /// without overflow. Returns the total count.
-fn buckets(field: &str, pairs: &[(f64, u64)]) -> Result<u64, String> {
+pub(super) fn buckets(field: &str, pairs: &[(f64, u64)]) -> Result<u64, String> {
     let mut total: u64 = 0;
     for (value, count) in pairs {
         non_negative(field, *value)?;
@@ -35,7 +35,7 @@ fn buckets(field: &str, pairs: &[(f64, u64)]) -> Result<u64, String> {
     Ok(total)
 }
 
-fn summary(field: &str, s: &LatencySummary) -> Check {
+pub(super) fn summary(field: &str, s: &LatencySummary) -> Check {
     let ordered = [
         ("min_ms", s.min_ms),
         ("p50_ms", s.p50_ms),
@@ -62,7 +62,7 @@ fn summary(field: &str, s: &LatencySummary) -> Check {
 
 /// The four summaries and their histograms: each histogram holds as many samples as its
 /// summary counted.
-fn latencies(field: &str, l: &Latencies, h: &LatencyHistograms) -> Check {
+pub(super) fn latencies(field: &str, l: &Latencies, h: &LatencyHistograms) -> Check {
     for &latency in Latency::ALL {
         let name = format!("{field}.{latency}");
         let total = buckets(&format!("{field}.histograms.{latency}"), h.of(latency))?;
@@ -79,7 +79,7 @@ fn latencies(field: &str, l: &Latencies, h: &LatencyHistograms) -> Check {
     Ok(())
 }
 
-fn rate(field: &str, r: Option<&RateSummary>) -> Check {
+pub(super) fn rate(field: &str, r: Option<&RateSummary>) -> Check {
     let Some(r) = r else { return Ok(()) };
     for (i, v) in r.runs.iter().enumerate() {
         non_negative(&format!("{field}.runs[{i}]"), *v)?;
@@ -122,117 +122,6 @@ fn roofline(field: &str, r: &crate::roofline::Roofline) -> Check {
     for (name, value) in figures {
         if let Some(v) = value {
             non_negative(&format!("{field}.{name}"), v)?;
-        }
-    }
-    Ok(())
-}
-
-pub fn retrieval(run: &RetrievalRun) -> Check {
-    for (i, s) in run.scenarios.iter().enumerate() {
-        let field = format!("scenarios[{i}] ({})", s.name);
-        summary(&format!("{field}.latency"), &s.latency)?;
-        let total = buckets(&format!("{field}.latency_histogram"), &s.latency_histogram)?;
-        if total > 0 && total != s.latency.count {
-            return fail(
-                &field,
-                format!(
-                    "latency counts {} queries but its histogram holds {total}",
-                    s.latency.count
-                ),
-            );
-        }
-        buckets(&format!("{field}.recall_histogram"), &s.recall_histogram)?;
-        for (name, v) in [("recall", s.recall), ("recall_min", s.recall_min)] {
-            if !(0.0..=1.0).contains(&v) {
-                return fail(
-                    &format!("{field}.{name}"),
-                    format!("{v} is not between 0 and 1"),
-                );
-            }
-        }
-        rate(&format!("{field}.batch_qps"), s.batch_qps.as_ref())?;
-    }
-    Ok(())
-}
-
-pub fn http(run: &HttpRun) -> Check {
-    for (i, s) in run.scenarios.iter().enumerate() {
-        let field = format!("scenarios[{i}] ({})", s.name);
-        latencies(&field, &s.latencies, &s.histograms)?;
-        if s.succeeded.checked_add(s.failed) != Some(s.requests) {
-            return fail(
-                &field,
-                format!(
-                    "{} succeeded + {} failed is not its {} requests",
-                    s.succeeded, s.failed, s.requests
-                ),
-            );
-        }
-        let classified = buckets(
-            &format!("{field}.errors"),
-            &s.errors.values().map(|n| (0.0, *n)).collect::<Vec<_>>(),
-        )?;
-        if classified != s.failed {
-            return fail(
-                &field,
-                format!(
-                    "its errors by class add up to {classified}, not its {} failures",
-                    s.failed
-                ),
-            );
-        }
-        if !(0.0..=1.0).contains(&s.error_rate) {
-            return fail(
-                &format!("{field}.error_rate"),
-                format!("{} is not between 0 and 1", s.error_rate),
-            );
-        }
-        for (name, v) in [
-            ("duration_s", Some(s.duration_s)),
-            ("requests_per_second", Some(s.requests_per_second)),
-            ("output_tokens_per_second", s.output_tokens_per_second),
-            ("units_per_second", s.units_per_second),
-        ] {
-            if let Some(v) = v {
-                non_negative(&format!("{field}.{name}"), v)?;
-            }
-        }
-        rate(
-            &format!("{field}.throughput_runs"),
-            s.throughput_runs.as_ref(),
-        )?;
-        http_over_time(&field, s)?;
-    }
-    Ok(())
-}
-
-/// A scenario's windows and the server's series: figures a chart can place.
-fn http_over_time(field: &str, s: &crate::report::http::HttpScenario) -> Check {
-    for (i, w) in s.windows.iter().flatten().enumerate() {
-        let at = format!("{field}.windows[{i}]");
-        non_negative(&format!("{at}.in_flight"), w.in_flight)?;
-        for (name, v) in [
-            ("ttft_p50_ms", w.ttft_p50_ms),
-            ("ttft_p95_ms", w.ttft_p95_ms),
-            ("e2e_p50_ms", w.e2e_p50_ms),
-            ("e2e_p95_ms", w.e2e_p95_ms),
-            ("e2e_p99_ms", w.e2e_p99_ms),
-        ] {
-            if let Some(v) = v {
-                non_negative(&format!("{at}.{name}"), v)?;
-            }
-        }
-    }
-    if let Some(m) = &s.server_metrics {
-        for (key, points) in &m.series {
-            for p in points {
-                if !(p[0].is_finite() && p[1].is_finite()) {
-                    return fail(
-                        &format!("{field}.server_metrics.series[{key}]"),
-                        format!("[{}, {}] is not a point in time", p[0], p[1]),
-                    );
-                }
-            }
         }
     }
     Ok(())

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::checks::{buckets, fail, latencies, non_negative, rate};
 use super::columns::{column, Column};
 use super::csv::{self, number};
 use crate::metrics::{
@@ -371,7 +372,7 @@ impl RunFile for HttpRun {
     }
 
     fn check(&self) -> Result<(), String> {
-        super::checks::http(self)
+        check_run(self)
     }
 }
 
@@ -675,4 +676,88 @@ fn error_words(s: &HttpScenario) -> String {
     } else {
         errors.join(", ")
     }
+}
+
+/// What a run read back must hold (see `checks`): the field named where it does not.
+fn check_run(run: &HttpRun) -> Result<(), String> {
+    for (i, s) in run.scenarios.iter().enumerate() {
+        let field = format!("scenarios[{i}] ({})", s.name);
+        latencies(&field, &s.latencies, &s.histograms)?;
+        if s.succeeded.checked_add(s.failed) != Some(s.requests) {
+            return fail(
+                &field,
+                format!(
+                    "{} succeeded + {} failed is not its {} requests",
+                    s.succeeded, s.failed, s.requests
+                ),
+            );
+        }
+        let classified = buckets(
+            &format!("{field}.errors"),
+            &s.errors.values().map(|n| (0.0, *n)).collect::<Vec<_>>(),
+        )?;
+        if classified != s.failed {
+            return fail(
+                &field,
+                format!(
+                    "its errors by class add up to {classified}, not its {} failures",
+                    s.failed
+                ),
+            );
+        }
+        if !(0.0..=1.0).contains(&s.error_rate) {
+            return fail(
+                &format!("{field}.error_rate"),
+                format!("{} is not between 0 and 1", s.error_rate),
+            );
+        }
+        for (name, v) in [
+            ("duration_s", Some(s.duration_s)),
+            ("requests_per_second", Some(s.requests_per_second)),
+            ("output_tokens_per_second", s.output_tokens_per_second),
+            ("units_per_second", s.units_per_second),
+        ] {
+            if let Some(v) = v {
+                non_negative(&format!("{field}.{name}"), v)?;
+            }
+        }
+        rate(
+            &format!("{field}.throughput_runs"),
+            s.throughput_runs.as_ref(),
+        )?;
+        http_over_time(&field, s)?;
+    }
+    Ok(())
+}
+
+/// A scenario's windows and the server's series: figures a chart can place.
+fn http_over_time(field: &str, s: &HttpScenario) -> Result<(), String> {
+    for (i, w) in s.windows.iter().flatten().enumerate() {
+        let at = format!("{field}.windows[{i}]");
+        non_negative(&format!("{at}.in_flight"), w.in_flight)?;
+        for (name, v) in [
+            ("ttft_p50_ms", w.ttft_p50_ms),
+            ("ttft_p95_ms", w.ttft_p95_ms),
+            ("e2e_p50_ms", w.e2e_p50_ms),
+            ("e2e_p95_ms", w.e2e_p95_ms),
+            ("e2e_p99_ms", w.e2e_p99_ms),
+        ] {
+            if let Some(v) = v {
+                non_negative(&format!("{at}.{name}"), v)?;
+            }
+        }
+    }
+    if let Some(m) = &s.server_metrics {
+        for (key, points) in &m.series {
+            for p in points {
+                if !(p[0].is_finite() && p[1].is_finite()) {
+                    return fail(
+                        &format!("{field}.server_metrics.series[{key}]"),
+                        format!("[{}, {}] is not a point in time", p[0], p[1]),
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::checks::{buckets, fail, rate, summary};
 use super::columns::{column, Column};
 use super::csv;
 use crate::metrics::{LatencySummary, RateSummary, Reading};
@@ -204,7 +205,7 @@ impl RunFile for RetrievalRun {
     }
 
     fn check(&self) -> Result<(), String> {
-        super::checks::retrieval(self)
+        check_run(self)
     }
 }
 
@@ -327,4 +328,33 @@ fn seconds(s: f64) -> String {
     } else {
         format!("{s:.1}s")
     }
+}
+
+/// What a run read back must hold (see `checks`): the field named where it does not.
+fn check_run(run: &RetrievalRun) -> Result<(), String> {
+    for (i, s) in run.scenarios.iter().enumerate() {
+        let field = format!("scenarios[{i}] ({})", s.name);
+        summary(&format!("{field}.latency"), &s.latency)?;
+        let total = buckets(&format!("{field}.latency_histogram"), &s.latency_histogram)?;
+        if total > 0 && total != s.latency.count {
+            return fail(
+                &field,
+                format!(
+                    "latency counts {} queries but its histogram holds {total}",
+                    s.latency.count
+                ),
+            );
+        }
+        buckets(&format!("{field}.recall_histogram"), &s.recall_histogram)?;
+        for (name, v) in [("recall", s.recall), ("recall_min", s.recall_min)] {
+            if !(0.0..=1.0).contains(&v) {
+                return fail(
+                    &format!("{field}.{name}"),
+                    format!("{v} is not between 0 and 1"),
+                );
+            }
+        }
+        rate(&format!("{field}.batch_qps"), s.batch_qps.as_ref())?;
+    }
+    Ok(())
 }
