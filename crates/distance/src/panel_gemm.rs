@@ -57,16 +57,10 @@ impl PackedWeight {
     }
 }
 
-/// True when this CPU runs the packed kernel (x86-64 with AVX-512F).
+/// True when this CPU runs the packed kernel: x86-64 with AVX-512F, unless
+/// INFERBENCH_NO_AVX512 is set (as for every kernel of this crate, `crate::isa`).
 pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    crate::isa() == crate::Isa::Avx512
 }
 
 /// `out[r][c - 16 × panels.start] = Σ_kk x[r][kk] · w[c][kk]` for the `m` rows of `x`
