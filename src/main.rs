@@ -8,6 +8,7 @@ use inferbench::cli::{self, Cli, Command};
 
 fn main() -> ExitCode {
     inferbench::exit::quiet_library_backtraces();
+    inferbench::device::pin_cpu_threads();
     let result = match Cli::parse().command {
         Command::Info(args) => cli::info::handle(args),
         Command::Generate(args) => cli::generate::handle(*args),
