@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use inferbench::engine::{self, GenerationParams, SamplingParams};
 use inferbench::workload::synthetic;
 
@@ -110,4 +110,10 @@ fn print_decode_roofline(s: &Setup, ceiling: &Ceiling, batch: usize) {
 }
 
 criterion_group!(inference, benches);
-criterion_main!(inference);
+/// criterion_main!, with the CPU thread count pinned first as the CLI pins it: candle's CPU
+/// matmul otherwise re-counts the cores from /proc at every call, which would be timed too.
+fn main() {
+    inferbench::device::pin_cpu_threads();
+    inference();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use inferbench::model::{dense_gemm, q8_matmul};
 use inferbench_distance::panel_gemm::{self, PackedWeight};
 
@@ -330,4 +330,10 @@ criterion_group! {
     config = Criterion::default().with_profiler(flamegraph::Flamegraph::default());
     targets = matmul, qmatmul, pointwise, attention, shares_of_peak
 }
-criterion_main!(kernels);
+/// criterion_main!, with the CPU thread count pinned first as the CLI pins it: candle's CPU
+/// matmul otherwise re-counts the cores from /proc at every call, which would be timed too.
+fn main() {
+    inferbench::device::pin_cpu_threads();
+    kernels();
+    Criterion::default().configure_from_args().final_summary();
+}
