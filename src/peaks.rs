@@ -172,24 +172,11 @@ pub fn triad(threads: usize, n: usize) -> f64 {
 /// Best FLOP/s of candle's f32 matmul of two n×n matrices on the CPU.
 pub fn gemm_flops(n: usize) -> f64 {
     use candle_core::{Device, Tensor};
-    let make = |seed: f32| {
-        let values: Vec<f32> = (0..n * n)
-            .map(|i| ((i as f32 * 0.618 + seed).fract() - 0.5) * 0.1)
-            .collect();
-        Tensor::from_vec(values, (n, n), &Device::Cpu)
-    };
+    let make = |seed| Tensor::from_vec(gemm_operand(n, seed), (n, n), &Device::Cpu);
     let (Ok(a), Ok(b)) = (make(0.1), make(0.7)) else {
         return f64::NAN;
     };
-    let mut best = f64::INFINITY;
-    for _ in 0..=GEMM_REPS {
-        let start = Instant::now();
-        if a.matmul(&b).map(std::hint::black_box).is_err() {
-            return f64::NAN;
-        }
-        best = best.min(start.elapsed().as_secs_f64());
-    }
-    2.0 * (n as f64).powi(3) / best
+    square_product_flops(n, || a.matmul(&b).map(std::hint::black_box).is_ok())
 }
 
 /// The same product through the prefill's packed kernel over candle's pool (`dense_gemm`),
@@ -201,21 +188,32 @@ pub fn packed_gemm_flops(n: usize) -> f64 {
     if !panel_gemm::available() {
         return f64::NAN;
     }
-    let values = |seed: f32| -> Vec<f32> {
-        (0..n * n)
-            .map(|i| ((i as f32 * 0.618 + seed).fract() - 0.5) * 0.1)
-            .collect()
-    };
-    let Ok(a) = Tensor::from_vec(values(0.1), (n, n), &Device::Cpu) else {
+    let Ok(a) = Tensor::from_vec(gemm_operand(n, 0.1), (n, n), &Device::Cpu) else {
         return f64::NAN;
     };
-    let b = PackedWeight::pack(&values(0.7), n, n);
+    let b = PackedWeight::pack(&gemm_operand(n, 0.7), n, n);
+    square_product_flops(n, || {
+        crate::model::dense_gemm::matmul_packed(&a, &b)
+            .map(std::hint::black_box)
+            .is_ok_and(|y| y.is_some())
+    })
+}
+
+/// An n × n operand of small deterministic values (no denormals, no zeros to skip).
+fn gemm_operand(n: usize, seed: f32) -> Vec<f32> {
+    (0..n * n)
+        .map(|i| ((i as f32 * 0.618 + seed).fract() - 0.5) * 0.1)
+        .collect()
+}
+
+/// FLOP/s of an n × n × n product from the best of GEMM_REPS + 1 timed calls of `product`
+/// (false when it failed: NaN).
+fn square_product_flops(n: usize, mut product: impl FnMut() -> bool) -> f64 {
     let mut best = f64::INFINITY;
     for _ in 0..=GEMM_REPS {
         let start = Instant::now();
-        match crate::model::dense_gemm::matmul_packed(&a, &b) {
-            Ok(Some(y)) => drop(std::hint::black_box(y)),
-            _ => return f64::NAN,
+        if !product() {
+            return f64::NAN;
         }
         best = best.min(start.elapsed().as_secs_f64());
     }
