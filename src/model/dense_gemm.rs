@@ -1,7 +1,7 @@
 //! The prefill GEMM on CPU: activations times a dequantised f32 weight, split by output
-//! columns over candle's persistent thread pool. A weight kept between prefills is packed
-//! into panels for our own kernel (`inferbench_distance::panel_gemm`, AVX-512); otherwise each
-//! part is one single-threaded `gemm` call.
+//! columns over candle's persistent thread pool. Where the CPU runs our own kernel
+//! (`inferbench_distance::panel_gemm`, AVX-512) each weight is packed into its panels
+//! (`pack`); otherwise each part is one single-threaded `gemm` call.
 //!
 //! candle's own matmul runs the same `gemm` with rayon's parallelism, whose workers sleep
 //! between the ~120 GEMMs of a prefill; split this way a SmolLM2 prefill's GEMMs took 20% less
@@ -9,10 +9,14 @@
 //! EPYC VM). The sums are the same products in gemm's order; where a split changes which
 //! micro-kernel takes an edge column, that column can differ in its last bit.
 
-use candle_core::{CpuStorage, Result, Storage, Tensor};
-use inferbench_distance::panel_gemm::{self, PackedWeight, PANEL};
+use std::sync::Arc;
 
-use super::parallel::SharedOut;
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{CpuStorage, Device, Result, Storage, Tensor};
+use inferbench_distance::panel_gemm::{self, PackedWeight, PANEL};
+use inferbench_distance::q8;
+
+use super::parallel::{self, SharedOut};
 
 /// Output columns per task are rounded to this, the widest of gemm's micro-kernels.
 const COLUMN_ALIGN: usize = 16;
@@ -86,6 +90,71 @@ pub fn matmul_packed(x: &Tensor, w: &PackedWeight) -> Result<Option<Tensor>> {
     })
 }
 
+/// `weight` (rows × k) dequantised and packed for [`matmul_packed`], one packed weight per
+/// consecutive `widths` rows, the panels filled over the pool's threads. Q8_0 rows are
+/// dequantised straight into their panels: one pass, no f32 copy of the whole matrix (the
+/// first prefill of a process had spent 0.4 s in dequantise, copy and pack with SmolLM2).
+/// Other types go through candle's dequantisation first. Values equal candle's dequantised.
+pub fn pack(weight: &QTensor, widths: &[usize]) -> Result<Arc<[PackedWeight]>> {
+    let (rows, k) = weight.shape().dims2()?;
+    if widths.iter().sum::<usize>() > rows {
+        candle_core::bail!("projection widths {widths:?} past the weight's {rows} rows");
+    }
+    let row_bytes = k / q8::BLOCK * q8::BLOCK_BYTES;
+    let (quantised, dequantised);
+    let source = match weight.data() {
+        Ok(data)
+            if weight.dtype() == GgmlDType::Q8_0
+                && k.is_multiple_of(q8::BLOCK)
+                && data.len() == rows * row_bytes =>
+        {
+            quantised = data;
+            Rows::Q8 {
+                blocks: &quantised,
+                row_bytes,
+            }
+        }
+        _ => {
+            dequantised = weight.dequantize(&Device::Cpu)?.flatten_all()?.to_vec1()?;
+            Rows::F32 {
+                values: &dequantised,
+                k,
+            }
+        }
+    };
+    let mut start = 0;
+    let packed = widths.iter().map(|&n| {
+        let first = start;
+        start += n;
+        PackedWeight::from_panels(n, k, |data, panel_len| {
+            parallel::fill_runs(data, panel_len, |p, panel| {
+                let rows = panel_gemm::panel_rows(n, p);
+                panel_gemm::pack_panel(panel, k, rows, |r, values| {
+                    source.row(first + p * PANEL + r, values)
+                })
+            })
+        })
+    });
+    Ok(packed.collect())
+}
+
+/// A weight's rows as stored: Q8_0 blocks, or values already dequantised.
+enum Rows<'a> {
+    Q8 { blocks: &'a [u8], row_bytes: usize },
+    F32 { values: &'a [f32], k: usize },
+}
+
+impl Rows<'_> {
+    fn row(&self, r: usize, out: &mut [f32]) {
+        match *self {
+            Rows::Q8 { blocks, row_bytes } => {
+                q8::dequantize_row(&blocks[r * row_bytes..][..row_bytes], out)
+            }
+            Rows::F32 { values, k } => out.copy_from_slice(&values[r * k..][..k]),
+        }
+    }
+}
+
 /// `x` (..., k) as m × k f32 rows on the CPU, and an m × n output that `product` fills:
 /// (..., n). None when `x` is not f32 on the CPU or not k wide.
 fn rows_times(
@@ -152,6 +221,29 @@ mod tests {
             let ours = matmul_rows(&x, &w, start, n)?.expect("f32 on the CPU");
             assert_close(&ours, &x.broadcast_matmul(&w.i(start..start + n)?.t()?)?)?;
         }
+        Ok(())
+    }
+
+    /// Q8_0 weights packed straight from their blocks, and other types through candle's
+    /// dequantisation, hold exactly candle's dequantised values, block by block.
+    #[test]
+    fn packed_weights_hold_candles_dequantised_values() -> Result<()> {
+        let device = Device::Cpu;
+        let (rows, k) = (100, 64);
+        let w = Tensor::randn(0f32, 0.1, (rows, k), &device)?;
+        for dtype in [GgmlDType::Q8_0, GgmlDType::Q4_0, GgmlDType::Q4_1] {
+            let q = QTensor::quantize(&w, dtype)?;
+            let values = q.dequantize(&device)?.flatten_all()?.to_vec1::<f32>()?;
+            let widths = [37, 50, 13];
+            let packed = pack(&q, &widths)?;
+            let mut start = 0;
+            for (block, &n) in packed.iter().zip(&widths) {
+                let want = PackedWeight::pack(&values[start * k..], n, k);
+                assert!(*block == want, "{dtype:?}: rows {start}..{}", start + n);
+                start += n;
+            }
+        }
+        assert!(pack(&QTensor::quantize(&w, GgmlDType::Q8_0)?, &[60, 41]).is_err());
         Ok(())
     }
 

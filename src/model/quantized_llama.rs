@@ -281,12 +281,11 @@ impl QLinear {
         if let Some(Some(w)) = self.dense.get() {
             return Ok(w.clone());
         }
-        let w = self.weight.dequantize(device)?;
-        let bytes = (w.elem_count() * w.dtype().size_in_bytes()) as u64;
+        let bytes = (self.weight.shape().elem_count() * DType::F32.size_in_bytes()) as u64;
         let dense = if device.is_cpu() && panel_gemm::available() {
-            DenseWeight::Packed(pack_blocks(&w, widths)?)
+            DenseWeight::Packed(super::dense_gemm::pack(&self.weight, widths)?)
         } else {
-            DenseWeight::Rows(w)
+            DenseWeight::Rows(self.weight.dequantize(device)?)
         };
         if self.dense.get().is_none() {
             let keep = self.cache.try_reserve(bytes);
@@ -294,22 +293,6 @@ impl QLinear {
         }
         Ok(dense)
     }
-}
-
-/// Rows `w` (n × k, f32) packed for the panel kernel, one block per consecutive `widths` rows.
-fn pack_blocks(w: &Tensor, widths: &[usize]) -> Result<Arc<[PackedWeight]>> {
-    let (_, k) = w.dims2()?;
-    let values = w.flatten_all()?.to_vec1::<f32>()?;
-    let mut start = 0;
-    let mut blocks = Vec::with_capacity(widths.len());
-    for &n in widths {
-        let rows = values
-            .get(start * k..(start + n) * k)
-            .ok_or_else(|| candle_core::Error::Msg("projection widths past the weight".into()))?;
-        blocks.push(PackedWeight::pack(rows, n, k));
-        start += n;
-    }
-    Ok(blocks.into())
 }
 
 /// Projections of the same input: one matmul over their weights stacked when they share a

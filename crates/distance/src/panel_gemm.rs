@@ -13,6 +13,7 @@ pub const PANEL: usize = 16;
 
 /// A weight of `n` rows (output columns of the product) and `k` columns, packed: panel `p`
 /// holds, for each `kk`, weights `w[16p .. 16p + 16][kk]` side by side (zero past `n`).
+#[derive(PartialEq)]
 pub struct PackedWeight {
     data: Vec<f32>,
     n: usize,
@@ -27,15 +28,21 @@ impl PackedWeight {
             "weight has {} values, not {n} × {k}",
             w.len()
         );
-        let panels = n.div_ceil(PANEL);
-        let mut data = vec![0f32; panels * k * PANEL];
-        for (row, values) in w[..n * k].chunks_exact(k).enumerate() {
-            let (panel, lane) = (row / PANEL, row % PANEL);
-            let base = panel * k * PANEL + lane;
-            for (kk, &v) in values.iter().enumerate() {
-                data[base + kk * PANEL] = v;
+        PackedWeight::from_panels(n, k, |data, panel_len| {
+            for (p, panel) in data.chunks_exact_mut(panel_len).enumerate() {
+                pack_panel(panel, k, panel_rows(n, p), |r, values| {
+                    values.copy_from_slice(&w[(p * PANEL + r) * k..][..k])
+                });
             }
-        }
+        })
+    }
+
+    /// An `n × k` weight whose panels `fill(data, panel_len)` writes: `data` holds the
+    /// panels one after another (zeroed), `panel_len` values each, panel `p` being rows
+    /// `16p ..` as [`pack_panel`] lays them out. The caller may fill panels in parallel.
+    pub fn from_panels(n: usize, k: usize, fill: impl FnOnce(&mut [f32], usize)) -> PackedWeight {
+        let mut data = vec![0f32; n.div_ceil(PANEL) * k * PANEL];
+        fill(&mut data, k * PANEL);
         PackedWeight { data, n, k }
     }
 
@@ -54,6 +61,33 @@ impl PackedWeight {
     /// Bytes held.
     pub fn bytes(&self) -> usize {
         self.data.len() * 4
+    }
+}
+
+/// Rows of an `n`-row weight in panel `p`: 16, fewer in a last panel.
+pub fn panel_rows(n: usize, p: usize) -> usize {
+    n.saturating_sub(p * PANEL).min(PANEL)
+}
+
+/// Writes one panel (`k × 16` values: for each `kk`, the 16 rows' weights side by side) from
+/// its first `rows` rows, `row(r, values)` writing row `r`'s `k` values; lanes from `rows` on
+/// keep what `panel` held (zero in [`PackedWeight::from_panels`]).
+pub fn pack_panel(
+    panel: &mut [f32],
+    k: usize,
+    rows: usize,
+    mut row: impl FnMut(usize, &mut [f32]),
+) {
+    assert!(
+        panel.len() == k * PANEL && rows <= PANEL,
+        "a panel is {k} × {PANEL}"
+    );
+    let mut values = vec![0f32; k];
+    for r in 0..rows {
+        row(r, &mut values);
+        for (kk, &v) in values.iter().enumerate() {
+            panel[kk * PANEL + r] = v;
+        }
     }
 }
 
@@ -252,6 +286,31 @@ mod tests {
             }
         }
         out
+    }
+
+    /// Panels filled one by one (in any order, as the model fills them in parallel) equal
+    /// the weight packed whole; lanes past the last row are zero.
+    #[test]
+    fn panels_filled_apart_equal_the_weight_packed_whole() {
+        for (n, k) in [(1, 3), (16, 5), (37, 9)] {
+            let w = values(n * k, 3 + n as u32);
+            let whole = PackedWeight::pack(&w, n, k);
+            let apart = PackedWeight::from_panels(n, k, |data, panel_len| {
+                for (p, panel) in data.chunks_exact_mut(panel_len).enumerate().rev() {
+                    pack_panel(panel, k, panel_rows(n, p), |r, values| {
+                        values.copy_from_slice(&w[(p * PANEL + r) * k..][..k])
+                    });
+                }
+            });
+            assert!(apart == whole, "{n} × {k}");
+            assert_eq!(whole.bytes(), n.div_ceil(PANEL) * PANEL * k * 4);
+            let last = n.div_ceil(PANEL) - 1;
+            for kk in 0..k {
+                for lane in panel_rows(n, last)..PANEL {
+                    assert_eq!(whole.data[(last * k + kk) * PANEL + lane], 0.0);
+                }
+            }
+        }
     }
 
     /// Every tile edge: rows 1..=17 (full and partial row blocks), columns that end inside

@@ -127,6 +127,27 @@ pub fn available() -> bool {
     })
 }
 
+/// One row of Q8_0 blocks to f32: each quant times its block's scale, as candle and GGML
+/// dequantise (one rounding per value, so the values equal theirs bit for bit).
+pub fn dequantize_row(blocks: &[u8], out: &mut [f32]) {
+    assert_eq!(
+        blocks.len() / BLOCK_BYTES * BLOCK,
+        out.len(),
+        "{} bytes of Q8_0 blocks for {} values",
+        blocks.len(),
+        out.len()
+    );
+    for (block, values) in blocks
+        .chunks_exact(BLOCK_BYTES)
+        .zip(out.chunks_exact_mut(BLOCK))
+    {
+        let d = half::f16::from_le_bytes([block[0], block[1]]).to_f32();
+        for (v, &q) in values.iter_mut().zip(&block[2..]) {
+            *v = q as i8 as f32 * d;
+        }
+    }
+}
+
 /// Dot products of consecutive Q8_0 weight rows with every activation row.
 ///
 /// `weights` holds whole rows (`k / 32` blocks of 34 bytes each) and `out` gets, for each
@@ -356,6 +377,33 @@ mod tests {
                 (s as f32 / u32::MAX as f32 * 2.0 - 1.0) * scale
             })
             .collect()
+    }
+
+    #[test]
+    fn dequantised_rows_are_each_quant_times_its_blocks_scale() {
+        let k = 96;
+        let x = values(2 * k, 5, 3.0);
+        let bytes = q8_rows(&x, k);
+        let mut out = vec![f32::NAN; 2 * k];
+        for (row, values) in out.chunks_exact_mut(k).enumerate() {
+            let row_bytes = k / BLOCK * BLOCK_BYTES;
+            dequantize_row(&bytes[row * row_bytes..][..row_bytes], values);
+        }
+        for (b, block) in bytes.chunks_exact(BLOCK_BYTES).enumerate() {
+            let d = half::f16::from_le_bytes([block[0], block[1]]).to_f32();
+            for (j, &q) in block[2..].iter().enumerate() {
+                assert_eq!(
+                    out[b * BLOCK + j],
+                    q as i8 as f32 * d,
+                    "block {b}, value {j}"
+                );
+            }
+            // And close to what was quantised: half a step, plus the f16 rounding of the
+            // scale (2^-11 of it) times up to 127.
+            for j in 0..BLOCK {
+                assert!((out[b * BLOCK + j] - x[b * BLOCK + j]).abs() <= d * 0.57);
+            }
+        }
     }
 
     #[test]
