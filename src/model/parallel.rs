@@ -12,7 +12,7 @@ pub fn threads() -> usize {
 
 /// Fills `out` in runs of `run` elements (the last may be shorter), run `i` by `task(i, run)`,
 /// the runs spread over the pool's threads.
-pub fn fill_runs(out: &mut [f32], run: usize, task: impl Fn(usize, &mut [f32]) + Sync) {
+pub fn fill_runs<T: Send>(out: &mut [T], run: usize, task: impl Fn(usize, &mut [T]) + Sync) {
     if out.is_empty() || run == 0 {
         return;
     }
@@ -34,21 +34,21 @@ pub fn fill_runs(out: &mut [f32], run: usize, task: impl Fn(usize, &mut [f32]) +
 
 /// An output buffer shared by the pool's workers, each writing only its own elements (runs
 /// in `fill_runs`, column ranges in `dense_gemm`).
-pub(crate) struct SharedOut(pub(crate) *mut f32);
+pub(crate) struct SharedOut<T = f32>(pub(crate) *mut T);
 
 // SAFETY: its users hand each worker elements no other worker writes.
-unsafe impl Sync for SharedOut {}
+unsafe impl<T: Send> Sync for SharedOut<T> {}
 
-impl SharedOut {
+impl<T> SharedOut<T> {
     /// Element `at` (not dereferenced here: the caller writes through it).
-    pub(crate) fn at(&self, at: usize) -> *mut f32 {
+    pub(crate) fn at(&self, at: usize) -> *mut T {
         self.0.wrapping_add(at)
     }
 
     /// # Safety
     /// `start..start + len` must lie in the buffer and be written by no one else meanwhile.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn run(&self, start: usize, len: usize) -> &mut [f32] {
+    unsafe fn run(&self, start: usize, len: usize) -> &mut [T] {
         unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
     }
 }
