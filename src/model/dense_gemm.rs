@@ -1,6 +1,6 @@
 //! The prefill GEMM on CPU: activations times a dequantised f32 weight, split by output
 //! columns over candle's persistent thread pool. Where the CPU runs our own kernel
-//! (`inferbench_distance::panel_gemm`, AVX-512) each weight is packed into its panels
+//! (`inferbench_distance::panel_gemm`, AVX-512 or AVX2) each weight is packed into its panels
 //! (`pack`); otherwise each part is one single-threaded `gemm` call.
 //!
 //! candle's own matmul runs the same `gemm` with rayon's parallelism, whose workers sleep

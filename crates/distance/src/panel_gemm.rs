@@ -8,7 +8,9 @@
 //! broadcasts of activations and 24 FMAs into registers (8 rows × 48 columns). Each output is
 //! one dot product summed in k order with FMA.
 
-/// Output columns per panel: one AVX-512 vector of f32.
+use crate::Isa;
+
+/// Output columns per panel: one AVX-512 vector of f32, two of AVX2.
 pub const PANEL: usize = 16;
 
 /// A weight of `n` rows (output columns of the product) and `k` columns, packed: panel `p`
@@ -91,22 +93,41 @@ pub fn pack_panel(
     }
 }
 
-/// True when this CPU runs the packed kernel: x86-64 with AVX-512F, unless
-/// INFERBENCH_NO_AVX512 is set (as for every kernel of this crate, `crate::isa`).
+/// True when this CPU runs a packed kernel: x86-64 with AVX-512F, or with AVX2 and FMA
+/// (INFERBENCH_NO_AVX512 picks the latter, as for every kernel of this crate, `crate::isa`).
 pub fn available() -> bool {
-    crate::isa() == crate::Isa::Avx512
+    crate::isa() != Isa::Portable
 }
 
 /// `out[r][c - 16 × panels.start] = Σ_kk x[r][kk] · w[c][kk]` for the `m` rows of `x`
 /// (row-major, `m × k`) and the output columns of `panels` (a range of panel indices); `out`
 /// is row-major with `out_stride` values a row, of which this writes only the columns of
-/// those panels that exist (`c < n`). Falls back to scalar code without AVX-512.
+/// those panels that exist (`c < n`). Each output is one chain of FMAs in k order, so every
+/// instruction set gives the same bits; scalar code where the CPU has neither AVX2 nor AVX-512.
 ///
 /// # Safety
 /// `out` must be valid for writes of rows `0..m` at stride `out_stride`, columns
 /// `0..16 × panels.len()` clipped to the weight's `n`, and nothing else may access them
 /// during the call. `x` must hold `m × k` values.
 pub unsafe fn matmul_panels(
+    x: &[f32],
+    m: usize,
+    w: &PackedWeight,
+    panels: std::ops::Range<usize>,
+    out: *mut f32,
+    out_stride: usize,
+) {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { matmul_panels_on(crate::isa(), x, m, w, panels, out, out_stride) }
+}
+
+/// [`matmul_panels`] with the kernel of `choice`, or the best below it that this CPU has: for
+/// tests and benches of each kernel.
+///
+/// # Safety
+/// As [`matmul_panels`].
+pub unsafe fn matmul_panels_on(
+    choice: Isa,
     x: &[f32],
     m: usize,
     w: &PackedWeight,
@@ -121,26 +142,115 @@ pub unsafe fn matmul_panels(
         w.k
     );
     assert!(panels.end <= w.panels(), "panels past the weight");
+    // SAFETY: each kernel runs only where the CPU has its features; the bounds are the
+    // caller's contract above.
     #[cfg(target_arch = "x86_64")]
-    if available() {
-        // SAFETY: AVX-512F is present; the bounds are the caller's contract above.
-        unsafe { avx512::matmul_panels(x, m, w, panels, out, out_stride) };
-        return;
+    match choice.min(crate::isa()) {
+        Isa::Avx512 => return unsafe { avx512::matmul_panels(x, m, w, panels, out, out_stride) },
+        Isa::Avx2 => return unsafe { avx2::matmul_panels(x, m, w, panels, out, out_stride) },
+        Isa::Portable => {}
     }
     for r in 0..m {
         let xr = &x[r * w.k..][..w.k];
         for p in panels.clone() {
-            for lane in 0..PANEL {
-                let c = p * PANEL + lane;
-                if c >= w.n {
-                    break;
-                }
+            for lane in 0..panel_rows(w.n, p) {
                 let mut sum = 0f32;
                 for (kk, &xv) in xr.iter().enumerate() {
                     sum = xv.mul_add(w.data[(p * w.k + kk) * PANEL + lane], sum);
                 }
                 // SAFETY: in the caller's output region.
                 unsafe { *out.add(r * out_stride + (p - panels.start) * PANEL + lane) = sum };
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{PackedWeight, PANEL};
+    use std::arch::x86_64::*;
+
+    /// Rows a tile covers at most: 6 rows × 2 vectors of 8 columns are 12 accumulators,
+    /// which with the panel's two vectors and a broadcast fill 15 of the 16 registers.
+    const TILE_ROWS: usize = 6;
+    /// As for AVX-512: how far ahead (in k steps) the first row block prefetches its panel.
+    const PREFETCH_K: usize = 64;
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn matmul_panels(
+        x: &[f32],
+        m: usize,
+        w: &PackedWeight,
+        panels: std::ops::Range<usize>,
+        out: *mut f32,
+        out_stride: usize,
+    ) {
+        let k = w.k;
+        for p in panels.clone() {
+            let last = super::panel_rows(w.n, p);
+            let wp = w.data.as_ptr().add(p * k * PANEL);
+            let op = out.add((p - panels.start) * PANEL);
+            let mut r = 0;
+            while r < m {
+                let mr = TILE_ROWS.min(m - r);
+                let (xp, o, fetch) = (x.as_ptr().add(r * k), op.add(r * out_stride), r == 0);
+                match mr {
+                    1 => tile::<1>(xp, k, wp, o, out_stride, last, fetch),
+                    2 => tile::<2>(xp, k, wp, o, out_stride, last, fetch),
+                    3 => tile::<3>(xp, k, wp, o, out_stride, last, fetch),
+                    4 => tile::<4>(xp, k, wp, o, out_stride, last, fetch),
+                    5 => tile::<5>(xp, k, wp, o, out_stride, last, fetch),
+                    _ => tile::<6>(xp, k, wp, o, out_stride, last, fetch),
+                }
+                r += mr;
+            }
+        }
+    }
+
+    /// `MR` rows of x times one panel, into `MR × 16` outputs (columns from `last` on are not
+    /// written).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tile<const MR: usize>(
+        x: *const f32,
+        k: usize,
+        w: *const f32,
+        out: *mut f32,
+        out_stride: usize,
+        last: usize,
+        prefetch: bool,
+    ) {
+        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+        let step = |kk: usize, acc: &mut [[__m256; 2]; MR]| {
+            let low = _mm256_loadu_ps(w.add(kk * PANEL));
+            let high = _mm256_loadu_ps(w.add(kk * PANEL + 8));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let a = _mm256_set1_ps(*x.add(i * k + kk));
+                row[0] = _mm256_fmadd_ps(a, low, row[0]);
+                row[1] = _mm256_fmadd_ps(a, high, row[1]);
+            }
+        };
+        if prefetch {
+            for kk in 0..k {
+                let ahead = w.wrapping_add((kk + PREFETCH_K) * PANEL);
+                _mm_prefetch::<_MM_HINT_T0>(ahead as *const i8);
+                step(kk, &mut acc);
+            }
+        } else {
+            for kk in 0..k {
+                step(kk, &mut acc);
+            }
+        }
+        for (i, row) in acc.iter().enumerate() {
+            let dst = out.add(i * out_stride);
+            if last == PANEL {
+                _mm256_storeu_ps(dst, row[0]);
+                _mm256_storeu_ps(dst.add(8), row[1]);
+            } else {
+                let mut values = [0f32; PANEL];
+                _mm256_storeu_ps(values.as_mut_ptr(), row[0]);
+                _mm256_storeu_ps(values.as_mut_ptr().add(8), row[1]);
+                std::ptr::copy_nonoverlapping(values.as_ptr(), dst, last);
             }
         }
     }
@@ -232,7 +342,9 @@ mod avx512 {
         if prefetch {
             for kk in 0..k {
                 for j in 0..NP {
-                    let ahead = w.add(j * panel_len + (kk + PREFETCH_K) * PANEL);
+                    // wrapping: past the panel's end near the last k steps (a prefetch
+                    // of any address is harmless; forming it with `add` would not be).
+                    let ahead = w.wrapping_add(j * panel_len + (kk + PREFETCH_K) * PANEL);
                     _mm_prefetch::<_MM_HINT_T0>(ahead as *const i8);
                 }
                 step(kk, &mut acc);
@@ -313,10 +425,10 @@ mod tests {
         }
     }
 
-    /// Every tile edge: rows 1..=17 (full and partial row blocks), columns that end inside
-    /// a panel and groups of 1, 2 and 3 panels, k not a multiple of anything, the panels
-    /// whole or split in two calls; every output written and within rounding of an f64
-    /// reference.
+    /// Every tile edge: rows 1..=17 (full and partial row blocks of 6 and 8), columns that end
+    /// inside a panel and groups of 1, 2 and 3 panels, k not a multiple of anything, the
+    /// panels whole or split in two calls; on every instruction set this CPU has, every output
+    /// written, within rounding of an f64 reference and the same bits on each.
     #[test]
     fn matches_the_reference_at_every_edge() {
         for (m, n, k) in [
@@ -336,25 +448,39 @@ mod tests {
                 [0..0, 0..packed.panels()],
                 [0..split, split..packed.panels()],
             ] {
-                let mut out = vec![f32::NAN; m * n];
-                for part in parts {
-                    // SAFETY: `out` is m × n; each part writes its own columns.
-                    unsafe {
-                        matmul_panels(
-                            &x,
-                            m,
-                            &packed,
-                            part.clone(),
-                            out.as_mut_ptr().add(part.start * PANEL),
-                            n,
-                        )
-                    };
+                let mut by_isa = Vec::new();
+                for isa in Isa::ALL {
+                    let mut out = vec![f32::NAN; m * n];
+                    for part in parts.clone() {
+                        // SAFETY: `out` is m × n; each part writes its own columns.
+                        unsafe {
+                            matmul_panels_on(
+                                isa,
+                                &x,
+                                m,
+                                &packed,
+                                part.clone(),
+                                out.as_mut_ptr().add(part.start * PANEL),
+                                n,
+                            )
+                        };
+                    }
+                    for (i, (&got, &exact)) in out.iter().zip(&want).enumerate() {
+                        let tolerance = 1e-5 * k as f64;
+                        assert!(
+                            (got as f64 - exact).abs() <= tolerance,
+                            "{isa:?} {m}×{n}×{k} at {i}: {got} vs {exact}"
+                        );
+                    }
+                    by_isa.push(out);
                 }
-                for (i, (&got, &exact)) in out.iter().zip(&want).enumerate() {
-                    let tolerance = 1e-5 * k as f64;
+                // One FMA chain in k order per output, whatever the instruction set.
+                for out in &by_isa[1..] {
                     assert!(
-                        (got as f64 - exact).abs() <= tolerance,
-                        "{m}×{n}×{k} at {i}: {got} vs {exact}"
+                        out.iter()
+                            .zip(&by_isa[0])
+                            .all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{m}×{n}×{k}: the instruction sets disagree"
                     );
                 }
             }
