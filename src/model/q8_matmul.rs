@@ -1,5 +1,5 @@
-//! The decode step's quantised matmul on CPU: Q8_0 weights through our AVX-512 VNNI kernel
-//! (`inferbench_distance::q8`), split over candle's persistent thread pool.
+//! The decode step's quantised matmul on CPU: Q8_0 weights through our AVX-512 VNNI or AVX2
+//! kernel (`inferbench_distance::q8`), split over candle's persistent thread pool.
 //!
 //! Used for few rows (decode, batched decode, short prompts) when the weight is Q8_0 and the
 //! CPU has the kernel's instructions; everything else keeps candle's QMatMul. The arithmetic

@@ -149,7 +149,7 @@ impl DenseCache {
 }
 
 /// A quantised weight matrix. Few rows (decode) go through quantised dot products (ours for
-/// Q8_0 on CPUs with AVX-512 VNNI, else candle's); many rows (prefill) on CPU use the f32 GEMM
+/// Q8_0 on CPUs with AVX-512 VNNI or AVX2, else candle's); many rows (prefill) on CPU use the f32 GEMM
 /// over the dequantised weight, which is several times faster there than one quantised dot
 /// product per (row, column) pair. The dequantised weight is kept after its first use while
 /// the cache's budget allows.

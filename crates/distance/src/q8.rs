@@ -8,9 +8,11 @@
 //!
 //! Why a kernel of our own: candle 0.11's Q8_0 dot product is AVX2 (32 bytes a step, two f16
 //! conversions per block through function calls) and reached 40% of the memory bandwidth in a
-//! decode step. Here, with AVX-512 VNNI, two blocks go through one `vpdpbusd`, four weight rows
-//! share each activation load and up to four activation rows share each weight load (batched
-//! decode), and the scales convert with one instruction. `vpdpbusd` multiplies unsigned by
+//! decode step. The AVX2 kernel here (for CPUs without AVX-512 VNNI) does the same arithmetic
+//! with four weight rows a tile and the scales converted inline. With AVX-512 VNNI, two blocks
+//! go through one `vpdpbusd`, four weight rows share each activation load and up to four
+//! activation rows share each weight load (batched decode), and the scales convert with one
+//! instruction. `vpdpbusd` multiplies unsigned by
 //! signed bytes: the weights are flipped to unsigned (`w ^ 0x80` = w + 128) and the excess,
 //! 128 × the sum of the activation bytes in each 4-byte lane, is taken off up front by starting
 //! each lane's sum at minus that amount.
@@ -67,12 +69,12 @@ impl Activations {
         };
         // Compiled for the kernel's CPU where it runs, so the rounding vectorises: in the
         // baseline x86-64 build each `round` is a libm call (2 µs for 576 values).
+        // SAFETY: each kernel's features were detected by `kernel()`.
         #[cfg(target_arch = "x86_64")]
-        if available() {
-            // SAFETY: available() checked the features.
-            unsafe { vnni::with_features(|| fill(x)) };
-        } else {
-            fill(x);
+        match kernel() {
+            Some(Kernel::Vnni) => unsafe { vnni::with_features(|| fill(x)) },
+            Some(Kernel::Avx2) => unsafe { avx2::with_features(|| fill(x)) },
+            None => fill(x),
         }
         #[cfg(not(target_arch = "x86_64"))]
         fill(x);
@@ -129,21 +131,45 @@ fn round_half_away(y: f32) -> f32 {
     }
 }
 
-/// Whether this CPU runs the fast kernel; where it does not, callers keep their own path.
-pub fn available() -> bool {
-    static DETECTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+/// The vector kernels of this module, best first.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kernel {
+    /// AVX-512 with VNNI: `vpdpbusd` over two blocks at a time.
+    Vnni,
+    /// AVX2 with FMA and F16C: a block at a time through `vpmaddubsw`, as GGML's AVX2 code.
+    Avx2,
+}
+
+/// The kernel this CPU runs, if any (INFERBENCH_NO_AVX512 leaves AVX2 at most, as for every
+/// kernel of this crate); where none, callers keep their own path.
+pub fn kernel() -> Option<Kernel> {
+    static DETECTED: std::sync::OnceLock<Option<Kernel>> = std::sync::OnceLock::new();
     *DETECTED.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         {
-            std::env::var_os("INFERBENCH_NO_AVX512").is_none()
-                && std::arch::is_x86_feature_detected!("avx512f")
+            // The AVX2 kernel's features; the VNNI one is picked only with them too, so that
+            // asking for AVX2 on a VNNI CPU (tests) is always sound.
+            let avx2 = std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+                && std::arch::is_x86_feature_detected!("f16c");
+            if crate::isa() == crate::Isa::Avx512
                 && std::arch::is_x86_feature_detected!("avx512bw")
                 && std::arch::is_x86_feature_detected!("avx512vnni")
-                && std::arch::is_x86_feature_detected!("f16c")
+                && avx2
+            {
+                return Some(Kernel::Vnni);
+            }
+            if avx2 {
+                return Some(Kernel::Avx2);
+            }
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        false
+        None
     })
+}
+
+/// Whether this CPU runs one of the vector kernels.
+pub fn available() -> bool {
+    kernel().is_some()
 }
 
 /// Values to Q8_0 blocks (an f16 scale, then 32 quants, 34 bytes a block) into `out`, byte
@@ -158,11 +184,12 @@ pub fn quantise_blocks(x: &[f32], out: &mut [u8]) {
     );
     // As for the activations: compiled for the kernel's CPU, `round` is an instruction
     // instead of a libm call per value (candle's loop spent 0.5 s of SmolLM2's load in it).
+    // SAFETY: each kernel's features were detected by `kernel()`.
     #[cfg(target_arch = "x86_64")]
-    if available() {
-        // SAFETY: available() checked the features.
-        unsafe { vnni::quantise_blocks(x, out) };
-        return;
+    match kernel() {
+        Some(Kernel::Vnni) => return unsafe { vnni::with_features(|| quantise_all(x, out)) },
+        Some(Kernel::Avx2) => return unsafe { avx2::with_features(|| quantise_all(x, out)) },
+        None => {}
     }
     quantise_all(x, out);
 }
@@ -204,9 +231,15 @@ pub fn dequantize_row(blocks: &[u8], out: &mut [f32]) {
 /// Dot products of consecutive Q8_0 weight rows with every activation row.
 ///
 /// `weights` holds whole rows (`k / 32` blocks of 34 bytes each) and `out` gets, for each
-/// weight row r and activation row i, `out[r * rows + i]`. Uses the AVX-512 VNNI kernel where
-/// [`available`], else a scalar loop (slow: for tests and other CPUs' correctness only).
+/// weight row r and activation row i, `out[r * rows + i]`. Uses this CPU's [`kernel`], else a
+/// scalar loop (slow: for tests and other CPUs' correctness only).
 pub fn matmul_rows(weights: &[u8], acts: &Activations, out: &mut [f32]) {
+    matmul_rows_on(kernel(), weights, acts, out)
+}
+
+/// [`matmul_rows`] with `choice` of kernel where this CPU has it (else the scalar loop): for
+/// tests and benches of each kernel.
+pub fn matmul_rows_on(choice: Option<Kernel>, weights: &[u8], acts: &Activations, out: &mut [f32]) {
     let row_bytes = acts.blocks * BLOCK_BYTES;
     assert!(
         row_bytes > 0 && weights.len().is_multiple_of(row_bytes),
@@ -215,11 +248,15 @@ pub fn matmul_rows(weights: &[u8], acts: &Activations, out: &mut [f32]) {
     );
     let weight_rows = weights.len() / row_bytes;
     assert_eq!(out.len(), weight_rows * acts.rows, "output size");
+    // SAFETY: a kernel runs only where `kernel()` detected its features (Vnni implies what
+    // Avx2 needs); sizes checked above.
     #[cfg(target_arch = "x86_64")]
-    if available() {
-        // SAFETY: the features the kernel is compiled for were detected above; sizes checked.
-        unsafe { vnni::matmul_rows(weights, acts, out, weight_rows) };
-        return;
+    match (choice, kernel()) {
+        (Some(Kernel::Vnni), Some(Kernel::Vnni)) => {
+            return unsafe { vnni::matmul_rows(weights, acts, out, weight_rows) }
+        }
+        (Some(_), Some(_)) => return unsafe { avx2::matmul_rows(weights, acts, out, weight_rows) },
+        _ => {}
     }
     matmul_rows_scalar(weights, acts, out);
 }
@@ -256,15 +293,9 @@ mod vnni {
     /// about a tile and a half of SmolLM2's rows ahead).
     const PREFETCH: usize = 8192;
 
-    /// [`super::quantise_blocks`] compiled for the kernel's features.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni,f16c")]
-    pub unsafe fn quantise_blocks(x: &[f32], out: &mut [u8]) {
-        super::quantise_all(x, out)
-    }
-
     /// Runs `f` with the kernel's features enabled, so what it inlines is compiled for them.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni,f16c")]
-    pub unsafe fn with_features(f: impl FnOnce()) {
+    pub unsafe fn with_features<T>(f: impl FnOnce() -> T) -> T {
         f()
     }
 
@@ -408,6 +439,115 @@ mod vnni {
     }
 }
 
+/// The AVX2 kernel: per block, `vpmaddubsw` of the weight quants' magnitudes with the
+/// activation quants signed by them (the products of two signed bytes, |w|·sign(w)x, summed in
+/// pairs without overflow: at most 2 · 128 · 127), `vpmaddwd` to 8 lanes of i32, then one FMA
+/// with the product of the two scales.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Activations, BLOCK, BLOCK_BYTES};
+    use std::arch::x86_64::*;
+
+    /// Weight rows per tile: four independent sums hide the FMA latency at batch 1.
+    const ROWS: usize = 4;
+    /// Activation rows per tile: 4 × 2 accumulators and the loads fit in 16 registers.
+    const ACTS: usize = 2;
+    /// Prefetch distance, as the VNNI kernel's.
+    const PREFETCH: usize = 8192;
+
+    /// Runs `f` with the kernel's features enabled, so what it inlines is compiled for them.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn with_features<T>(f: impl FnOnce() -> T) -> T {
+        f()
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn matmul_rows(
+        weights: &[u8],
+        acts: &Activations,
+        out: &mut [f32],
+        weight_rows: usize,
+    ) {
+        let row_bytes = acts.blocks * BLOCK_BYTES;
+        for line in (0..weights.len().min(PREFETCH)).step_by(64) {
+            _mm_prefetch::<_MM_HINT_T0>(weights.as_ptr().add(line) as *const i8);
+        }
+        let mut r = 0;
+        while r < weight_rows {
+            // A short last tile repeats its last row: the same sums, written once.
+            let rows: [*const u8; ROWS] = std::array::from_fn(|j| {
+                weights
+                    .as_ptr()
+                    .add((r + j).min(weight_rows - 1) * row_bytes)
+            });
+            let valid = (weight_rows - r).min(ROWS);
+            let mut i = 0;
+            while i < acts.rows {
+                let mut sums = [[0f32; ACTS]; ROWS];
+                match acts.rows - i {
+                    1 => tile::<1>(&rows, acts, i, &mut sums),
+                    _ => tile::<2>(&rows, acts, i, &mut sums),
+                }
+                let n = (acts.rows - i).min(ACTS);
+                for (j, row_sums) in sums.iter().enumerate().take(valid) {
+                    let at = (r + j) * acts.rows + i;
+                    out[at..at + n].copy_from_slice(&row_sums[..n]);
+                }
+                i += ACTS;
+            }
+            r += ROWS;
+        }
+    }
+
+    /// ROWS weight rows times M activation rows starting at `first`, into `sums[row][act]`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn tile<const M: usize>(
+        rows: &[*const u8; ROWS],
+        acts: &Activations,
+        first: usize,
+        sums: &mut [[f32; ACTS]; ROWS],
+    ) {
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = [[_mm256_setzero_ps(); M]; ROWS];
+        for b in 0..acts.blocks {
+            let x: [__m256i; M] = std::array::from_fn(|m| {
+                let at = ((first + m) * acts.padded + b) * BLOCK;
+                _mm256_loadu_si256(acts.quants.as_ptr().add(at) as *const __m256i)
+            });
+            let dx: [f32; M] =
+                std::array::from_fn(|m| acts.scales[((first + m) * acts.padded + b) * 8]);
+            for (row, acc_row) in rows.iter().zip(acc.iter_mut()) {
+                let block = row.add(b * BLOCK_BYTES);
+                // wrapping_add: near the end this points past the weights, which a prefetch
+                // may (it never faults) but pointer arithmetic may not.
+                _mm_prefetch::<_MM_HINT_T0>(block.wrapping_add(PREFETCH) as *const i8);
+                let w = _mm256_loadu_si256(block.add(2) as *const __m256i);
+                let bits = (block as *const u16).read_unaligned();
+                let dw = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)));
+                let magnitudes = _mm256_sign_epi8(w, w);
+                for m in 0..M {
+                    let pairs = _mm256_maddubs_epi16(magnitudes, _mm256_sign_epi8(x[m], w));
+                    let lanes = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
+                    acc_row[m] = _mm256_fmadd_ps(lanes, _mm256_set1_ps(dw * dx[m]), acc_row[m]);
+                }
+            }
+        }
+        for (acc_row, sums_row) in acc.iter().zip(sums.iter_mut()) {
+            for (acc, sum) in acc_row.iter().zip(sums_row.iter_mut()) {
+                *sum = horizontal_sum(*acc);
+            }
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn horizontal_sum(v: __m256) -> f32 {
+        let four = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let two = _mm_add_ps(four, _mm_movehl_ps(four, four));
+        _mm_cvtss_f32(_mm_add_ss(two, _mm_movehdup_ps(two)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -520,6 +660,8 @@ mod tests {
         }
     }
 
+    /// Each kernel this CPU has (one asked for that it lacks runs the next below it, so both
+    /// are checked where both exist: AVX-512 CPUs have AVX2 too).
     #[test]
     fn kernel_matches_the_scalar_reference_at_every_tile_shape() {
         // Odd and even block counts, weight rows not a multiple of 4, 1..9 activation rows.
@@ -527,15 +669,17 @@ mod tests {
             let w = q8_rows(&values(n * k, 7, 0.2), k);
             for m in 1..=9 {
                 let acts = Activations::quantise(&values(m * k, m as u32, 3.0), m, k);
-                let mut fast = vec![0f32; n * m];
                 let mut slow = vec![0f32; n * m];
-                matmul_rows(&w, &acts, &mut fast);
                 matmul_rows_scalar(&w, &acts, &mut slow);
-                for (f, s) in fast.iter().zip(&slow) {
-                    assert!(
-                        (f - s).abs() <= 1e-4 * s.abs().max(1.0),
-                        "k {k} n {n} m {m}: {f} vs {s}"
-                    );
+                for choice in [Kernel::Vnni, Kernel::Avx2] {
+                    let mut fast = vec![0f32; n * m];
+                    matmul_rows_on(Some(choice), &w, &acts, &mut fast);
+                    for (f, s) in fast.iter().zip(&slow) {
+                        assert!(
+                            (f - s).abs() <= 1e-4 * s.abs().max(1.0),
+                            "{choice:?} k {k} n {n} m {m}: {f} vs {s}"
+                        );
+                    }
                 }
             }
         }
