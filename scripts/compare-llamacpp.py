@@ -191,6 +191,10 @@ def main():
                    "(default 1)")
     p.add_argument("--inferbench", default=os.path.join(ROOT, "target", "release", "inferbench"))
     p.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
+    p.add_argument("--avx2", action="store_true",
+                   help="both sides limited to AVX2, FMA and F16C, as on a CPU without AVX-512: "
+                   "llama.cpp built so in target/llamacpp-avx2-venv, inferbench with "
+                   "INFERBENCH_NO_AVX512=1 (set by the .sh)")
     p.add_argument("--side-llamacpp", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--prompt", type=int, help=argparse.SUPPRESS)
     # Checks the arguments and stops: the .sh runs it before installing anything.
@@ -222,6 +226,8 @@ def main():
         sys.exit(f"--json {args.json}: its folder does not exist")
     if args.check_arguments:
         return
+    if args.avx2 and not os.environ.get("INFERBENCH_NO_AVX512"):
+        sys.exit("--avx2: run through scripts/compare-llamacpp.sh, which builds llama.cpp for AVX2")
     args.model = args.model or default_model()
     if not os.path.isfile(args.model):
         sys.exit(f"{args.model}: no such file")
@@ -229,7 +235,8 @@ def main():
         sys.exit(f"{args.inferbench}: no such binary (cargo build --release, or pass --inferbench)")
 
     print(f"model {args.model}\nthreads {args.threads}, {args.gen} tokens generated, "
-          f"{args.rounds} rounds, warm-up {args.warmup}, {cpu_name()}; "
+          f"{args.rounds} rounds, warm-up {args.warmup}, {cpu_name()}"
+          f"{' limited to AVX2 on both sides' if args.avx2 else ''}; "
           f"load average at start {load_average()}", flush=True)
     rows = []
     for prompt in prompts:
@@ -271,7 +278,8 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"model": args.model, "threads": args.threads, "gen": args.gen,
-                       "rounds": args.rounds, "repack": args.repack, "rows": rows}, f, indent=1)
+                       "rounds": args.rounds, "repack": args.repack, "avx2": args.avx2,
+                       "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -4,19 +4,29 @@
 #
 #   scripts/compare-llamacpp.sh                          # SmolLM2-135M Q4_1, prompts 32/128/512
 #   scripts/compare-llamacpp.sh --rounds 5 --batches 1,8 --json out.json
+#   scripts/compare-llamacpp.sh --avx2                   # both sides as on a CPU without AVX-512
 #   scripts/compare-llamacpp.sh --help                   # every option, and what is timed
 #
 # First use installs llama-cpp-python into target/llamacpp-venv from PyPI. PyPI has only its
 # source, so it compiles llama.cpp for this CPU (cmake and ninja come from PyPI too; a C++
 # compiler is needed): about 3 minutes on 2 cores. The default model is seeded by
 # scripts/fetch-models.sh; inferbench is built with `cargo build --release` unless
-# --inferbench names a binary.
+# --inferbench names a binary. --avx2 limits both sides to AVX2, FMA and F16C (no AVX-512, no
+# VNNI: a Haswell-to-Comet-Lake or Zen 2/3 desktop): llama.cpp built so into a venv of its own
+# (target/llamacpp-avx2-venv), inferbench run with INFERBENCH_NO_AVX512=1.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/target/llamacpp-venv"
 LLAMA_CPP="llama-cpp-python==0.3.36"
 NUMPY="numpy==2.2.6"
+for arg in "$@"; do
+  if [ "$arg" = --avx2 ]; then
+    VENV="$ROOT/target/llamacpp-avx2-venv"
+    export CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AVX_VNNI=OFF"
+    export INFERBENCH_NO_AVX512=1
+  fi
+done
 STAMP="$VENV/.installed-$LLAMA_CPP"
 
 log() { printf 'compare-llamacpp: %s\n' "$*" >&2; }
