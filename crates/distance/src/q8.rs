@@ -278,20 +278,68 @@ pub fn matmul_rows_scalar(weights: &[u8], acts: &Activations, out: &mut [f32]) {
     }
 }
 
+/// Weight rows per tile of both kernels: four independent sums hide the FMA latency at batch 1.
+const TILE_ROWS: usize = 4;
+/// How far ahead of each row's reads the kernels prefetch, in bytes. The hardware prefetcher
+/// alone left a decode step's matmuls at 12 GB/s on one core of the EPYC VM (a plain read: 34);
+/// 2 KB ahead gave 15, 8 KB 23, 16-32 KB 20 (the bytes interleave four rows, so 8 KB is about a
+/// tile and a half of SmolLM2's rows ahead).
+const PREFETCH: usize = 8192;
+
+/// The walk both kernels share: weight rows [`TILE_ROWS`] at a time (a short last tile repeats
+/// its last row: the same sums, written once), activation rows `ACTS` at a time;
+/// `tile(rows, first, sums)` fills `sums[row][act]` for the activation rows from `first`, and
+/// the walk writes them to `out[row * acts.rows + act]`. Inlined into each kernel's build.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn walk_tiles<const ACTS: usize>(
+    weights: &[u8],
+    acts: &Activations,
+    out: &mut [f32],
+    weight_rows: usize,
+    mut tile: impl FnMut(&[*const u8; TILE_ROWS], usize, &mut [[f32; ACTS]; TILE_ROWS]),
+) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+    let row_bytes = acts.blocks * BLOCK_BYTES;
+    // The tiles prefetch PREFETCH bytes ahead of themselves; the first PREFETCH bytes are
+    // asked for here, all at once, rather than waiting on the hardware's ramp (a decode step's
+    // matrices are small: a few hundred KB per thread).
+    for line in (0..weights.len().min(PREFETCH)).step_by(64) {
+        // SAFETY: a prefetch of an address inside `weights`; SSE is baseline on x86-64.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(weights.as_ptr().add(line) as *const i8) };
+    }
+    let mut r = 0;
+    while r < weight_rows {
+        // SAFETY: row (r + j), clamped below weight_rows, starts inside `weights`, which holds
+        // weight_rows whole rows (checked by `matmul_rows_on`).
+        let rows: [*const u8; TILE_ROWS] = std::array::from_fn(|j| unsafe {
+            weights
+                .as_ptr()
+                .add((r + j).min(weight_rows - 1) * row_bytes)
+        });
+        let valid = (weight_rows - r).min(TILE_ROWS);
+        let mut i = 0;
+        while i < acts.rows {
+            let mut sums = [[0f32; ACTS]; TILE_ROWS];
+            tile(&rows, i, &mut sums);
+            let n = (acts.rows - i).min(ACTS);
+            for (j, row_sums) in sums.iter().enumerate().take(valid) {
+                let at = (r + j) * acts.rows + i;
+                out[at..at + n].copy_from_slice(&row_sums[..n]);
+            }
+            i += ACTS;
+        }
+        r += TILE_ROWS;
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod vnni {
-    use super::{Activations, BLOCK, BLOCK_BYTES};
+    use super::{Activations, BLOCK, BLOCK_BYTES, PREFETCH, TILE_ROWS as ROWS};
     use std::arch::x86_64::*;
 
-    /// Weight rows per tile: four independent sums hide the FMA latency at batch 1.
-    const ROWS: usize = 4;
     /// Activation rows per tile: 4 × 4 accumulators leave registers for the loads.
     const ACTS: usize = 4;
-    /// How far ahead of each row's reads to prefetch, in bytes. The hardware prefetcher alone
-    /// left a decode step's matmuls at 12 GB/s on one core of the EPYC VM (a plain read: 34);
-    /// 2 KB ahead gave 15, 8 KB 23, 16-32 KB 20 (the bytes interleave four rows, so 8 KB is
-    /// about a tile and a half of SmolLM2's rows ahead).
-    const PREFETCH: usize = 8192;
 
     /// Runs `f` with the kernel's features enabled, so what it inlines is compiled for them.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni,f16c")]
@@ -306,40 +354,17 @@ mod vnni {
         out: &mut [f32],
         weight_rows: usize,
     ) {
-        let row_bytes = acts.blocks * BLOCK_BYTES;
-        // The tiles prefetch PREFETCH bytes ahead of themselves; the first PREFETCH bytes
-        // are asked for here, all at once, rather than waiting on the hardware's ramp (a
-        // decode step's matrices are small: a few hundred KB per thread).
-        for line in (0..weights.len().min(PREFETCH)).step_by(64) {
-            _mm_prefetch::<_MM_HINT_T0>(weights.as_ptr().add(line) as *const i8);
-        }
-        let mut r = 0;
-        while r < weight_rows {
-            // A short last tile repeats its last row: the same sums, written once.
-            let rows: [*const u8; ROWS] = std::array::from_fn(|j| {
-                weights
-                    .as_ptr()
-                    .add((r + j).min(weight_rows - 1) * row_bytes)
-            });
-            let valid = (weight_rows - r).min(ROWS);
-            let mut i = 0;
-            while i < acts.rows {
-                let mut sums = [[0f32; ACTS]; ROWS];
+        super::walk_tiles::<ACTS>(weights, acts, out, weight_rows, |rows, i, sums| {
+            // SAFETY: this function's features are the tiles'; `rows` point at whole rows.
+            unsafe {
                 match acts.rows - i {
-                    1 => tile::<1>(&rows, acts, i, &mut sums),
-                    2 => tile::<2>(&rows, acts, i, &mut sums),
-                    3 => tile::<3>(&rows, acts, i, &mut sums),
-                    _ => tile::<4>(&rows, acts, i, &mut sums),
+                    1 => tile::<1>(rows, acts, i, sums),
+                    2 => tile::<2>(rows, acts, i, sums),
+                    3 => tile::<3>(rows, acts, i, sums),
+                    _ => tile::<4>(rows, acts, i, sums),
                 }
-                let n = (acts.rows - i).min(ACTS);
-                for (j, row_sums) in sums.iter().enumerate().take(valid) {
-                    let at = (r + j) * acts.rows + i;
-                    out[at..at + n].copy_from_slice(&row_sums[..n]);
-                }
-                i += ACTS;
             }
-            r += ROWS;
-        }
+        })
     }
 
     /// ROWS weight rows times M activation rows starting at `first`, into `sums[row][act]`.
@@ -445,15 +470,11 @@ mod vnni {
 /// with the product of the two scales.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{Activations, BLOCK, BLOCK_BYTES};
+    use super::{Activations, BLOCK, BLOCK_BYTES, PREFETCH, TILE_ROWS as ROWS};
     use std::arch::x86_64::*;
 
-    /// Weight rows per tile: four independent sums hide the FMA latency at batch 1.
-    const ROWS: usize = 4;
     /// Activation rows per tile: 4 × 2 accumulators and the loads fit in 16 registers.
     const ACTS: usize = 2;
-    /// Prefetch distance, as the VNNI kernel's.
-    const PREFETCH: usize = 8192;
 
     /// Runs `f` with the kernel's features enabled, so what it inlines is compiled for them.
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -468,35 +489,15 @@ mod avx2 {
         out: &mut [f32],
         weight_rows: usize,
     ) {
-        let row_bytes = acts.blocks * BLOCK_BYTES;
-        for line in (0..weights.len().min(PREFETCH)).step_by(64) {
-            _mm_prefetch::<_MM_HINT_T0>(weights.as_ptr().add(line) as *const i8);
-        }
-        let mut r = 0;
-        while r < weight_rows {
-            // A short last tile repeats its last row: the same sums, written once.
-            let rows: [*const u8; ROWS] = std::array::from_fn(|j| {
-                weights
-                    .as_ptr()
-                    .add((r + j).min(weight_rows - 1) * row_bytes)
-            });
-            let valid = (weight_rows - r).min(ROWS);
-            let mut i = 0;
-            while i < acts.rows {
-                let mut sums = [[0f32; ACTS]; ROWS];
+        super::walk_tiles::<ACTS>(weights, acts, out, weight_rows, |rows, i, sums| {
+            // SAFETY: this function's features are the tiles'; `rows` point at whole rows.
+            unsafe {
                 match acts.rows - i {
-                    1 => tile::<1>(&rows, acts, i, &mut sums),
-                    _ => tile::<2>(&rows, acts, i, &mut sums),
+                    1 => tile::<1>(rows, acts, i, sums),
+                    _ => tile::<2>(rows, acts, i, sums),
                 }
-                let n = (acts.rows - i).min(ACTS);
-                for (j, row_sums) in sums.iter().enumerate().take(valid) {
-                    let at = (r + j) * acts.rows + i;
-                    out[at..at + n].copy_from_slice(&row_sums[..n]);
-                }
-                i += ACTS;
             }
-            r += ROWS;
-        }
+        })
     }
 
     /// ROWS weight rows times M activation rows starting at `first`, into `sums[row][act]`.
