@@ -165,6 +165,57 @@ pub unsafe fn matmul_panels_on(
     }
 }
 
+/// One tile of a kernel's walk: `rows` rows of x from `x` times `panels` consecutive panels
+/// from `w`, into `out` (row stride `out_stride`); the last panel's columns from `last` on are
+/// not written; `prefetch` on the first row block, which streams the panels from memory.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Tile {
+    x: *const f32,
+    w: *const f32,
+    out: *mut f32,
+    rows: usize,
+    panels: usize,
+    last: usize,
+    prefetch: bool,
+}
+
+/// The walk both kernels share: the panels `GROUP` at a time, each group's rows of x
+/// `TILE_ROWS` at a time, `tile` called per block. Inlined into each kernel's build.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn walk_panels<const TILE_ROWS: usize, const GROUP: usize>(
+    x: &[f32],
+    m: usize,
+    w: &PackedWeight,
+    panels: std::ops::Range<usize>,
+    out: *mut f32,
+    out_stride: usize,
+    mut tile: impl FnMut(Tile),
+) {
+    let mut p = panels.start;
+    while p < panels.end {
+        let np = GROUP.min(panels.end - p);
+        let mut r = 0;
+        while r < m {
+            let rows = TILE_ROWS.min(m - r);
+            // Pointers only, not dereferenced here: the kernels read and write through them
+            // within the bounds `matmul_panels_on` checked and its caller promised.
+            tile(Tile {
+                x: x.as_ptr().wrapping_add(r * w.k),
+                w: w.data.as_ptr().wrapping_add(p * w.k * PANEL),
+                out: out.wrapping_add((p - panels.start) * PANEL + r * out_stride),
+                rows,
+                panels: np,
+                last: panel_rows(w.n, p + np - 1),
+                prefetch: r == 0,
+            });
+            r += rows;
+        }
+        p += np;
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::{PackedWeight, PANEL};
@@ -186,25 +237,20 @@ mod avx2 {
         out_stride: usize,
     ) {
         let k = w.k;
-        for p in panels.clone() {
-            let last = super::panel_rows(w.n, p);
-            let wp = w.data.as_ptr().add(p * k * PANEL);
-            let op = out.add((p - panels.start) * PANEL);
-            let mut r = 0;
-            while r < m {
-                let mr = TILE_ROWS.min(m - r);
-                let (xp, o, fetch) = (x.as_ptr().add(r * k), op.add(r * out_stride), r == 0);
-                match mr {
-                    1 => tile::<1>(xp, k, wp, o, out_stride, last, fetch),
-                    2 => tile::<2>(xp, k, wp, o, out_stride, last, fetch),
-                    3 => tile::<3>(xp, k, wp, o, out_stride, last, fetch),
-                    4 => tile::<4>(xp, k, wp, o, out_stride, last, fetch),
-                    5 => tile::<5>(xp, k, wp, o, out_stride, last, fetch),
-                    _ => tile::<6>(xp, k, wp, o, out_stride, last, fetch),
+        super::walk_panels::<TILE_ROWS, 1>(x, m, w, panels, out, out_stride, |t| {
+            let (x, w, o, last, fetch) = (t.x, t.w, t.out, t.last, t.prefetch);
+            // SAFETY: this function's features are the tile's; the pointers are in bounds.
+            unsafe {
+                match t.rows {
+                    1 => tile::<1>(x, k, w, o, out_stride, last, fetch),
+                    2 => tile::<2>(x, k, w, o, out_stride, last, fetch),
+                    3 => tile::<3>(x, k, w, o, out_stride, last, fetch),
+                    4 => tile::<4>(x, k, w, o, out_stride, last, fetch),
+                    5 => tile::<5>(x, k, w, o, out_stride, last, fetch),
+                    _ => tile::<6>(x, k, w, o, out_stride, last, fetch),
                 }
-                r += mr;
             }
-        }
+        })
     }
 
     /// `MR` rows of x times one panel, into `MR × 16` outputs (columns from `last` on are not
@@ -278,38 +324,25 @@ mod avx512 {
         out_stride: usize,
     ) {
         let k = w.k;
-        let mut p = panels.start;
-        while p < panels.end {
-            let np = TILE_PANELS.min(panels.end - p);
-            // Columns valid in the group's last panel.
-            let last = (w.n - (p + np - 1) * PANEL).min(PANEL);
-            let wp = w.data.as_ptr().add(p * k * PANEL);
-            let op = out.add((p - panels.start) * PANEL);
-            let mut r = 0;
-            while r < m {
-                let mr = TILE_ROWS.min(m - r);
-                let xp = x.as_ptr().add(r * k);
-                let o = op.add(r * out_stride);
-                let fetch = r == 0;
-                // One monomorphised tile per (rows, panels): the accumulators stay in
-                // registers only when both are constants.
-                macro_rules! go {
-                    ($($mr:literal)*) => {
-                        match (mr, np) {
-                            $(
-                                ($mr, 3) => tile::<$mr, 3>(xp, k, wp, o, out_stride, last, fetch),
-                                ($mr, 2) => tile::<$mr, 2>(xp, k, wp, o, out_stride, last, fetch),
-                                ($mr, _) => tile::<$mr, 1>(xp, k, wp, o, out_stride, last, fetch),
-                            )*
-                            _ => unreachable!("tile rows are 1..=8"),
-                        }
-                    };
-                }
-                go!(1 2 3 4 5 6 7 8);
-                r += mr;
+        super::walk_panels::<TILE_ROWS, TILE_PANELS>(x, m, w, panels, out, out_stride, |t| {
+            let (x, w, o, last, fetch) = (t.x, t.w, t.out, t.last, t.prefetch);
+            // One monomorphised tile per (rows, panels): the accumulators stay in registers
+            // only when both are constants.
+            macro_rules! go {
+                ($($mr:literal)*) => {
+                    match (t.rows, t.panels) {
+                        $(
+                            ($mr, 3) => tile::<$mr, 3>(x, k, w, o, out_stride, last, fetch),
+                            ($mr, 2) => tile::<$mr, 2>(x, k, w, o, out_stride, last, fetch),
+                            ($mr, _) => tile::<$mr, 1>(x, k, w, o, out_stride, last, fetch),
+                        )*
+                        _ => unreachable!("tile rows are 1..=8"),
+                    }
+                };
             }
-            p += np;
-        }
+            // SAFETY: this function's features are the tile's; the pointers are in bounds.
+            unsafe { go!(1 2 3 4 5 6 7 8) }
+        })
     }
 
     /// `MR` rows of x times `NP` consecutive panels, into `MR × 16·NP` outputs (the last
